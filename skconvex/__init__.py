@@ -1,0 +1,11 @@
+"""skconvex: scikit-learn estimators trained through exact convex formulations.
+
+Models are fitted by solving their convex programs (with certificates of optimality where
+the math gives one) and large convex problems are solved fast with randomized sketching.
+"""
+
+__version__ = "0.1.0.dev0"
+
+from skconvex.linear_model import SketchedRidge  # noqa: E402
+
+__all__ = ["SketchedRidge", "__version__"]
