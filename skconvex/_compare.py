@@ -1,0 +1,126 @@
+"""Side-by-side cases for ``skconvex compare``: each public estimator against the
+scikit-learn model a user would pick instead, on the same data.
+
+Every estimator of the registry must have an entry in ``CASES`` (a test checks it).
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+
+
+@dataclass
+class Case:
+    dataset: str
+    load: Callable  # () -> (X, y)
+    estimator: object
+    peer: object
+    peer_name: str
+    metric: str = "r2"  # the estimators' own score()
+
+
+def _split(X, y, seed=0):
+    return train_test_split(X, y, test_size=0.25, random_state=seed)
+
+
+def _ridge_cases(quick):
+    from sklearn.datasets import load_diabetes, load_linnerud
+    from sklearn.linear_model import Ridge
+
+    from skconvex import SketchedRidge
+    from skconvex.datasets import (
+        make_decaying_spectrum_regression,
+        make_sparse_decaying_regression,
+        ridge_alpha_for_effective_dim,
+    )
+
+    n, d = (20_000, 800) if quick else (100_000, 1_000)
+    alpha_dense = ridge_alpha_for_effective_dim(n * 0.98 ** (2 * np.arange(d)), 100)
+    ns, ds = (50_000, 5_000) if quick else (200_000, 20_000)
+    density = 1e-3 if quick else 2.5e-4
+    alpha_sparse = ridge_alpha_for_effective_dim(
+        ns * density * (1.0 + np.arange(ds)) ** -2.0, 200)
+    return [
+        Case("diabetes", lambda: load_diabetes(return_X_y=True), SketchedRidge(alpha=1e-2),
+             Ridge(alpha=1e-2), "Ridge"),
+        Case("linnerud (3 targets)", lambda: load_linnerud(return_X_y=True),
+             SketchedRidge(alpha=1.0), Ridge(alpha=1.0), "Ridge"),
+        Case(f"synthetic dense {n}x{d}, d_eff=100",
+             lambda: make_decaying_spectrum_regression(n, d, random_state=0),
+             SketchedRidge(alpha=alpha_dense, random_state=0), Ridge(alpha=alpha_dense),
+             "Ridge"),
+        Case(f"synthetic sparse {ns}x{ds}, d_eff=200",
+             lambda: make_sparse_decaying_regression(ns, ds, density=density, random_state=0),
+             SketchedRidge(alpha=alpha_sparse, random_state=0), Ridge(alpha=alpha_sparse),
+             "Ridge"),
+    ]
+
+
+CASES = {"SketchedRidge": _ridge_cases}
+
+
+def _certificate(est):
+    gap = getattr(est, "duality_gap_", None)
+    if gap is None:
+        return "-"
+    obj = abs(getattr(est, "objective_", 0.0)) or 1.0
+    return f"rel gap {gap / obj:.1e}"
+
+
+def _timed_fit(est, X, y):
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    return time.perf_counter() - t0
+
+
+def run_compare(names=None, quick=False, log=print):
+    """Fit each estimator and its peer on the same split; return the table rows (dicts)."""
+    from skconvex.utils import all_estimators
+
+    registry = dict(all_estimators())
+    if names:
+        unknown = sorted(set(names) - set(registry))
+        if unknown:
+            raise ValueError(f"unknown estimator(s) {unknown}; choose from {sorted(registry)}")
+    rows = []
+    for name in sorted(registry):
+        if names and name not in names:
+            continue
+        if name not in CASES:
+            raise KeyError(f"{name} has no entry in skconvex._compare.CASES")
+        for case in CASES[name](quick):
+            X, y = case.load()
+            X_tr, X_te, y_tr, y_te = _split(X, y)
+            est, peer = clone(case.estimator), clone(case.peer)
+            t_est = _timed_fit(est, X_tr, y_tr)
+            t_peer = _timed_fit(peer, X_tr, y_tr)
+            row = {
+                "estimator": name,
+                "dataset": case.dataset,
+                "score": float(est.score(X_te, y_te)),
+                "fit_time": t_est,
+                "peer": case.peer_name,
+                "peer_score": float(peer.score(X_te, y_te)),
+                "peer_fit_time": t_peer,
+                "speedup": t_peer / t_est if t_est > 0 else float("nan"),
+                "certificate": _certificate(est),
+                "solver": getattr(est, "solver_", None),
+                "metric": case.metric,
+            }
+            rows.append(row)
+            log(format_row(row))
+    return rows
+
+
+HEADER = (f"{'estimator':<16} {'dataset':<38} {'score':>8} {'fit s':>8} {'peer':<10} "
+          f"{'peer score':>10} {'peer s':>8} {'speedup':>8}  certificate")
+
+
+def format_row(r):
+    return (f"{r['estimator']:<16} {r['dataset']:<38} {r['score']:>8.4f} {r['fit_time']:>8.3f} "
+            f"{r['peer']:<10} {r['peer_score']:>10.4f} {r['peer_fit_time']:>8.3f} "
+            f"{r['speedup']:>7.2f}x  {r['certificate']}")

@@ -1,0 +1,147 @@
+"""Implicit data operators shared by problems and solvers.
+
+``AffineOperator`` represents ``M = diag(r) @ B @ diag(c) - u @ o.T`` without forming it: the
+centred and sample-weighted design matrix ``diag(sqrt(w)) @ (X - 1 x_mean^T)`` of a linear
+model is one (so neither centring nor weighting copies ``X``, dense or sparse), and so is its
+sketch ``S @ M = (S diag(r) B) diag(c) - (S u) o^T``. Products with blocks of vectors are BLAS-3.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def _as_2d(V):
+    return V[:, None] if V.ndim == 1 else V
+
+
+class AffineOperator:
+    """``M = diag(row_scale) @ B @ diag(col_scale) - u @ offset.T`` (each part optional).
+
+    Parameters
+    ----------
+    B : ndarray or scipy.sparse matrix of shape (n, d)
+    row_scale : ndarray of shape (n,) or None
+    col_scale : ndarray of shape (d,) or None
+    u : ndarray of shape (n,) or None
+        Left factor of the rank-one correction.
+    offset : ndarray of shape (d,) or None
+        Right factor of the rank-one correction (both or neither of ``u``/``offset``).
+    """
+
+    def __init__(self, B, *, row_scale=None, col_scale=None, u=None, offset=None):
+        if (u is None) != (offset is None):
+            raise ValueError("u and offset must be given together")
+        self.B = B
+        self.row_scale = row_scale
+        self.col_scale = col_scale
+        self.u = u
+        self.offset = offset
+        self.shape = B.shape
+        self.dtype = B.dtype
+        self.issparse = sp.issparse(B)
+
+    # -- products ---------------------------------------------------------------------------
+    def matvec(self, V):
+        """``M @ V`` for V of shape (d,) or (d, k)."""
+        V = np.asarray(V)
+        W = V * (self.col_scale[:, None] if V.ndim == 2 else self.col_scale) \
+            if self.col_scale is not None else V
+        out = self.B @ W.astype(self.dtype, copy=False)
+        out = np.asarray(out)
+        if self.row_scale is not None:
+            out = out * (self.row_scale[:, None] if out.ndim == 2 else self.row_scale)
+        if self.u is not None:
+            out = out - (np.outer(self.u, self.offset @ V) if V.ndim == 2
+                         else self.u * (self.offset @ V))
+        return out
+
+    def rmatvec(self, U):
+        """``M.T @ U`` for U of shape (n,) or (n, k)."""
+        U = np.asarray(U)
+        W = U * (self.row_scale[:, None] if U.ndim == 2 else self.row_scale) \
+            if self.row_scale is not None else U
+        out = np.asarray(self.B.T @ W.astype(self.dtype, copy=False))
+        if self.col_scale is not None:
+            out = out * (self.col_scale[:, None] if out.ndim == 2 else self.col_scale)
+        if self.u is not None:
+            out = out - (np.outer(self.offset, self.u @ U) if U.ndim == 2
+                         else self.offset * (self.u @ U))
+        return out
+
+    @property
+    def T(self):
+        """The transpose, again an ``AffineOperator`` (no copy of ``B``)."""
+        return AffineOperator(self.B.T, row_scale=self.col_scale, col_scale=self.row_scale,
+                              u=self.offset, offset=self.u)
+
+    # -- Gram matrices ----------------------------------------------------------------------
+    def _scaled_B_blocks(self, block=8192):
+        """Yield row blocks of ``diag(r) B diag(c)`` as dense arrays (bounded memory)."""
+        n = self.shape[0]
+        for start in range(0, n, block):
+            Bb = self.B[start:start + block]
+            Bb = Bb.toarray() if sp.issparse(Bb) else np.asarray(Bb)
+            if self.row_scale is not None:
+                Bb = Bb * self.row_scale[start:start + block, None].astype(Bb.dtype, copy=False)
+            if self.col_scale is not None:
+                Bb = Bb * self.col_scale.astype(Bb.dtype, copy=False)
+            yield Bb
+
+    def gram(self):
+        """``M.T @ M`` as a dense (d, d) float64 array."""
+        d = self.shape[1]
+        if self.issparse:
+            Bs = self.B
+            if self.row_scale is not None:
+                Bs = sp.diags(self.row_scale) @ Bs
+            if self.col_scale is not None:
+                Bs = Bs @ sp.diags(self.col_scale)
+            G = np.asarray((Bs.T @ Bs).toarray(), dtype=np.float64)
+        elif self.row_scale is None and self.col_scale is None:
+            G = np.asarray(self.B.T @ self.B, dtype=np.float64)
+        else:
+            G = np.zeros((d, d))
+            for Bb in self._scaled_B_blocks():
+                G += Bb.T @ Bb
+        if self.u is not None:
+            # (B' - u o^T)^T (B' - u o^T) = B'^T B' - q o^T - o q^T + (u.u) o o^T, q = B'^T u
+            q = self._scaled_rmatvec_B(self.u)
+            o = np.asarray(self.offset, dtype=np.float64)
+            G -= np.outer(q, o) + np.outer(o, q)
+            G += float(self.u @ self.u) * np.outer(o, o)
+        return G
+
+    def outer_gram(self):
+        """``M @ M.T`` as a dense (n, n) float64 array."""
+        return self.T.gram()
+
+    def _scaled_rmatvec_B(self, U):
+        """``(diag(r) B diag(c)).T @ U`` (no rank-one part), float64."""
+        W = U * self.row_scale if self.row_scale is not None else U
+        out = np.asarray(self.B.T @ W.astype(self.dtype, copy=False), dtype=np.float64)
+        if self.col_scale is not None:
+            out = out * self.col_scale
+        return out
+
+    def toarray(self):
+        """Form M densely (tests and small problems only)."""
+        Bd = self.B.toarray() if self.issparse else np.asarray(self.B)
+        M = np.array(Bd, dtype=np.float64)
+        if self.row_scale is not None:
+            M *= self.row_scale[:, None]
+        if self.col_scale is not None:
+            M *= self.col_scale
+        if self.u is not None:
+            M -= np.outer(self.u, self.offset)
+        return M
+
+    def sketched(self, sketch):
+        """``S @ M`` for a :class:`skconvex.sketching.Sketch` ``S``, again an operator.
+
+        ``S diag(r) B`` is computed by the sketch kernel with row weights (no copy of ``B``);
+        a sparse ``B`` keeps a sparse sketch where the sketch kind allows it.
+        """
+        dense_output = not (self.issparse and sketch.kind in ("sjlt", "less_uniform", "less"))
+        SB = sketch.apply(self.B, row_weights=self.row_scale, dense_output=dense_output)
+        Su = None if self.u is None else sketch.apply(np.asarray(self.u, dtype=np.float64))
+        return AffineOperator(SB, col_scale=self.col_scale, u=Su, offset=self.offset)

@@ -1,0 +1,116 @@
+"""``ConvexEstimator``: the one base class of every skconvex estimator."""
+
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+
+from skconvex._result import FitResult
+
+
+class ConvexEstimator(BaseEstimator, metaclass=ABCMeta):
+    """Base class: validation, solver dispatch, fitted record, warnings and progress.
+
+    A subclass declares its solvers in ``_solvers`` (name -> callable taking the problem and
+    the keywords ``tol``, ``max_iter``, ``verbose``, ``random_state``) and implements
+    ``_make_problem`` (validation and preprocessing; returns a ``skconvex.problems`` object) and
+    ``_set_fitted`` (turns a :class:`~skconvex._result.FitResult` into fitted attributes). It
+    may override ``_auto_solver`` (what ``solver="auto"`` picks for a problem) and
+    ``_solver_kwargs`` (extra keywords for a solver, from the estimator's parameters).
+
+    ``fit`` records on every estimator:
+
+    - ``n_iter_`` : int, iterations of the solver (>= 1);
+    - ``objective_`` : float, the convex objective at the solution;
+    - ``duality_gap_`` : float or None, objective minus a dual lower bound (None where the
+      math gives no certificate);
+    - ``fit_time_`` : float, seconds spent in ``fit``;
+    - ``solver_`` : str, the solver actually used.
+
+    A ``ConvergenceWarning`` is raised when the solver stops at ``max_iter`` before ``tol``; a
+    solver that returns non-finite weights raises ``FloatingPointError`` (never silent NaN).
+    """
+
+    _solvers: dict = {}
+
+    _parameter_constraints: dict = {
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    @abstractmethod
+    def _make_problem(self, X, y, sample_weight=None):
+        """Validate the data, preprocess, and return the problem object."""
+
+    @abstractmethod
+    def _set_fitted(self, result, problem):
+        """Set the fitted attributes from a FitResult."""
+
+    def _auto_solver(self, problem):
+        """The solver ``solver="auto"`` uses for ``problem`` (default: the first declared)."""
+        return next(iter(self._solvers))
+
+    def _solver_kwargs(self, solver, problem):
+        """Extra keyword arguments for ``solver``, derived from the estimator's parameters."""
+        return {}
+
+    def _run_solver(self, problem, **extra):
+        name = self.solver if getattr(self, "solver", "auto") != "auto" else \
+            self._auto_solver(problem)
+        solve = self._solvers[name]
+        kwargs = {"tol": self.tol, "max_iter": self.max_iter, "verbose": self.verbose,
+                  "random_state": self.random_state}
+        kwargs.update(self._solver_kwargs(name, problem))
+        kwargs.update(extra)
+        result = solve(problem, **kwargs)
+        if not isinstance(result, FitResult):  # pragma: no cover - a solver contract bug
+            raise TypeError(f"solver {name!r} returned {type(result).__name__}, not FitResult")
+        if not np.all(np.isfinite(result.w)):
+            raise FloatingPointError(
+                f"solver {name!r} produced non-finite weights; the problem may be badly scaled "
+                "(try standardizing X or increasing the regularization)")
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__}: solver {name!r} stopped at max_iter={self.max_iter} "
+                f"before reaching tol={self.tol}. Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return name, result
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the model by solving its convex program.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Individual weights for each sample; an integer weight is equivalent to repeating
+            the sample.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        t0 = time.perf_counter()
+        problem = self._make_problem(X, y, sample_weight)
+        name, result = self._run_solver(problem)
+        self._set_fitted(result, problem)
+        self.n_iter_ = int(max(1, result.n_iter))
+        self.objective_ = float(result.objective)
+        gap = result.duality_gap
+        self.duality_gap_ = None if gap is None else float(gap)
+        self.solver_ = name
+        self.fit_time_ = time.perf_counter() - t0
+        return self

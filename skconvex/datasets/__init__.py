@@ -1,0 +1,13 @@
+"""Synthetic problem generators (the benchmark problems of the papers) and bundled data."""
+
+from skconvex.datasets._synthetic import (
+    make_decaying_spectrum_regression,
+    make_sparse_decaying_regression,
+    ridge_alpha_for_effective_dim,
+)
+
+__all__ = [
+    "make_decaying_spectrum_regression",
+    "make_sparse_decaying_regression",
+    "ridge_alpha_for_effective_dim",
+]

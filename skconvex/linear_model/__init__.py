@@ -1,0 +1,5 @@
+"""Linear models solved by randomized sketching."""
+
+from skconvex.linear_model._ridge import SketchedRidge
+
+__all__ = ["SketchedRidge"]

@@ -1,0 +1,5 @@
+"""Convex programs as objects: objective, gradient, prox, dual bound, ``to_cvxpy``."""
+
+from skconvex.problems.ridge import RidgeProblem
+
+__all__ = ["RidgeProblem"]

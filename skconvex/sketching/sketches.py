@@ -1,0 +1,620 @@
+"""Random embeddings S (m x n) applied as ``S @ diag(w) @ A`` without forming S.
+
+Every kind satisfies E[S^T S] = I_n (math: ``spec/sketching.md`` section 1):
+
+``gaussian``
+    i.i.d. N(0, 1/m) entries, generated block by block (``_dense_block_size(m)`` columns of
+    S at a time, block ``b`` from its own seeded generator), so S is never held whole and
+    every ``apply`` regenerates exactly the same S. A reference, not a default: it costs a
+    GEMM with m rows plus the generation of m*n normals.
+``rademacher``
+    i.i.d. +-1/sqrt(m) entries, same blocking.
+``srht``
+    S = (1/sqrt(m)) P H D: D random signs (n), H the unnormalized Walsh-Hadamard matrix of
+    order N = 2^ceil(log2 n) acting on the zero-padded columns of A, P picks m of the N rows
+    without replacement. Equivalently sqrt(N/m) times the normalized Hadamard. Requires
+    m <= N.
+``sjlt``
+    Each column of S has s = ``nnz_per_row`` (default 1: CountSketch) nonzeros +-1/sqrt(s) in
+    s distinct uniformly random rows (Floyd's algorithm). Cost O(s nnz(A)).
+``less_uniform``
+    Each row of S has s nonzeros in columns drawn uniformly with replacement, values
+    +-sqrt(n/(m s)); repeated draws of a column add up (each with its own sign).
+``less``
+    As ``less_uniform`` but column j is drawn with probability p_j (``probabilities``,
+    normalized to sum 1), value +-1/sqrt(s m p_j) per draw. Unbiasedness: for one row,
+    E[S_rj^2] = sum_k P(draw k = j) / (s m p_j) = 1/m, and distinct columns j != j' only meet
+    through distinct draws with independent signs, so E[S^T S] = I. (The spec's variant,
+    one sign and value sqrt(c_j/(s m p_j)) for c_j repeats, is unbiased too; independent
+    signs per draw keep the sketch a plain sum of rank-one terms.)
+
+Default nnz_per_row for the LESS kinds is the Newton-LESS choice s = d (number of columns of
+A), capped at n. ``sketch`` knows d; a ``Sketch`` built with ``nnz_per_row=None`` takes
+s = min(n, d) from the first ``A`` given to ``apply`` and keeps it, so that the same S is
+then applied to other arrays (e.g. the right-hand side). Likewise ``Sketch(kind="less")``
+without ``probabilities`` takes the approximate leverage scores of the first ``A`` (times
+``row_weights``) and keeps them.
+
+random_state: None, an int, a ``np.random.RandomState`` (sklearn convention, see
+``sklearn.utils.check_random_state``) or a ``np.random.Generator``. It is turned into one
+integer of entropy at construction; all random draws are derived from it through
+``np.random.default_rng([entropy, tag, ...])``, so the randomness of a Sketch is fixed.
+An int seed is used as is, so ``Sketch(..., random_state=0)`` is reproducible.
+"""
+
+import numbers
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array, check_random_state
+
+from skconvex.sketching import _kernels as K
+
+SKETCH_KINDS = ("gaussian", "rademacher", "srht", "sjlt", "less_uniform", "less")
+
+_SPARSE_KINDS = ("sjlt", "less_uniform", "less")
+_LESS_KINDS = ("less_uniform", "less")
+
+# tags separating the random streams derived from one entropy value
+_TAG_DENSE = 1
+_TAG_SRHT = 2
+_TAG_SJLT = 3
+_TAG_LESS = 4
+_TAG_LEVERAGE = 5
+
+
+# --------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------
+
+
+def _check_kind(kind):
+    if not isinstance(kind, str) or kind not in SKETCH_KINDS:
+        raise ValueError(f"kind must be one of {SKETCH_KINDS}; got {kind!r}.")
+    return kind
+
+
+def _check_int(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}.")
+    return value
+
+
+def _entropy(random_state):
+    """One non-negative integer of entropy from an int / RandomState / Generator / None."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    rs = check_random_state(random_state)  # validates ints (0 <= seed < 2**32)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(rs.randint(0, 2**31 - 1))
+
+
+def _rng(entropy, *tags):
+    return np.random.default_rng([entropy, *tags])
+
+
+def _check_A(A):
+    """Validate A: dense 1-D/2-D or sparse; float64/float32 kept, other numbers -> float64."""
+    if sp.issparse(A):
+        if np.iscomplexobj(A.data if hasattr(A, "data") else A):
+            raise ValueError("A must be real; got complex data.")
+    else:
+        if not hasattr(A, "ndim"):
+            A = np.asarray(A)
+        if A.ndim not in (1, 2):
+            raise ValueError(f"A must be a 1-D or 2-D array; got a {A.ndim}-D array.")
+        if np.iscomplexobj(A):
+            raise ValueError("A must be real; got complex data.")
+    return check_array(
+        A,
+        accept_sparse=("csr", "csc"),
+        dtype=(np.float64, np.float32),
+        ensure_all_finite=True,
+        ensure_2d=False,
+        allow_nd=False,
+        input_name="A",
+    )
+
+
+def _check_row_weights(row_weights, n, dtype):
+    if row_weights is None:
+        return None
+    w = np.asarray(row_weights)
+    if np.iscomplexobj(w):
+        raise ValueError("row_weights must be real.")
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(
+            f"row_weights must be a 1-D array of length n={n}; got shape {w.shape}."
+        )
+    w = w.astype(dtype, copy=False)
+    if not np.all(np.isfinite(w)):
+        raise ValueError("row_weights must be finite.")
+    return w
+
+
+def _check_probabilities(probabilities, n):
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 1 or p.shape[0] != n:
+        raise ValueError(
+            f"probabilities must be a 1-D array of length n={n}; got shape {p.shape}."
+        )
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(
+            "probabilities must be finite, non-negative and have a positive sum."
+        )
+    return p / p.sum()
+
+
+def _dense_block_size(m):
+    """Columns of S generated at once by gaussian/rademacher: about 2**22 entries."""
+    return int(min(4096, max(64, (1 << 22) // m)))
+
+
+def _num_threads():
+    return numba.get_num_threads()
+
+
+# --------------------------------------------------------------------------------------
+# Sketch
+# --------------------------------------------------------------------------------------
+
+
+class Sketch:
+    """A random embedding S (m x n) with its randomness fixed at construction; never formed.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows of the matrices the sketch is applied to.
+    m : int
+        Sketch size (rows of S). Any m >= 1 except for ``srht`` (m <= 2**ceil(log2 n)).
+    kind : {"gaussian", "rademacher", "srht", "sjlt", "less_uniform", "less"}
+        See the module docstring.
+    nnz_per_row : int or None
+        s: nonzeros per column of S for ``sjlt`` (default 1, must be <= m), per row of S
+        for the LESS kinds (default min(n, d) fixed at the first ``apply``). Ignored by
+        the dense kinds.
+    probabilities : array (n,) or None
+        Column sampling probabilities of ``less`` (normalized to sum 1). Default: the
+        approximate leverage scores of the first ``A`` passed to ``apply``.
+    random_state : None, int, RandomState or Generator
+
+    Attributes
+    ----------
+    n, m, kind : as given
+    nnz : int or None
+        s as resolved (None for the dense kinds, or before the first apply of a LESS sketch
+        built without ``nnz_per_row``).
+    entropy : int
+        The integer all random draws derive from.
+    """
+
+    def __init__(
+        self, n, m, kind="sjlt", *, nnz_per_row=None, probabilities=None, random_state=None
+    ):
+        self.n = _check_int(n, "n")
+        self.m = _check_int(m, "m")
+        self.kind = _check_kind(kind)
+        if nnz_per_row is not None:
+            nnz_per_row = _check_int(nnz_per_row, "nnz_per_row")
+        if probabilities is not None and self.kind != "less":
+            raise ValueError(
+                f"probabilities is only used by kind='less'; got kind={self.kind!r}."
+            )
+        self.entropy = _entropy(random_state)
+        self.nnz = None
+        self.probabilities = None
+        if self.kind == "srht":
+            self._padded_n = 1 << max(0, int(np.ceil(np.log2(self.n))))
+            if self.m > self._padded_n:
+                raise ValueError(
+                    f"m must be <= the padded size 2**ceil(log2(n)) = {self._padded_n} "
+                    f"for kind='srht'; got m={self.m}."
+                )
+            rng = _rng(self.entropy, _TAG_SRHT)
+            self._signs = (rng.integers(0, 2, size=self.n, dtype=np.int8) * 2 - 1).astype(
+                np.int8
+            )
+            self._rows = np.sort(rng.choice(self._padded_n, size=self.m, replace=False))
+        elif self.kind == "sjlt":
+            s = 1 if nnz_per_row is None else nnz_per_row
+            if s > self.m:
+                raise ValueError(
+                    f"nnz_per_row must be <= m for kind='sjlt' (distinct rows); got "
+                    f"nnz_per_row={s}, m={self.m}."
+                )
+            self.nnz = s
+            rng = _rng(self.entropy, _TAG_SJLT)
+            if s == 1:
+                self._rows = rng.integers(0, self.m, size=(self.n, 1)).astype(np.intp)
+            else:
+                draws = rng.integers(0, self.m - s + 1 + np.arange(s), size=(self.n, s))
+                self._rows = K.floyd_distinct_rows(draws.astype(np.intp), self.m)
+            self._signs = (rng.integers(0, 2, size=(self.n, s), dtype=np.int8) * 2 - 1).astype(
+                np.int8
+            )
+        elif self.kind in _LESS_KINDS:
+            if probabilities is not None:
+                self.probabilities = _check_probabilities(probabilities, self.n)
+            if nnz_per_row is not None:
+                self.nnz = nnz_per_row
+            self._cols = None
+            if self._less_ready():
+                self._draw_less()
+
+    # ------------------------------------------------------------------ LESS set-up
+    def _less_ready(self):
+        if self.nnz is None:
+            return False
+        return self.kind == "less_uniform" or self.probabilities is not None
+
+    def _draw_less(self):
+        m, n, s = self.m, self.n, self.nnz
+        rng = _rng(self.entropy, _TAG_LESS, s)
+        if self.kind == "less_uniform":
+            cols = rng.integers(0, n, size=(m, s))
+        else:
+            cols = rng.choice(n, size=(m, s), p=self.probabilities)
+        # sort each row's columns (memory locality of the gather); the signs are i.i.d.
+        # and independent of the columns, so the distribution of S is unchanged
+        self._cols = np.sort(cols, axis=1).astype(np.intp)
+        signs = rng.integers(0, 2, size=(m, s), dtype=np.int8) * 2.0 - 1.0
+        if self.kind == "less_uniform":
+            self._base = signs * np.sqrt(n / (m * s))
+        else:
+            self._base = signs / np.sqrt(s * m * self.probabilities[self._cols])
+
+    def _resolve_less(self, A, w):
+        if self.nnz is None:
+            d = 1 if A.ndim == 1 else A.shape[1]
+            self.nnz = min(self.n, d)
+        if self.kind == "less" and self.probabilities is None:
+            lev = _leverage_scores(A, w, 5.0, _rng(self.entropy, _TAG_LEVERAGE))
+            self.probabilities = _normalize_scores(lev)
+        self._draw_less()
+
+    # ------------------------------------------------------------------ apply
+    def apply(self, A, *, row_weights=None, dense_output=True):
+        """Return ``S @ diag(row_weights) @ A``.
+
+        Parameters
+        ----------
+        A : ndarray (n, d) or (n,), C- or F-ordered, or scipy.sparse (CSR/CSC used as is,
+            other formats converted to CSR).
+        row_weights : array (n,) or None
+        dense_output : bool
+            ``False`` returns a CSR matrix when A is sparse and kind is one of ``sjlt``,
+            ``less_uniform``, ``less``; in every other case the result is a C-ordered
+            ndarray (as with ``sklearn.utils.extmath.safe_sparse_dot``).
+
+        Returns
+        -------
+        ndarray (m, d) or (m,), float32 if A is float32 else float64; or a CSR matrix.
+        """
+        return self._apply_checked(_check_A(A), row_weights, dense_output)
+
+    def _apply_checked(self, A, row_weights, dense_output):
+        """apply() for an A that already went through _check_A (validated once)."""
+        if A.shape[0] != self.n:
+            raise ValueError(
+                f"A has {A.shape[0]} rows but this sketch was built for n={self.n}."
+            )
+        dtype = A.dtype
+        w = _check_row_weights(row_weights, self.n, dtype)
+        if self.kind in _LESS_KINDS and self._cols is None:
+            self._resolve_less(A, w)
+
+        if sp.issparse(A):
+            if not dense_output and self.kind in _SPARSE_KINDS:
+                S = self._sparse_matrix(w, dtype)
+                if not isinstance(A, sp.sparray):
+                    S = sp.csr_matrix(S)
+                return (S @ A).tocsr()
+            return self._apply_sparse(A, w, dtype)
+
+        one_d = A.ndim == 1
+        A2 = A.reshape(self.n, 1) if one_d else A
+        if not (A2.flags.c_contiguous or A2.flags.f_contiguous):
+            A2 = np.ascontiguousarray(A2)
+        out = self._apply_dense(A2, w, dtype)
+        return out.ravel() if one_d else out
+
+    # dense A ----------------------------------------------------------------------------
+    def _apply_dense(self, A, w, dtype):
+        n, d = A.shape
+        m = self.m
+        c_order = A.flags.c_contiguous
+        if self.kind in ("gaussian", "rademacher"):
+            out = np.zeros((m, d), dtype=dtype)
+            for start, G in self._dense_blocks(w, dtype):
+                out += G @ A[start : start + G.shape[1]]
+            return out
+        if self.kind == "srht":
+            out = np.empty((m, d), dtype=dtype)
+            self._srht(A, w, dtype, out)
+            return out
+        if self.kind == "sjlt":
+            coef = self._sjlt_coef(w, dtype)
+            if c_order:
+                out = np.zeros((m, d), dtype=dtype)
+                nt = _num_threads()
+                block = d if d < 16 * nt else -(-d // nt)
+                K.sjlt_dense_c(A, self._rows, coef, out, block)
+                return out
+            out = np.zeros((m, d), dtype=dtype, order="F")
+            K.sjlt_dense_f(A, self._rows, coef, out)
+            return np.ascontiguousarray(out)
+        # LESS kinds
+        coef = self._less_coef(w, dtype)
+        if c_order:
+            out = np.zeros((m, d), dtype=dtype)
+            K.less_dense_c(A, self._cols, coef, out)
+            return out
+        out = np.zeros((m, d), dtype=dtype, order="F")
+        K.less_dense_f(A, self._cols, coef, out)
+        return np.ascontiguousarray(out)
+
+    # sparse A ---------------------------------------------------------------------------
+    def _apply_sparse(self, A, w, dtype):
+        n, d = A.shape
+        m = self.m
+        if self.kind in ("gaussian", "rademacher"):
+            A = A.tocsr()  # row blocks of a CSC matrix are not cheap to slice
+            out = np.zeros((m, d), dtype=dtype)
+            for start, G in self._dense_blocks(w, dtype):
+                out += (A[start : start + G.shape[1]].T @ G.T).T
+            return out
+        if self.kind == "srht":
+            A = A.tocsc()  # the transform works column by column
+            out = np.empty((m, d), dtype=dtype)
+            self._srht(A, w, dtype, out)
+            return out
+        if self.kind == "sjlt":
+            coef = self._sjlt_coef(w, dtype)
+            if A.format == "csr":
+                out = np.zeros((m, d), dtype=dtype)
+                K.sjlt_csr(A.indptr, A.indices, A.data, self._rows, coef, out)
+                return out
+            out = np.zeros((m, d), dtype=dtype, order="F")
+            K.sjlt_csc(A.indptr, A.indices, A.data, self._rows, coef, out)
+            return np.ascontiguousarray(out)
+        coef = self._less_coef(w, dtype)
+        if A.format == "csr":
+            out = np.zeros((m, d), dtype=dtype)
+            K.less_csr(A.indptr, A.indices, A.data, self._cols, coef, out)
+            return out
+        out = np.zeros((m, d), dtype=dtype, order="F")
+        nchunks = max(1, min(d, _num_threads()))
+        K.less_csc(A.indptr, A.indices, A.data, n, self._cols, coef, out, nchunks)
+        return np.ascontiguousarray(out)
+
+    # pieces -----------------------------------------------------------------------------
+    def _dense_blocks(self, w, dtype):
+        """Yield (start, S[:, start:start+b] @ diag(w[start:...])) in the dtype of A."""
+        n, m = self.n, self.m
+        bs = _dense_block_size(m)
+        inv = 1.0 / np.sqrt(m)
+        for b, start in enumerate(range(0, n, bs)):
+            width = min(bs, n - start)
+            rng = _rng(self.entropy, _TAG_DENSE, b)
+            if self.kind == "gaussian":
+                G = rng.standard_normal((m, width))
+                G *= inv
+            else:
+                G = rng.integers(0, 2, size=(m, width), dtype=np.int8) * (2.0 * inv) - inv
+            if w is not None:
+                G *= w[start : start + width]
+            yield start, G.astype(dtype, copy=False)
+
+    def _srht(self, A, w, dtype, out):
+        dw = self._signs.astype(dtype)
+        if w is not None:
+            dw *= w
+        itemsize = np.dtype(dtype).itemsize
+        B = 64 // itemsize  # one cache line of columns per butterfly
+        chunk = (1 << 17) // 64  # 128 KiB of buffer per in-cache group of stages
+        scale = dtype.type(1.0 / np.sqrt(self.m))
+        if sp.issparse(A):
+            K.srht_csc(A.indptr, A.indices, A.data, dw, self._rows, scale, out,
+                       self._padded_n, B, chunk)
+        else:
+            K.srht_dense(A, dw, self._rows, scale, out, self._padded_n, B, chunk)
+
+    def _sjlt_coef(self, w, dtype):
+        coef = self._signs.astype(dtype)
+        coef *= dtype.type(1.0 / np.sqrt(self.nnz))
+        if w is not None:
+            coef *= w[:, None]
+        return coef
+
+    def _less_coef(self, w, dtype):
+        coef = self._base.astype(dtype)
+        if w is not None:
+            coef *= w[self._cols]
+        return coef
+
+    def _sparse_matrix(self, w, dtype):
+        """S @ diag(w) as a scipy CSR array (sparse kinds only)."""
+        n, m = self.n, self.m
+        if self.kind == "sjlt":
+            s = self.nnz
+            data = self._sjlt_coef(w, dtype).ravel()
+            rows = self._rows.ravel()
+            cols = np.repeat(np.arange(n), s)
+        else:
+            s = self._cols.shape[1]
+            data = self._less_coef(w, dtype).ravel()
+            rows = np.repeat(np.arange(m), s)
+            cols = self._cols.ravel()
+        return sp.csr_array(sp.coo_array((data, (rows, cols)), shape=(m, n)))
+
+    # ------------------------------------------------------------------ toarray
+    def toarray(self):
+        """Form S explicitly as a dense (m, n) float64 array (tests and small problems)."""
+        n, m = self.n, self.m
+        if self.kind in ("gaussian", "rademacher"):
+            S = np.empty((m, n))
+            for start, G in self._dense_blocks(None, np.dtype(np.float64)):
+                S[:, start : start + G.shape[1]] = G
+            return S
+        if self.kind == "srht":
+            # H[i, j] = (-1)^popcount(i & j): formed directly, independent of the FWHT kernel
+            parity = np.bitwise_count(self._rows[:, None] & np.arange(n)[None, :]) & 1
+            return (1.0 - 2.0 * parity) * self._signs / np.sqrt(m)
+        if self.kind == "sjlt":
+            S = np.zeros((m, n))
+            S[self._rows, np.arange(n)[:, None]] = self._sjlt_coef(None, np.dtype(np.float64))
+            return S
+        if self._cols is None:
+            raise ValueError(
+                "This LESS sketch was built without nnz_per_row"
+                + (" / probabilities" if self.kind == "less" else "")
+                + "; they are fixed by the first apply(A). Pass nnz_per_row (and "
+                "probabilities for kind='less') to form S before applying it."
+            )
+        S = np.zeros((m, n))
+        s = self._cols.shape[1]
+        np.add.at(S, (np.repeat(np.arange(m), s), self._cols.ravel()), self._base.ravel())
+        return S
+
+    def __repr__(self):
+        return (
+            f"Sketch(n={self.n}, m={self.m}, kind={self.kind!r}, nnz={self.nnz}, "
+            f"entropy={self.entropy})"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# functional interface
+# --------------------------------------------------------------------------------------
+
+
+def sketch(
+    A,
+    m,
+    kind="sjlt",
+    *,
+    nnz_per_row=None,
+    row_weights=None,
+    random_state=None,
+    dense_output=True,
+):
+    """``S @ diag(row_weights) @ A`` without forming S.
+
+    Equivalent to ``Sketch(A.shape[0], m, kind, nnz_per_row=s, probabilities=p,
+    random_state=random_state).apply(A, row_weights=row_weights, dense_output=...)``
+    where, for the LESS kinds, s defaults to min(n, d) (Newton-LESS) and, for ``less``,
+    p are the approximate leverage scores of ``diag(row_weights) @ A``
+    (:func:`approximate_leverage_scores`, seeded from ``random_state``) normalized to sum 1.
+    With an int ``random_state`` that equivalence is exact.
+    """
+    kind = _check_kind(kind)
+    m = _check_int(m, "m")
+    A = _check_A(A)
+    n = A.shape[0]
+    d = 1 if A.ndim == 1 else A.shape[1]
+    entropy = _entropy(random_state)
+    probabilities = None
+    if kind in _LESS_KINDS:
+        if nnz_per_row is None:
+            nnz_per_row = min(n, d)
+        if kind == "less":
+            w = _check_row_weights(row_weights, n, A.dtype)
+            lev = _leverage_scores(A, w, 5.0, _rng(entropy, _TAG_LEVERAGE))
+            probabilities = _normalize_scores(lev)
+    S = Sketch(
+        n, m, kind, nnz_per_row=nnz_per_row, probabilities=probabilities,
+        random_state=entropy,
+    )
+    return S._apply_checked(A, row_weights, dense_output)
+
+
+# --------------------------------------------------------------------------------------
+# leverage scores
+# --------------------------------------------------------------------------------------
+
+
+def _normalize_scores(lev):
+    total = lev.sum()
+    if not np.isfinite(total) or total <= 0:
+        return np.full(lev.shape[0], 1.0 / lev.shape[0])
+    return lev / total
+
+
+def _row_blocks(n, ncols):
+    """Row blocks so that a block of an (n, ncols) product holds about 2**22 entries."""
+    bs = max(256, (1 << 22) // max(1, ncols))
+    return [(start, min(n, start + bs)) for start in range(0, n, bs)]
+
+
+def _leverage_scores(A, w, oversampling, rng):
+    """Approximate leverage scores of diag(w) @ A (A already validated)."""
+    if A.ndim == 1:
+        A = A.reshape(-1, 1)
+    n, d = A.shape
+    m_sk = int(np.ceil(oversampling * d)) + 10
+    seed = int(rng.integers(0, 2**63 - 1))
+    if m_sk >= n:
+        # the sketch would not be smaller than A: exact scores from a thin SVD
+        B = A.toarray() if sp.issparse(A) else np.asarray(A)
+        B = B.astype(np.float64, copy=False)
+        if w is not None:
+            B = B * w[:, None]
+        U, sv, _ = np.linalg.svd(B, full_matrices=False)
+        r = int(np.sum(sv > sv[0] * max(n, d) * np.finfo(np.float64).eps)) if sv.size and sv[0] > 0 else 0
+        return np.einsum("ij,ij->i", U[:, :r], U[:, :r])
+    SA = Sketch(n, m_sk, "sjlt", random_state=seed).apply(A, row_weights=w)
+    R = np.linalg.qr(SA.astype(np.float64, copy=False), mode="r")
+    _, sv, Vt = np.linalg.svd(R)
+    if sv.size == 0 or sv[0] == 0:
+        return np.zeros(n)
+    r = int(np.sum(sv > sv[0] * max(m_sk, d) * np.finfo(np.float64).eps))
+    M = Vt[:r].T / sv[:r]  # (d, r): A M has orthonormal-ish columns
+    k = max(40, int(np.ceil(4.0 * np.log(n))))
+    if k < r:
+        # Johnson-Lindenstrauss projection of the rows of A M (Drineas et al., 2012)
+        G = np.random.default_rng(seed + 1).standard_normal((r, k)) / np.sqrt(k)
+        M = M @ G
+    M = M.astype(A.dtype, copy=False)
+    lev = np.empty(n)
+    if sp.issparse(A):
+        A = A.tocsr()
+    for start, stop in _row_blocks(n, M.shape[1]):
+        P = A[start:stop] @ M
+        lev[start:stop] = np.einsum("ij,ij->i", P, P)
+    if w is not None:
+        lev *= w.astype(np.float64) ** 2
+    return lev
+
+
+def approximate_leverage_scores(A, *, oversampling=5.0, random_state=None):
+    """Approximate row leverage scores of A, shape (n,), summing to about rank(A).
+
+    An sjlt (CountSketch) sketch SA with m = ceil(oversampling * d) + 10 rows, a QR of SA
+    followed by an SVD of its d x d factor (rank revealing) gives M = V_r diag(1/sigma_r)
+    with A M close to orthonormal; the scores are ||(A M)_i||^2, computed by row blocks,
+    after a Gaussian JL projection of M to k = max(40, ceil(4 log n)) columns when r > k
+    (Drineas, Magdon-Ismail, Mahoney & Woodruff 2012), which keeps the cost at O(nnz(A) k)
+    instead of O(nnz(A) d). Each score then carries a relative error of about
+    sqrt(2/k) (JL) times the distortion of the sketch. When the sketch would have at least
+    n rows the scores are computed exactly from a thin SVD. Dense and sparse A.
+
+    Parameters
+    ----------
+    A : array (n, d) or sparse matrix
+    oversampling : float > 0
+        Sketch rows per column of A.
+    random_state : None, int, RandomState or Generator
+    """
+    if isinstance(oversampling, bool) or not isinstance(oversampling, numbers.Real) or not (
+        oversampling > 0 and np.isfinite(oversampling)
+    ):
+        raise ValueError(f"oversampling must be a positive number; got {oversampling!r}.")
+    A = _check_A(A)
+    entropy = _entropy(random_state)
+    return _leverage_scores(A, None, float(oversampling), _rng(entropy, _TAG_LEVERAGE))

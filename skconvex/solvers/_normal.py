@@ -1,0 +1,49 @@
+"""The regularized normal system ``(M^T M + alpha I) Z = R`` behind a ridge problem.
+
+Primal form (n >= d): ``M = A``, ``R = A^T B`` and ``W = Z``. Dual (kernel) form (n < d): ``M = A^T``,
+``R = B`` and ``W = A^T Z``; the roles of n and d swap so that the sketch always compresses the
+long side.
+"""
+
+import numpy as np
+
+
+class NormalSystem:
+    def __init__(self, problem, *, dual=None):
+        self.problem = problem
+        n, d = problem.n_samples, problem.n_features
+        self.dual = (n < d) if dual is None else bool(dual)
+        self.M = problem.A.T if self.dual else problem.A
+        self.alpha = problem.alpha
+        self.n_matvec = 0
+
+    @property
+    def rhs(self):
+        return self.problem.B if self.dual else self.problem.rhs
+
+    @property
+    def shape(self):
+        return self.M.shape
+
+    def hess(self, Z):
+        """``(M^T M + alpha I) Z``: one pass over the data."""
+        self.n_matvec += 1
+        return np.asarray(self.M.rmatvec(self.M.matvec(Z)), dtype=np.float64) + self.alpha * Z
+
+    def to_weights(self, Z):
+        if self.dual:
+            self.n_matvec += 0.5
+            return np.asarray(self.problem.A.rmatvec(Z), dtype=np.float64)
+        return Z
+
+    def from_weights(self, W):
+        """A starting point ``Z`` for given weights (exact in the primal form; in the dual
+        form, any W in the row space is ``A^T Z``: warm starts are used in the primal only)."""
+        if self.dual:
+            return np.zeros((self.M.shape[1], W.shape[1]))
+        return W
+
+    def pass_cost(self, k=1):
+        M = self.M
+        nnz = M.B.nnz if M.issparse else M.shape[0] * M.shape[1]
+        return 4.0 * nnz * k

@@ -1,0 +1,5 @@
+"""Utilities: the estimator registry."""
+
+from skconvex.utils._registry import all_estimators
+
+__all__ = ["all_estimators"]

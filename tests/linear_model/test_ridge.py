@@ -1,0 +1,231 @@
+"""SketchedRidge against scikit-learn's Ridge (cholesky) and cvxpy, as sklearn's test_ridge."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge
+
+from skconvex import SketchedRidge
+from skconvex.datasets import make_decaying_spectrum_regression
+
+SOLVERS = ["pcg", "ihs", "direct"]
+
+
+def _problem(n, d, k=None, seed=0, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    X, y = make_decaying_spectrum_regression(n, d, decay=0.99, random_state=rng)
+    X = X + 0.5  # nonzero column means: the intercept matters
+    if k is not None:
+        y = np.column_stack([y + j * rng.randn(n) + 3.0 * j for j in range(k)])
+    return X.astype(dtype), y + 2.0
+
+
+def _reference(X, y, alpha, fit_intercept, sample_weight=None):
+    Xd = X.toarray() if sp.issparse(X) else X
+    return Ridge(alpha=alpha, fit_intercept=fit_intercept, solver="cholesky").fit(
+        Xd.astype(np.float64), y, sample_weight=sample_weight)
+
+
+def _rel(a, b):
+    return np.linalg.norm(np.ravel(a) - np.ravel(b)) / np.linalg.norm(np.ravel(b))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_matches_sklearn_ridge(solver, fit_intercept, sparse, weighted):
+    X, y = _problem(1500, 120)
+    sw = np.random.RandomState(1).uniform(0.2, 3.0, X.shape[0]) if weighted else None
+    if sparse:
+        X = sp.random(1500, 120, density=0.1, format="csr", random_state=2) + sp.csr_matrix(
+            (np.ones(1500), (np.arange(1500), np.arange(1500) % 120)), shape=(1500, 120))
+        X = X.tocsr()
+    ref = _reference(X, y, 3.0, fit_intercept, sw)
+    est = SketchedRidge(alpha=3.0, fit_intercept=fit_intercept, solver=solver,
+                        random_state=0, max_iter=500).fit(X, y, sample_weight=sw)
+    assert est.solver_ == solver
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+    assert_allclose(est.intercept_, ref.intercept_, rtol=1e-6, atol=1e-8)
+    assert est.duality_gap_ >= 0
+    assert est.duality_gap_ <= 1e-8 * est.objective_
+    assert_allclose(est.predict(X), ref.predict(X.toarray() if sparse else X), rtol=1e-6,
+                    atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_multi_target(solver):
+    X, Y = _problem(1200, 80, k=3)
+    ref = _reference(X, Y, 1.0, True)
+    est = SketchedRidge(alpha=1.0, solver=solver, random_state=0, max_iter=500).fit(X, Y)
+    assert est.coef_.shape == (3, 80) and est.intercept_.shape == (3,)
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+    assert_allclose(est.intercept_, ref.intercept_, rtol=1e-6)
+    assert est.predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize("solver", ["pcg", "ihs", "direct"])
+def test_float32_kept(solver):
+    X, y = _problem(1000, 60, dtype=np.float32)
+    est = SketchedRidge(alpha=1.0, solver=solver, random_state=0, max_iter=500).fit(X, y)
+    ref = _reference(X, y, 1.0, True)
+    assert est.coef_.dtype == np.float32
+    assert est.predict(X).dtype == np.float32
+    assert _rel(est.coef_, ref.coef_) < 1e-4
+
+
+def test_woodbury_path_sketch_smaller_than_features():
+    """Sketch with fewer rows than features: the preconditioner goes through Woodbury."""
+    X, y = make_decaying_spectrum_regression(3000, 900, decay=0.99, random_state=0)
+    alpha = 30.0
+    ref = _reference(X, y, alpha, True)
+    est = SketchedRidge(alpha=alpha, solver="pcg", sketch_size=300, random_state=0,
+                        max_iter=300).fit(X, y)
+    assert est.sketch_size_ == 300 < X.shape[1]
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+
+
+@pytest.mark.parametrize("solver", ["pcg", "ihs", "direct"])
+def test_wide_data_uses_dual(solver):
+    rng = np.random.RandomState(0)
+    X = rng.randn(150, 600)
+    y = rng.randn(150)
+    ref = _reference(X, y, 2.0, True)
+    est = SketchedRidge(alpha=2.0, solver=solver, random_state=0, max_iter=500).fit(X, y)
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+
+
+def test_matches_cvxpy_reference():
+    X, y = _problem(200, 15)
+    a = SketchedRidge(alpha=0.7, solver="cvxpy").fit(X, y)
+    b = SketchedRidge(alpha=0.7, solver="pcg", random_state=0).fit(X, y)
+    assert_allclose(a.objective_, b.objective_, rtol=1e-8)
+    assert _rel(b.coef_, a.coef_) < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rademacher", "srht", "sjlt", "less_uniform",
+                                  "less"])
+def test_every_sketch_kind(kind):
+    X, y = _problem(1500, 100)
+    ref = _reference(X, y, 5.0, True)
+    est = SketchedRidge(alpha=5.0, solver="pcg", sketch=kind, random_state=0,
+                        max_iter=500).fit(X, y)
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+
+
+def test_adaptive_sketch_tracks_effective_dimension_not_d():
+    """Small d_eff in many features: the final sketch stays far below d."""
+    X, y, alpha = make_decaying_spectrum_regression(6000, 1500, effective_dim=20,
+                                                    random_state=0)
+    est = SketchedRidge(alpha=alpha, solver="pcg", random_state=0).fit(X, y)
+    ref = _reference(X, y, alpha, True)
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+    assert est.sketch_size_ < X.shape[1]
+    assert 10 < est.effective_dim_ < 40  # true d_eff is about 20
+
+
+def test_adaptive_sketch_grows_when_progress_fails():
+    """A sketch that starts too small for d_eff doubles until the progress test passes."""
+    X, y, alpha = make_decaying_spectrum_regression(8000, 1000, effective_dim=250,
+                                                    random_state=0)
+    est = SketchedRidge(alpha=alpha, solver="ihs", random_state=0, max_iter=300).fit(X, y)
+    ref = _reference(X, y, alpha, True)
+    assert est.sketch_size_ > 512
+    assert _rel(est.coef_, ref.coef_) < 1e-6
+
+
+def test_determinism_and_auto_choice():
+    X, y = _problem(800, 40)
+    a = SketchedRidge(solver="pcg", random_state=3).fit(X, y)
+    b = SketchedRidge(solver="pcg", random_state=3).fit(X, y)
+    assert_allclose(a.coef_, b.coef_, rtol=0, atol=0)
+    assert SketchedRidge().fit(X, y).solver_ == "direct"
+    assert SketchedRidge(alpha=0.0).fit(X, y).solver_ == "direct"
+
+
+def test_alpha_zero_is_least_squares():
+    X, y = _problem(300, 20)
+    est = SketchedRidge(alpha=0.0).fit(X, y)
+    ref = Ridge(alpha=0.0, solver="cholesky").fit(X, y)
+    assert _rel(est.coef_, ref.coef_) < 1e-8
+    assert est.duality_gap_ is None
+
+
+def test_integer_weights_equal_repeated_rows():
+    X, y = _problem(400, 30)
+    w = np.random.RandomState(0).randint(0, 4, X.shape[0])
+    a = SketchedRidge(solver="pcg", random_state=0).fit(X, y, sample_weight=w)
+    rep = np.repeat(np.arange(X.shape[0]), w)
+    b = SketchedRidge(solver="pcg", random_state=0).fit(X[rep], y[rep])
+    assert _rel(a.coef_, b.coef_) < 1e-7
+    assert_allclose(a.intercept_, b.intercept_, rtol=1e-7)
+
+
+def test_max_iter_warns_and_stays_finite():
+    X, y = _problem(2000, 300)
+    est = SketchedRidge(alpha=1e-3, solver="pcg", sketch_size=8, max_iter=2,
+                        random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.coef_))
+    assert est.n_iter_ == 2
+
+
+def test_verbose_prints_progress(capsys):
+    X, y = _problem(2000, 200)
+    SketchedRidge(solver="pcg", verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert "[pcg]" in out and "elapsed" in out and "%" in out
+
+
+def test_fit_does_not_modify_inputs_or_params():
+    X, y = _problem(500, 30)
+    Xc, yc = X.copy(), y.copy()
+    est = SketchedRidge(solver="pcg", random_state=0)
+    params = est.get_params()
+    est.fit(X, y)
+    assert_allclose(X, Xc, rtol=0, atol=0)
+    assert_allclose(y, yc, rtol=0, atol=0)
+    assert est.get_params() == params
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "X, y, kwargs, fit_kwargs, err, match",
+    [
+        (np.array([[np.nan, 1.0], [1.0, 2.0], [0, 1]]), np.ones(3), {}, {}, ValueError, "NaN"),
+        (np.array([[np.inf, 1.0], [1.0, 2.0], [0, 1]]), np.ones(3), {}, {}, ValueError,
+         "infinity"),
+        (np.ones((3, 2)), np.array([1.0, np.nan, 2.0]), {}, {}, ValueError, "NaN"),
+        (np.empty((0, 3)), np.empty(0), {}, {}, ValueError, "0 sample"),
+        (np.ones((1, 3)), np.ones(1), {}, {}, ValueError, "1 sample"),
+        (np.ones((5, 2)), np.ones(5), {}, {"sample_weight": np.ones(4)}, ValueError,
+         "sample_weight.shape"),
+        (np.ones((5, 2)), np.ones(5), {}, {"sample_weight": -np.ones(5)}, ValueError,
+         "[Nn]egative"),
+        (np.ones((5, 2)), np.ones(5), {"alpha": -1.0}, {}, ValueError, "'alpha' parameter"),
+        (np.ones((5, 2)), np.ones(5), {"sketch_size": 10, "solver": "pcg"}, {}, ValueError,
+         "sketch_size=10"),
+        (np.ones((5, 2)), np.ones(5), {"sketch": "fourier"}, {}, ValueError,
+         "'sketch' parameter"),
+        (np.ones((5, 2)), np.ones(5), {"solver": "lbfgs"}, {}, ValueError,
+         "'solver' parameter"),
+        (np.ones((5, 2)), np.ones(5), {"tol": 0.0}, {}, ValueError, "'tol' parameter"),
+        (np.ones((5, 2)) + 1j, np.ones(5), {}, {}, ValueError, "[Cc]omplex"),
+        (np.ones((5, 2, 2)), np.ones(5), {}, {}, ValueError, "3"),
+        (np.ones((5, 2)), np.ones(4), {}, {}, ValueError, "inconsistent numbers of samples"),
+    ],
+)
+def test_bad_input(X, y, kwargs, fit_kwargs, err, match):
+    with pytest.raises(err, match=match):
+        SketchedRidge(**kwargs).fit(X, y, **fit_kwargs)
+
+
+def test_predict_wrong_number_of_features():
+    X, y = _problem(100, 5)
+    est = SketchedRidge().fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(np.ones((3, 4)))

@@ -1,0 +1,27 @@
+"""scikit-learn's own estimator checks over every registered estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skconvex import SketchedRidge
+from skconvex.utils import all_estimators
+
+
+def _instances():
+    out = [cls() for _, cls in all_estimators()]
+    # The iterative sketching solvers are not what solver="auto" picks on the checks' small
+    # data, so they are checked explicitly too.
+    out += [SketchedRidge(solver="pcg", random_state=0),
+            SketchedRidge(solver="ihs", random_state=0, max_iter=500)]
+    return out
+
+
+@parametrize_with_checks(_instances())
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def test_registry_lists_public_estimators():
+    names = [name for name, _ in all_estimators()]
+    assert "SketchedRidge" in names
+    assert names == sorted(names)
+    assert [n for n, _ in all_estimators("regressor")] == ["SketchedRidge"]
