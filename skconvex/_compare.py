@@ -55,7 +55,8 @@ def _ridge_cases(quick):
              "Ridge"),
         Case(f"synthetic sparse {ns}x{ds}, d_eff=200",
              lambda: make_sparse_decaying_regression(ns, ds, density=density, random_state=0),
-             SketchedRidge(alpha=alpha_sparse, random_state=0), Ridge(alpha=alpha_sparse),
+             SketchedRidge(alpha=alpha_sparse, random_state=0),
+             Ridge(alpha=alpha_sparse, tol=1e-8),
              "Ridge"),
     ]
 

@@ -6,12 +6,17 @@ import sys
 
 
 def _cmd_compare(args):
+    from threadpoolctl import threadpool_limits
+
     from skconvex._compare import HEADER, run_compare
 
-    print(f"skconvex compare ({'quick' if args.quick else 'full'} sizes): each estimator and "
-          "its scikit-learn peer fitted on the same 75/25 split; score on the held-out 25 %.")
+    threads = args.blas_threads if args.blas_threads > 0 else None
+    print(f"skconvex compare ({'quick' if args.quick else 'full'} sizes, BLAS threads: "
+          f"{threads or 'default'}): each estimator and its scikit-learn peer fitted on the "
+          "same 75/25 split; score on the held-out 25 %.")
     print(HEADER)
-    rows = run_compare(args.estimator, quick=args.quick)
+    with threadpool_limits(limits=threads):
+        rows = run_compare(args.estimator, quick=args.quick)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
@@ -39,6 +44,9 @@ def build_parser():
                    help="only this estimator (repeatable)")
     p.add_argument("--quick", action="store_true", help="small problem sizes")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                   help="BLAS threads for both sides (default 1: timings comparable and "
+                        "stable on small machines; 0 keeps the library default)")
     p.set_defaults(func=_cmd_compare)
     p = sub.add_parser("estimators", help="list the registered estimators")
     p.set_defaults(func=_cmd_estimators)

@@ -23,12 +23,13 @@ def ridge_alpha_for_effective_dim(sq_singular_values, effective_dim):
 
 
 def make_decaying_spectrum_regression(n_samples, n_features, *, decay=0.98, effective_dim=None,
-                                      noise=1.0, dtype=np.float64, random_state=None):
+                                      noise=0.1, dtype=np.float64, random_state=None):
     """``X = G diag(decay**j) V^T`` with Gaussian ``G`` and a random orthogonal ``V``.
 
     The construction of the sketching papers' experiments (R1-R3). ``V`` is a randomly
     signed orthonormal DCT, applied in ``O(n d log d)`` instead of a dense ``d x d`` product.
-    ``y = X w* + noise * N(0, 1)`` with ``w* ~ N(0, I/d)``.
+    ``y = X w* + noise * std(X w*) * N(0, 1)`` with ``w* ~ N(0, I)`` (``noise`` is the
+    noise-to-signal ratio, so the best R^2 is about ``1 / (1 + noise**2)``).
 
     Parameters
     ----------
@@ -39,7 +40,7 @@ def make_decaying_spectrum_regression(n_samples, n_features, *, decay=0.98, effe
         If given, also return the ``alpha`` for which the effective dimension of ridge on
         ``X`` is about this value (computed from the singular values ``sqrt(n) decay**j``,
         exact as ``n / d`` grows).
-    noise : float, default=1.0
+    noise : float, default=0.1
     dtype : {np.float64, np.float32}
     random_state : int, RandomState or None
 
@@ -56,8 +57,9 @@ def make_decaying_spectrum_regression(n_samples, n_features, *, decay=0.98, effe
     X *= (sigma * rng.choice([-1.0, 1.0], n_features)).astype(dtype)
     X = scipy.fft.dct(X, type=2, norm="ortho", axis=1, overwrite_x=True).astype(dtype,
                                                                                copy=False)
-    w = rng.standard_normal(n_features) / np.sqrt(n_features)
-    y = X @ w.astype(dtype) + noise * rng.standard_normal(n_samples)
+    w = rng.standard_normal(n_features)
+    signal = X @ w.astype(dtype)
+    y = signal + noise * np.std(signal) * rng.standard_normal(n_samples)
     if effective_dim is None:
         return X, y
     return X, y, ridge_alpha_for_effective_dim(n_samples * sigma**2, effective_dim)
@@ -67,7 +69,8 @@ def make_sparse_decaying_regression(n_samples, n_features, *, density=1e-4, powe
                                     effective_dim=None, noise=0.1, random_state=None):
     """Sparse CSR ``X`` with Gaussian nonzeros and column scales ``(1 + j)**(-power)``.
 
-    Ill-conditioned when ``power`` > 0 (benchmark R4). Returns ``X, y`` and, when
+    Ill-conditioned when ``power`` > 0 (benchmark R4). ``noise`` is the noise-to-signal
+    ratio as in :func:`make_decaying_spectrum_regression`. Returns ``X, y`` and, when
     ``effective_dim`` is given, the ``alpha`` that makes the effective dimension about that
     value (from the expected column norms ``n * density * scale_j**2``).
     """
@@ -80,7 +83,8 @@ def make_sparse_decaying_regression(n_samples, n_features, *, density=1e-4, powe
     X = sp.csr_matrix((vals, (rows, cols)), shape=(n_samples, n_features))
     X.sum_duplicates()
     w = rng.standard_normal(n_features)
-    y = X @ w + noise * rng.standard_normal(n_samples)
+    signal = X @ w
+    y = signal + noise * np.std(signal) * rng.standard_normal(n_samples)
     if effective_dim is None:
         return X, y
     col_sq = n_samples * density * scale**2

@@ -150,7 +150,7 @@ class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
     def _make_problem(self, X, y, sample_weight=None):
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                              dtype=[np.float64, np.float32], multi_output=True,
-                             y_numeric=True)
+                             y_numeric=True, ensure_min_samples=2)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)

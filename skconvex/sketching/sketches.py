@@ -159,6 +159,29 @@ def _num_threads():
     return numba.get_num_threads()
 
 
+_PRIVATE_BUFFER_BYTES = 1 << 26  # 64 MiB
+
+
+def _scatter_plan(n, d, m, s, dtype):
+    """Work split of the dense C-ordered sjlt scatter (see ``_kernels.sjlt_dense_c``).
+
+    Threads take chunks of rows of A with private (m, d) output buffers when the scatter
+    work (n s rows) dwarfs the buffer reduction (m rows) and the buffers are small;
+    otherwise column blocks aligned to 64 bytes (no shared cache lines); tiny problems
+    run serially.
+    """
+    nt = _num_threads()
+    itemsize = np.dtype(dtype).itemsize
+    if nt > 1 and n * s * d >= 1 << 18:
+        if n * s >= 8 * m and (nt - 1) * m * d * itemsize <= _PRIVATE_BUFFER_BYTES:
+            return np.zeros((nt - 1, m, d), dtype=dtype), d
+        align = 64 // itemsize
+        if d >= 4 * align * nt:
+            block = -(-(-(-d // nt)) // align) * align
+            return np.zeros((0, 1, 1), dtype=dtype), block
+    return np.zeros((0, 1, 1), dtype=dtype), d
+
+
 # --------------------------------------------------------------------------------------
 # Sketch
 # --------------------------------------------------------------------------------------
@@ -342,9 +365,8 @@ class Sketch:
             coef = self._sjlt_coef(w, dtype)
             if c_order:
                 out = np.zeros((m, d), dtype=dtype)
-                nt = _num_threads()
-                block = d if d < 16 * nt else -(-d // nt)
-                K.sjlt_dense_c(A, self._rows, coef, out, block)
+                bufs, block = _scatter_plan(n, d, m, self.nnz, dtype)
+                K.sjlt_dense_c(A, self._rows, coef, out, bufs, block)
                 return out
             out = np.zeros((m, d), dtype=dtype, order="F")
             K.sjlt_dense_f(A, self._rows, coef, out)

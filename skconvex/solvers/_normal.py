@@ -43,6 +43,12 @@ class NormalSystem:
             return np.zeros((self.M.shape[1], W.shape[1]))
         return W
 
+    @property
+    def tol_floor(self):
+        """The smallest meaningful relative tolerance for the data's precision (float32 data
+        cannot be solved to 1e-8: products with X carry float32 rounding)."""
+        return 10.0 * float(np.finfo(self.problem.dtype).eps)
+
     def pass_cost(self, k=1):
         M = self.M
         nnz = M.B.nnz if M.issparse else M.shape[0] * M.shape[1]

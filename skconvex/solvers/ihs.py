@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from skconvex.solvers._normal import NormalSystem
 from skconvex.solvers._sketch_precond import (
     AdaptiveSketchSize,
+    build_cost,
     initial_sketch_size,
     make_preconditioner,
 )
@@ -33,6 +34,7 @@ def solve_ihs(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
     n_rows, n_cols = system.shape
     k = problem.n_targets
     mu = _STEP.get(sketch, _DEFAULT_STEP) if step is None else float(step)
+    tol = max(tol, system.tol_floor)
     log = ProgressLogger("ihs", verbose, tol=tol)
     adaptive = sketch_size == "adaptive"
     m0 = initial_sketch_size(n_rows, n_cols) if adaptive else int(sketch_size)
@@ -59,15 +61,25 @@ def solve_ihs(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
         V_new = precond.solve(G_new)
         delta_new = 0.5 * _coldot(G_new, V_new)
         ratio = float(np.max(delta_new / np.maximum(delta, np.finfo(float).tiny)))
-        if adaptive and ratio > rho and rule.m < rule.max_size:
+        m_next = min(2 * rule.m, n_rows)
+        it_cost = system.pass_cost(k) + precond.apply_cost(k)
+        double = rule.should_double(
+            ratio, delta=float(np.max(delta_new / delta0)), target=tol**2,
+            iter_cost=it_cost, iter_cost_doubled=system.pass_cost(k) + 2 * precond.apply_cost(k),
+            build_cost=build_cost(system.M, m_next, nnz_per_row))
+        rejected = ratio > rho and double
+        if not rejected:
+            X, G, V, delta = X_new, G_new, V_new, delta_new
+        if double:
             rule.double()
-            log.message(f"step rejected (ratio {ratio:.3f}): sketch size -> {rule.m}")
+            log.message(f"{'step rejected' if rejected else 'slow progress'} "
+                        f"(ratio {ratio:.3f}): sketch size -> {rule.m}")
             precond = make_preconditioner(system.M, rule.m, system.alpha, kind=sketch,
                                           nnz_per_row=nnz_per_row, rng=rng)
             V = precond.solve(G)
             delta = 0.5 * _coldot(G, V)
-            continue
-        X, G, V, delta = X_new, G_new, V_new, delta_new
+            if rejected:
+                continue
         measure = math.sqrt(float(np.max(delta / delta0)))
         history.append({"iter": it, "measure": measure, "sketch_size": rule.m,
                         "elapsed": log.elapsed})

@@ -51,6 +51,7 @@ def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
     system = NormalSystem(problem)
     n_rows, n_cols = system.shape
     k = problem.n_targets
+    tol = max(tol, system.tol_floor)
     log = ProgressLogger("pcg", verbose, tol=tol)
     adaptive = sketch_size == "adaptive"
     m0 = initial_sketch_size(n_rows, n_cols) if adaptive else int(sketch_size)

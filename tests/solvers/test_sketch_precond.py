@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+
+from skconvex._linalg import AffineOperator
+from skconvex.solvers._sketch_precond import AdaptiveSketchSize, SketchPreconditioner
+
+
+@pytest.mark.parametrize("shape", [(50, 8), (6, 20)])  # Cholesky and Woodbury paths
+@pytest.mark.parametrize("sparse", [False, True])
+def test_preconditioner_is_exact_inverse_of_sketched_hessian(shape, sparse):
+    rng = np.random.RandomState(0)
+    B = rng.randn(*shape)
+    op = AffineOperator(sp.csr_matrix(B) if sparse else B, u=rng.randn(shape[0]),
+                        offset=rng.randn(shape[1]))
+    P = SketchPreconditioner(op, 0.3)
+    assert P.woodbury == (shape[0] < shape[1])
+    M = op.toarray()
+    H = M.T @ M + 0.3 * np.eye(shape[1])
+    Z = rng.randn(shape[1], 3)
+    assert_allclose(P.solve(Z), np.linalg.solve(H, Z), rtol=1e-9, atol=1e-10)
+    s = np.linalg.svd(M, compute_uv=False) ** 2
+    assert_allclose(P.effective_dimension(), np.sum(s / (s + 0.3)), rtol=1e-8)
+
+
+def test_adaptive_rule_doubles_on_failed_progress_and_caps_at_rows():
+    rule = AdaptiveSketchSize(64, 200, rho=0.9)
+    kw = dict(delta=1.0, target=1e-16, iter_cost=1.0, iter_cost_doubled=1.0, build_cost=1e9)
+    assert rule.should_double(0.95, **kw)  # the paper's test fails
+    assert rule.double() == 128
+    assert not rule.should_double(0.5, **kw)  # one ratio: no rate estimate yet
+    assert not rule.should_double(0.5, **kw)  # resketch far too expensive
+    assert rule.double() == 200 and not rule.should_double(0.99, **kw)  # capped
+    fixed = AdaptiveSketchSize(64, 200, adaptive=False)
+    assert not fixed.should_double(0.999, **kw)
+
+
+def test_adaptive_rule_cost_model_doubles_when_it_pays():
+    rule = AdaptiveSketchSize(64, 10_000, rho=0.95)
+    kw = dict(delta=1.0, target=1e-16, iter_cost=1.0, iter_cost_doubled=1.0, build_cost=5.0)
+    rule.should_double(0.8, **kw)
+    # rate 0.8: ~165 iterations left; at 0.4 about 40, plus a build cost of 5: double
+    assert rule.should_double(0.8, **kw)

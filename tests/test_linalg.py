@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+
+from skconvex._linalg import AffineOperator
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("parts", ["plain", "row", "col", "rank1", "all"])
+def test_affine_operator_matches_dense(sparse, parts):
+    rng = np.random.RandomState(0)
+    B = rng.randn(40, 7)
+    if sparse:
+        B[rng.rand(*B.shape) < 0.6] = 0
+        Bm = sp.csr_matrix(B)
+    else:
+        Bm = B
+    kw = {}
+    if parts in ("row", "all"):
+        kw["row_scale"] = rng.rand(40) + 0.5
+    if parts in ("col", "all"):
+        kw["col_scale"] = rng.rand(7) + 0.5
+    if parts in ("rank1", "all"):
+        kw["u"], kw["offset"] = rng.randn(40), rng.randn(7)
+    op = AffineOperator(Bm, **kw)
+    M = B.copy()
+    if "row_scale" in kw:
+        M = M * kw["row_scale"][:, None]
+    if "col_scale" in kw:
+        M = M * kw["col_scale"]
+    if "u" in kw:
+        M = M - np.outer(kw["u"], kw["offset"])
+    assert_allclose(op.toarray(), M, atol=1e-12)
+    V, U = rng.randn(7, 3), rng.randn(40, 2)
+    assert_allclose(op.matvec(V), M @ V, atol=1e-12)
+    assert_allclose(op.matvec(V[:, 0]), M @ V[:, 0], atol=1e-12)
+    assert_allclose(op.rmatvec(U), M.T @ U, atol=1e-12)
+    assert_allclose(op.rmatvec(U[:, 0]), M.T @ U[:, 0], atol=1e-12)
+    assert_allclose(op.gram(), M.T @ M, atol=1e-10)
+    assert_allclose(op.outer_gram(), M @ M.T, atol=1e-10)
+    assert_allclose(op.T.toarray(), M.T, atol=1e-12)
+
+
+def test_u_and_offset_together():
+    with pytest.raises(ValueError, match="together"):
+        AffineOperator(np.ones((3, 2)), u=np.ones(3))
