@@ -16,6 +16,7 @@ class NormalSystem:
         self.M = problem.A.T if self.dual else problem.A
         self.alpha = problem.alpha
         self.n_matvec = 0
+        self._half_b2 = None
 
     @property
     def rhs(self):
@@ -42,6 +43,21 @@ class NormalSystem:
         if self.dual:
             return np.zeros((self.M.shape[1], W.shape[1]))
         return W
+
+    def objective_and_gap(self, Z, G):
+        """Objective and duality gap at ``Z`` from its gradient ``G = H Z - R``, without a pass
+        over the data (primal form only; ``(None, None)`` in the dual form).
+
+        ``P(W) = 1/2 W^T H W - W^T A^T B + 1/2 ||B||^2 = 1/2 <W, G - A^T B> + 1/2 ||B||^2`` and
+        the gap is ``||G||^2 / (2 alpha)`` (see ``RidgeProblem.dual_bound``).
+        """
+        if self.dual:
+            return None, None
+        if self._half_b2 is None:
+            self._half_b2 = 0.5 * float(np.sum(self.problem.B ** 2))
+        obj = 0.5 * float(np.sum(Z * (G - self.rhs))) + self._half_b2
+        gap = float(np.sum(G * G)) / (2.0 * self.alpha) if self.alpha > 0 else None
+        return obj, gap
 
     @property
     def tol_floor(self):

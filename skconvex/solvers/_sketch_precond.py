@@ -12,6 +12,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+from skconvex._linalg import small_kernel
 from skconvex.sketching import Sketch
 
 # A BLAS-3 flop (GEMM, Cholesky) is far cheaper than a memory-bound pass-over-the-data flop; this
@@ -35,28 +36,31 @@ class SketchPreconditioner:
         m, d = SM.shape
         self.m, self.d = m, d
         self.woodbury = m < d
-        if self.woodbury:
-            K = SM.outer_gram()
-        else:
-            K = SM.gram()
+        small, big = min(m, d), max(m, d)
+        with small_kernel(small * small * big):
+            K = SM.outer_gram() if self.woodbury else SM.gram()
         scale = max(float(np.trace(K)) / K.shape[0], 1.0) if K.size else 1.0
         self.alpha = float(alpha) if alpha > 0 else 1e-12 * scale
         K[np.diag_indices_from(K)] += self.alpha
-        self._K = K
-        self.factor = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+        with small_kernel(small**3 / 3.0):
+            self.factor = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
 
     def solve(self, Z):
         """``H_S^{-1} Z`` for Z of shape (d',) or (d', k)."""
+        k = 1 if Z.ndim == 1 else Z.shape[1]
         if not self.woodbury:
-            return sla.cho_solve(self.factor, Z, check_finite=False)
+            with small_kernel(2.0 * self.d**2 * k):
+                return sla.cho_solve(self.factor, Z, check_finite=False)
         T = np.asarray(self.SM.matvec(Z), dtype=np.float64)
-        T = sla.cho_solve(self.factor, T, check_finite=False)
+        with small_kernel(2.0 * self.m**2 * k):
+            T = sla.cho_solve(self.factor, T, check_finite=False)
         return (Z - np.asarray(self.SM.rmatvec(T), dtype=np.float64)) / self.alpha
 
     def effective_dimension(self):
         """``tr(G (G + alpha I)^{-1})`` of the sketched Gram G: an estimate of ``d_eff``."""
         L = np.tril(self.factor[0])
-        Linv, info = sla.lapack.dtrtri(L, lower=1)
+        with small_kernel(L.shape[0] ** 3 / 3.0):
+            Linv, info = sla.lapack.dtrtri(L, lower=1)
         if info != 0:
             return float("nan")
         size = L.shape[0]

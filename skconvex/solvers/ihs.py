@@ -83,7 +83,8 @@ def solve_ihs(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
         measure = math.sqrt(float(np.max(delta / delta0)))
         history.append({"iter": it, "measure": measure, "sketch_size": rule.m,
                         "elapsed": log.elapsed})
-        log.iteration(it, measure=measure, step=mu, m=rule.m)
+        obj, gap = system.objective_and_gap(X, G) if verbose else (None, None)
+        log.iteration(it, objective=obj, measure=measure, step=mu, gap=gap, m=rule.m)
         converged = measure <= tol
     info = {"sketch_size": rule.m, "n_resketch": rule.n_resketch,
             "effective_dim": precond.effective_dimension(), "dual": system.dual}

@@ -86,9 +86,11 @@ def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
         Zp = precond.solve(R)
         delta_new = _coldot(R, Zp)
         measure = math.sqrt(float(np.max(delta_new / delta0)))
+        obj, gap = system.objective_and_gap(X, -R) if verbose else (None, None)
         history.append({"iter": it, "measure": measure, "sketch_size": rule.m,
                         "elapsed": log.elapsed})
-        log.iteration(it, measure=measure, step=float(np.max(a)), m=rule.m)
+        log.iteration(it, objective=obj, measure=measure, step=float(np.max(a)), gap=gap,
+                      m=rule.m)
         if measure <= tol:
             converged = True
             break

@@ -37,18 +37,19 @@ class ProgressLogger:
         n = int(round(20 * frac))
         return f" [{'#' * n}{'.' * (20 - n)}] {100 * frac:3.0f}%"
 
-    def iteration(self, it, *, objective=None, measure=None, step=None, **extra):
+    def iteration(self, it, *, objective=None, measure=None, gap=None, step=None, **extra):
         """Report one iteration; ``measure`` is the quantity compared with ``tol``."""
         if self.verbose <= 0:
             return
         if not self._header_done:
-            print(f"[{self.name}] iter   objective        measure     step      elapsed",
+            print(f"[{self.name}] iter   objective      duality gap     measure        step"
+                  "          elapsed",
                   file=self.stream, flush=True)
             self._header_done = True
-        fmt = lambda v: "       -    " if v is None else f"{v: .5e}"  # noqa: E731
+        fmt = lambda v: "      -     " if v is None else f"{v: .5e}"  # noqa: E731
         extras = "".join(f"  {k}={v}" for k, v in extra.items())
         print(
-            f"[{self.name}] {it:4d}  {fmt(objective)}  {fmt(measure)}  {fmt(step)}"
+            f"[{self.name}] {it:4d}  {fmt(objective)}  {fmt(gap)}  {fmt(measure)}  {fmt(step)}"
             f"  {self.elapsed:8.3f}s{self._bar(measure)}{extras}",
             file=self.stream,
             flush=True,
