@@ -8,9 +8,8 @@ estimator appears in the documentation without editing any ``.rst`` file. The ga
 """
 
 import inspect
-import os
+import re
 import sys
-import warnings
 from pathlib import Path
 
 DOCS_DIR = Path(__file__).resolve().parent
@@ -83,11 +82,6 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "show_memory": False,
 }
-
-# Examples run in-process with the Agg backend; keep their warnings out of the build log
-# unless they come from skconvex itself.
-warnings.filterwarnings("ignore", category=UserWarning,
-                        message="Matplotlib is currently using agg")
 
 # -- HTML output -----------------------------------------------------------------------------
 
@@ -204,6 +198,20 @@ def write_api_rst(path=DOCS_DIR / "generated" / "api_estimators.rst"):
 write_api_rst()
 
 
+_SKLEARN_ROLE = re.compile(r":(?:ref|term|doc):`([^`<]*?)\s*(?:<[^>]*>)?`")
+
+
+def _strip_sklearn_roles(app, what, name, obj, options, lines):
+    """Methods inherited from scikit-learn (``score``, ``get_params``, metadata routing)
+    refer to labels of scikit-learn's own documentation, which cannot be resolved without
+    intersphinx (no network at build time): keep their text, drop the reference."""
+    module = getattr(obj, "__module__", None) or ""
+    if module.split(".")[0] != "sklearn":
+        return
+    lines[:] = [_SKLEARN_ROLE.sub(r"\1", line) for line in lines]
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", _strip_sklearn_roles)
     # api.rst includes the generated file: re-read api.rst whenever it may have changed.
     app.connect("env-get-outdated", lambda app, env, added, changed, removed: ["api"])
