@@ -27,6 +27,9 @@ class FitResult:
         One record per outer iteration (``objective``, ``gap``, ``elapsed``, ...).
     info : dict
         Solver-specific extras (sketch size, number of resketches, passes over the data, ...).
+    gap : float or None
+        The duality gap when the solver computes it directly (more accurate than
+        ``objective - dual_bound`` once the gap is below the rounding of the objective).
     """
 
     w: np.ndarray
@@ -36,10 +39,13 @@ class FitResult:
     converged: bool
     history: list = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    gap: float | None = None
 
     @property
     def duality_gap(self):
         """``objective - dual_bound``: the certificate of optimality (None if no bound)."""
+        if self.gap is not None:
+            return float(self.gap)
         if self.dual_bound is None:
             return None
         return float(self.objective - self.dual_bound)

@@ -22,11 +22,13 @@ _DIRECT_MAX_SIDE = 700
 class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
     """Ridge regression solved by adaptive sketch-preconditioned conjugate gradient.
 
-    Minimizes the same objective as :class:`sklearn.linear_model.Ridge`::
+    Minimizes::
 
         1/2 ||y - X w - b||^2 + 1/2 * alpha * ||w||^2
 
-    (weighted by ``sample_weight`` when given), so coefficients are comparable one to one.
+    (weighted by ``sample_weight`` when given): half of the objective of
+    :class:`sklearn.linear_model.Ridge` with the same ``alpha``, so the solution is the same
+    and coefficients are comparable one to one (``objective_`` is half of sklearn's value).
     On large problems the default solver is conjugate gradient preconditioned with
     ``H_S = (S A)^T (S A) + alpha I``, where ``S`` is a randomized sketch whose size starts
     small and doubles only while iterations fail a progress test (Lacotte & Pilanci,
@@ -79,8 +81,9 @@ class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
     objective_ : float
         Value of the objective at the solution (summed over targets).
     duality_gap_ : float or None
-        Primal minus dual objective at the solution (``||grad||^2 / (2 alpha)``): a
-        certificate of accuracy. None when ``alpha == 0``.
+        Primal minus dual objective at the solution, computed as ``||grad||^2 / (2 alpha)``
+        (no cancellation): a certificate of accuracy, ``objective_ - duality_gap_`` is a
+        lower bound on the optimum. None when ``alpha == 0``.
     sketch_size_ : int or None
         Final number of rows of the sketch (None for "direct" and "cvxpy").
     effective_dim_ : float or None
@@ -94,7 +97,7 @@ class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
         Solver actually used.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit`` (only when ``X`` has string feature names).
 
     See Also

@@ -98,8 +98,15 @@ class RidgeProblem:
         """
         if self.alpha <= 0:
             return None
+        return self.objective(W) - self.duality_gap(W, grad=grad)
+
+    def duality_gap(self, W, grad=None):
+        """``||grad P(W)||^2 / (2 alpha)``: primal minus dual, computed without cancellation
+        (None for ``alpha == 0``)."""
+        if self.alpha <= 0:
+            return None
         G = self.grad(W) if grad is None else grad
-        return self.objective(W) - float(np.sum(G * G)) / (2.0 * self.alpha)
+        return float(np.sum(G * G)) / (2.0 * self.alpha)
 
     def intercept(self, W):
         """The intercept that goes with coefficients ``W`` (d, k)."""

@@ -42,38 +42,63 @@ def floyd_distinct_rows(draws, m):
     return out
 
 
+@njit(cache=True)
+def csc_pattern(cols, n):
+    """Counting sort of a row-wise pattern: S[r, cols[r, k]] -> CSC (indptr, rows, perm).
+
+    ``perm[p]`` is the flat index ``r * s + k`` of the p-th CSC entry, so that the CSC
+    values are ``values.ravel()[perm]``. O(m s + n).
+    """
+    m, s = cols.shape
+    indptr = np.zeros(n + 1, dtype=np.intp)
+    for r in range(m):
+        for k in range(s):
+            indptr[cols[r, k] + 1] += 1
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    rows = np.empty(m * s, dtype=np.intp)
+    perm = np.empty(m * s, dtype=np.intp)
+    for r in range(m):
+        for k in range(s):
+            c = cols[r, k]
+            q = fill[c]
+            rows[q] = r
+            perm[q] = r * s + k
+            fill[c] = q + 1
+    return indptr, rows, perm
+
+
 # --------------------------------------------------------------------------------------
-# sjlt / CountSketch: scatter  out[rows[i, k], :] += coef[i, k] * A[i, :]
+# Scatter kernels for the sparse kinds (sjlt, less_uniform, less).
+# S is held in CSC form (s_indptr, s_rows, s_coef): column i of S (row i of A) has entries
+# s_coef[p] in rows s_rows[p], p in [s_indptr[i], s_indptr[i + 1]). Row weights w (length n)
+# multiply column i of S. The kernels compute  out[s_rows[p], :] += s_coef[p] w[i] A[i, :].
 # --------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
-def _scatter_rows(A, rows, coef, out, i0, i1, j0, j1):
-    """out[rows[i, k], j0:j1] += coef[i, k] * A[i, j0:j1] for i in [i0, i1)."""
-    s = rows.shape[1]
-    w = j1 - j0
+def _scatter_block(A, s_indptr, s_rows, s_coef, w, out, i0, i1, j0, j1):
+    """out[:, j0:j1] += S[:, i0:i1] diag(w[i0:i1]) A[i0:i1, j0:j1]."""
+    nw = j1 - j0
     for i in range(i0, i1):
         a = A[i, j0:j1]
-        for k in range(s):
-            o = out[rows[i, k], j0:j1]
-            c = coef[i, k]
-            for j in range(w):
+        wi = w[i]
+        for p in range(s_indptr[i], s_indptr[i + 1]):
+            o = out[s_rows[p], j0:j1]
+            c = s_coef[p] * wi
+            for j in range(nw):
                 o[j] += c * a[j]
 
 
 @njit(cache=True, parallel=True)
-def sjlt_dense_c(A, rows, coef, out, bufs, block):
-    """C-ordered A (n, d) -> C-ordered out (m, d).
+def scatter_dense(A, s_indptr, s_rows, s_coef, w, out, bufs, block):
+    """Dense A (C- or F-ordered, (n, d)) -> C-ordered out (m, d).
 
-    Work is split into (row chunk, column block) tasks. Row chunk 0 accumulates into
-    ``out``, row chunk c >= 1 into the private buffer ``bufs[c - 1]`` (zeroed, (m, d)),
-    which are added to ``out`` at the end; column blocks of width ``block`` never share an
-    output entry. The caller picks ``bufs.shape[0] + 1`` row chunks and ``block``.
-
-    Measured (n=1e5, d=1000, m=1600, s=1, float64; one BLAS pass A @ v: 0.025-0.031 s
-    with 2 threads, 0.038 s with 1): serial 0.047 s; 2 column blocks 0.047-0.05 s (each
-    thread streams half rows and gains nothing); 2 row chunks + one private buffer
-    0.034 s. Hence row chunks when the buffers are affordable.
+    Tasks are (row chunk of A, column block) pairs. Row chunk 0 accumulates into ``out``,
+    chunk c >= 1 into the zeroed private buffer ``bufs[c - 1]`` (m, d), added to ``out`` at
+    the end; column blocks (width ``block``, a multiple of 64 bytes) never share an
+    output cache line. ``sketches._scatter_plan`` chooses the split; measurements there.
     """
     n, d = A.shape
     nchunks = bufs.shape[0] + 1
@@ -86,9 +111,9 @@ def sjlt_dense_c(A, rows, coef, out, bufs, block):
         i0 = c * width
         i1 = min(n, i0 + width)
         if c == 0:
-            _scatter_rows(A, rows, coef, out, i0, i1, j0, j1)
+            _scatter_block(A, s_indptr, s_rows, s_coef, w, out, i0, i1, j0, j1)
         else:
-            _scatter_rows(A, rows, coef, bufs[c - 1], i0, i1, j0, j1)
+            _scatter_block(A, s_indptr, s_rows, s_coef, w, bufs[c - 1], i0, i1, j0, j1)
     if nchunks > 1:
         m = out.shape[0]
         for r in prange(m):
@@ -98,110 +123,40 @@ def sjlt_dense_c(A, rows, coef, out, bufs, block):
 
 
 @njit(cache=True, parallel=True)
-def sjlt_dense_f(A, rows, coef, out):
-    """F-ordered A (n, d) -> F-ordered out (m, d); one column per prange iteration."""
-    n, d = A.shape
-    s = rows.shape[1]
-    for j in prange(d):
-        for i in range(n):
-            a = A[i, j]
-            for k in range(s):
-                out[rows[i, k], j] += coef[i, k] * a
-
-
-@njit(cache=True)
-def sjlt_csr(indptr, indices, data, rows, coef, out):
-    """CSR A -> C-ordered dense out: serial scatter over the nonzeros (O(s nnz))."""
+def scatter_csr(indptr, indices, data, s_indptr, s_rows, s_coef, w, out, bufs):
+    """CSR A -> C-ordered dense out; row chunks of A with private buffers as above."""
     n = indptr.shape[0] - 1
-    s = rows.shape[1]
-    for i in range(n):
-        p0 = indptr[i]
-        p1 = indptr[i + 1]
-        for k in range(s):
-            r = rows[i, k]
-            c = coef[i, k]
-            for p in range(p0, p1):
-                out[r, indices[p]] += c * data[p]
+    nchunks = bufs.shape[0] + 1
+    width = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        target = out if c == 0 else bufs[c - 1]
+        for i in range(c * width, min(n, (c + 1) * width)):
+            wi = w[i]
+            p0 = indptr[i]
+            p1 = indptr[i + 1]
+            for q in range(s_indptr[i], s_indptr[i + 1]):
+                r = s_rows[q]
+                cf = s_coef[q] * wi
+                for p in range(p0, p1):
+                    target[r, indices[p]] += cf * data[p]
+    if nchunks > 1:
+        m, d = out.shape
+        for r in prange(m):
+            for c in range(nchunks - 1):
+                for j in range(d):
+                    out[r, j] += bufs[c, r, j]
 
 
 @njit(cache=True, parallel=True)
-def sjlt_csc(indptr, indices, data, rows, coef, out):
-    """CSC A -> F-ordered dense out; one column of A per prange iteration."""
+def scatter_csc(indptr, indices, data, s_indptr, s_rows, s_coef, w, out):
+    """CSC A -> F-ordered dense out (column j of out stays in L1); one column per task."""
     d = indptr.shape[0] - 1
-    s = rows.shape[1]
     for j in prange(d):
         for p in range(indptr[j], indptr[j + 1]):
             i = indices[p]
-            a = data[p]
-            for k in range(s):
-                out[rows[i, k], j] += coef[i, k] * a
-
-
-# --------------------------------------------------------------------------------------
-# less / less_uniform: gather  out[r, :] = sum_k coef[r, k] * A[cols[r, k], :]
-# --------------------------------------------------------------------------------------
-
-
-@njit(cache=True, parallel=True)
-def less_dense_c(A, cols, coef, out):
-    """C-ordered A -> C-ordered out; one output row per prange iteration."""
-    m, s = cols.shape
-    d = A.shape[1]
-    for r in prange(m):
-        for k in range(s):
-            c = coef[r, k]
-            i = cols[r, k]
-            for j in range(d):
-                out[r, j] += c * A[i, j]
-
-
-@njit(cache=True, parallel=True)
-def less_dense_f(A, cols, coef, out):
-    """F-ordered A -> F-ordered out; one column per prange iteration."""
-    m, s = cols.shape
-    d = A.shape[1]
-    for j in prange(d):
-        for r in range(m):
-            acc = out[r, j]
-            for k in range(s):
-                acc += coef[r, k] * A[cols[r, k], j]
-            out[r, j] = acc
-
-
-@njit(cache=True, parallel=True)
-def less_csr(indptr, indices, data, cols, coef, out):
-    """CSR A -> C-ordered dense out; gathers sparse rows, one output row per iteration."""
-    m, s = cols.shape
-    for r in prange(m):
-        for k in range(s):
-            c = coef[r, k]
-            i = cols[r, k]
-            for p in range(indptr[i], indptr[i + 1]):
-                out[r, indices[p]] += c * data[p]
-
-
-@njit(cache=True, parallel=True)
-def less_csc(indptr, indices, data, n, cols, coef, out, nchunks):
-    """CSC A -> F-ordered dense out.
-
-    Each of ``nchunks`` column ranges owns a dense scratch column of length n: scatter the
-    column's nonzeros, gather the m*s entries, then zero the touched entries again.
-    """
-    m, s = cols.shape
-    d = indptr.shape[0] - 1
-    width = (d + nchunks - 1) // nchunks
-    for t in prange(nchunks):
-        scratch = np.zeros(n, dtype=out.dtype)
-        for j in range(t * width, min(d, (t + 1) * width)):
-            for p in range(indptr[j], indptr[j + 1]):
-                scratch[indices[p]] += data[p]
-            for r in range(m):
-                acc = out[r, j]
-                for k in range(s):
-                    acc += coef[r, k] * scratch[cols[r, k]]
-                out[r, j] = acc
-            for p in range(indptr[j], indptr[j + 1]):
-                scratch[indices[p]] = 0.0
+            a = data[p] * w[i]
+            for q in range(s_indptr[i], s_indptr[i + 1]):
+                out[s_rows[q], j] += s_coef[q] * a
 
 
 # --------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ import numbers
 import numba
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import assert_all_finite, check_array, check_random_state
 
 from skconvex.sketching import _kernels as K
 
@@ -98,8 +98,13 @@ def _rng(entropy, *tags):
     return np.random.default_rng([entropy, *tags])
 
 
-def _check_A(A):
-    """Validate A: dense 1-D/2-D or sparse; float64/float32 kept, other numbers -> float64."""
+def _check_A(A, *, finite=True):
+    """Validate A: dense 1-D/2-D or sparse CSR/CSC (other sparse formats -> CSR);
+    float64/float32 kept, other real numbers -> float64, complex rejected.
+
+    ``finite=False`` skips the NaN/inf scan (a full pass over A); callers then check
+    finiteness themselves (``Sketch._apply_checked``).
+    """
     if sp.issparse(A):
         if np.iscomplexobj(A.data if hasattr(A, "data") else A):
             raise ValueError("A must be real; got complex data.")
@@ -114,11 +119,15 @@ def _check_A(A):
         A,
         accept_sparse=("csr", "csc"),
         dtype=(np.float64, np.float32),
-        ensure_all_finite=True,
+        ensure_all_finite=finite,
         ensure_2d=False,
         allow_nd=False,
         input_name="A",
     )
+
+
+def _assert_finite_A(A):
+    assert_all_finite(A.data if sp.issparse(A) else A, input_name="A")
 
 
 def _check_row_weights(row_weights, n, dtype):
@@ -162,24 +171,35 @@ def _num_threads():
 _PRIVATE_BUFFER_BYTES = 1 << 26  # 64 MiB
 
 
-def _scatter_plan(n, d, m, s, dtype):
-    """Work split of the dense C-ordered sjlt scatter (see ``_kernels.sjlt_dense_c``).
+def _private_buffers(work_rows, m, d, dtype):
+    """Private (m, d) accumulators for row-chunk parallel scatters (maybe none).
 
-    Threads take chunks of rows of A with private (m, d) output buffers when the scatter
-    work (n s rows) dwarfs the buffer reduction (m rows) and the buffers are small;
-    otherwise column blocks aligned to 64 bytes (no shared cache lines); tiny problems
-    run serially.
+    Worth it when the scatter (``work_rows`` output-row updates) is large against the
+    reduction of the buffers (m rows) and the buffers fit ``_PRIVATE_BUFFER_BYTES``.
     """
     nt = _num_threads()
     itemsize = np.dtype(dtype).itemsize
-    if nt > 1 and n * s * d >= 1 << 18:
-        if n * s >= 8 * m and (nt - 1) * m * d * itemsize <= _PRIVATE_BUFFER_BYTES:
-            return np.zeros((nt - 1, m, d), dtype=dtype), d
-        align = 64 // itemsize
-        if d >= 4 * align * nt:
-            block = -(-(-(-d // nt)) // align) * align
-            return np.zeros((0, 1, 1), dtype=dtype), block
-    return np.zeros((0, 1, 1), dtype=dtype), d
+    if (
+        nt > 1
+        and work_rows * d >= 1 << 18
+        and work_rows >= 8 * m
+        and (nt - 1) * m * d * itemsize <= _PRIVATE_BUFFER_BYTES
+    ):
+        return np.zeros((nt - 1, m, d), dtype=dtype)
+    return np.zeros((0, 1, 1), dtype=dtype)
+
+
+def _scatter_plan(n, d, m, nnz_s, dtype, c_order):
+    """(bufs, block) of ``_kernels.scatter_dense`` for S with nnz_s nonzeros.
+
+    TODO measured numbers.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    align = 64 // itemsize
+    bufs = _private_buffers(nnz_s, m, d, dtype)
+    if not c_order:
+        return bufs, align
+    return bufs, d
 
 
 # --------------------------------------------------------------------------------------
@@ -195,24 +215,28 @@ class Sketch:
     n : int
         Number of rows of the matrices the sketch is applied to.
     m : int
-        Sketch size (rows of S). Any m >= 1 except for ``srht`` (m <= 2**ceil(log2 n)).
+        Sketch size (rows of S). Any m >= 1 (m > n is allowed: it is an embedding) except
+        for ``srht``, which needs m <= 2**ceil(log2 n).
     kind : {"gaussian", "rademacher", "srht", "sjlt", "less_uniform", "less"}
         See the module docstring.
     nnz_per_row : int or None
         s: nonzeros per column of S for ``sjlt`` (default 1, must be <= m), per row of S
-        for the LESS kinds (default min(n, d) fixed at the first ``apply``). Ignored by
+        for the LESS kinds (default min(n, d), fixed by the first ``apply``). Ignored by
         the dense kinds.
     probabilities : array (n,) or None
         Column sampling probabilities of ``less`` (normalized to sum 1). Default: the
-        approximate leverage scores of the first ``A`` passed to ``apply``.
+        approximate leverage scores of the first ``diag(row_weights) @ A`` passed to
+        ``apply``.
     random_state : None, int, RandomState or Generator
 
     Attributes
     ----------
     n, m, kind : as given
     nnz : int or None
-        s as resolved (None for the dense kinds, or before the first apply of a LESS sketch
-        built without ``nnz_per_row``).
+        s as resolved (None for the dense kinds, and for a LESS sketch built without
+        ``nnz_per_row`` until its first ``apply``).
+    probabilities : ndarray (n,) or None
+        The sampling probabilities of ``less`` once known.
     entropy : int
         The integer all random draws derive from.
     """
@@ -232,65 +256,59 @@ class Sketch:
         self.entropy = _entropy(random_state)
         self.nnz = None
         self.probabilities = None
+        self._s_indptr = None  # CSC pattern of S for the sparse kinds
+        n, m = self.n, self.m
         if self.kind == "srht":
-            self._padded_n = 1 << max(0, int(np.ceil(np.log2(self.n))))
-            if self.m > self._padded_n:
+            self._padded_n = 1 << max(0, int(np.ceil(np.log2(n))))
+            if m > self._padded_n:
                 raise ValueError(
                     f"m must be <= the padded size 2**ceil(log2(n)) = {self._padded_n} "
-                    f"for kind='srht'; got m={self.m}."
+                    f"for kind='srht'; got m={m}."
                 )
             rng = _rng(self.entropy, _TAG_SRHT)
-            self._signs = (rng.integers(0, 2, size=self.n, dtype=np.int8) * 2 - 1).astype(
-                np.int8
-            )
-            self._rows = np.sort(rng.choice(self._padded_n, size=self.m, replace=False))
+            self._signs = rng.integers(0, 2, size=n, dtype=np.int8) * np.int8(2) - np.int8(1)
+            self._rows = np.sort(rng.choice(self._padded_n, size=m, replace=False))
         elif self.kind == "sjlt":
             s = 1 if nnz_per_row is None else nnz_per_row
-            if s > self.m:
+            if s > m:
                 raise ValueError(
                     f"nnz_per_row must be <= m for kind='sjlt' (distinct rows); got "
-                    f"nnz_per_row={s}, m={self.m}."
+                    f"nnz_per_row={s}, m={m}."
                 )
             self.nnz = s
             rng = _rng(self.entropy, _TAG_SJLT)
             if s == 1:
-                self._rows = rng.integers(0, self.m, size=(self.n, 1)).astype(np.intp)
+                rows = rng.integers(0, m, size=n).astype(np.intp)
             else:
-                draws = rng.integers(0, self.m - s + 1 + np.arange(s), size=(self.n, s))
-                self._rows = K.floyd_distinct_rows(draws.astype(np.intp), self.m)
-            self._signs = (rng.integers(0, 2, size=(self.n, s), dtype=np.int8) * 2 - 1).astype(
-                np.int8
-            )
+                draws = rng.integers(0, m - s + 1 + np.arange(s), size=(n, s))
+                rows = K.floyd_distinct_rows(draws.astype(np.intp), m).ravel()
+            signs = rng.integers(0, 2, size=n * s, dtype=np.int8) * 2.0 - 1.0
+            self._s_indptr = np.arange(0, n * s + 1, s, dtype=np.intp)
+            self._s_rows = rows
+            self._s_base = signs * (1.0 / np.sqrt(s))
         elif self.kind in _LESS_KINDS:
             if probabilities is not None:
-                self.probabilities = _check_probabilities(probabilities, self.n)
-            if nnz_per_row is not None:
-                self.nnz = nnz_per_row
-            self._cols = None
-            if self._less_ready():
+                self.probabilities = _check_probabilities(probabilities, n)
+            self.nnz = nnz_per_row
+            if self.nnz is not None and (
+                self.kind == "less_uniform" or self.probabilities is not None
+            ):
                 self._draw_less()
 
     # ------------------------------------------------------------------ LESS set-up
-    def _less_ready(self):
-        if self.nnz is None:
-            return False
-        return self.kind == "less_uniform" or self.probabilities is not None
-
     def _draw_less(self):
         m, n, s = self.m, self.n, self.nnz
         rng = _rng(self.entropy, _TAG_LESS, s)
         if self.kind == "less_uniform":
             cols = rng.integers(0, n, size=(m, s))
+            base = rng.integers(0, 2, size=(m, s), dtype=np.int8) * 2.0 - 1.0
+            base *= np.sqrt(n / (m * s))
         else:
             cols = rng.choice(n, size=(m, s), p=self.probabilities)
-        # sort each row's columns (memory locality of the gather); the signs are i.i.d.
-        # and independent of the columns, so the distribution of S is unchanged
-        self._cols = np.sort(cols, axis=1).astype(np.intp)
-        signs = rng.integers(0, 2, size=(m, s), dtype=np.int8) * 2.0 - 1.0
-        if self.kind == "less_uniform":
-            self._base = signs * np.sqrt(n / (m * s))
-        else:
-            self._base = signs / np.sqrt(s * m * self.probabilities[self._cols])
+            base = rng.integers(0, 2, size=(m, s), dtype=np.int8) * 2.0 - 1.0
+            base /= np.sqrt(s * m * self.probabilities[cols])
+        indptr, rows, perm = K.csc_pattern(cols.astype(np.intp, copy=False), n)
+        self._s_indptr, self._s_rows, self._s_base = indptr, rows, base.ravel()[perm]
 
     def _resolve_less(self, A, w):
         if self.nnz is None:
@@ -307,51 +325,68 @@ class Sketch:
 
         Parameters
         ----------
-        A : ndarray (n, d) or (n,), C- or F-ordered, or scipy.sparse (CSR/CSC used as is,
-            other formats converted to CSR).
+        A : ndarray (n, d) or (n,), C- or F-ordered (other strides are copied), or
+            scipy.sparse (CSR/CSC used as is, other formats converted to CSR).
         row_weights : array (n,) or None
         dense_output : bool
-            ``False`` returns a CSR matrix when A is sparse and kind is one of ``sjlt``,
-            ``less_uniform``, ``less``; in every other case the result is a C-ordered
-            ndarray (as with ``sklearn.utils.extmath.safe_sparse_dot``).
+            ``False`` returns a CSR matrix (array if A is a sparse array) when A is sparse
+            and kind is one of ``sjlt``, ``less_uniform``, ``less``; in every other case
+            the result is a C-ordered ndarray (as ``sklearn.utils.extmath.safe_sparse_dot``
+            does).
 
         Returns
         -------
         ndarray (m, d) or (m,), float32 if A is float32 else float64; or a CSR matrix.
         """
-        return self._apply_checked(_check_A(A), row_weights, dense_output)
+        return self._apply_checked(_check_A(A, finite=False), row_weights, dense_output)
 
-    def _apply_checked(self, A, row_weights, dense_output):
-        """apply() for an A that already went through _check_A (validated once)."""
+    def _apply_checked(self, A, row_weights, dense_output, finite_checked=False):
+        """apply() for an A that went through ``_check_A(A, finite=False)``.
+
+        NaN/inf in A: every column of S of the kinds sjlt, srht, gaussian and rademacher
+        has nonzeros (a.s.), so S diag(w) A is finite if and only if A is (0 * inf = nan,
+        and a sum with a non-finite term is non-finite). For them the O(m d) output is
+        scanned and, only if it is not finite, A itself (to tell NaN/inf in A, which
+        raises as check_array does, from an overflow, which is returned). This saves the
+        full pass over A that check_array's scan costs. The LESS kinds and sparse output
+        scan A up front.
+        """
         if A.shape[0] != self.n:
             raise ValueError(
                 f"A has {A.shape[0]} rows but this sketch was built for n={self.n}."
             )
         dtype = A.dtype
         w = _check_row_weights(row_weights, self.n, dtype)
-        if self.kind in _LESS_KINDS and self._cols is None:
+        sparse_out = sp.issparse(A) and not dense_output and self.kind in _SPARSE_KINDS
+        post_check = not finite_checked and not sparse_out and self.kind not in _LESS_KINDS
+        if not finite_checked and not post_check:
+            _assert_finite_A(A)
+        if self.kind in _LESS_KINDS and self._s_indptr is None:
             self._resolve_less(A, w)
 
+        if sparse_out:
+            S = self._sparse_matrix(w, dtype)
+            if not isinstance(A, sp.sparray):
+                S = sp.csr_matrix(S)
+            return (S @ A).tocsr()
         if sp.issparse(A):
-            if not dense_output and self.kind in _SPARSE_KINDS:
-                S = self._sparse_matrix(w, dtype)
-                if not isinstance(A, sp.sparray):
-                    S = sp.csr_matrix(S)
-                return (S @ A).tocsr()
-            return self._apply_sparse(A, w, dtype)
-
-        one_d = A.ndim == 1
-        A2 = A.reshape(self.n, 1) if one_d else A
-        if not (A2.flags.c_contiguous or A2.flags.f_contiguous):
-            A2 = np.ascontiguousarray(A2)
-        out = self._apply_dense(A2, w, dtype)
-        return out.ravel() if one_d else out
+            out = self._apply_sparse(A, w, dtype)
+        else:
+            one_d = A.ndim == 1
+            A2 = A.reshape(self.n, 1) if one_d else A
+            if not (A2.flags.c_contiguous or A2.flags.f_contiguous):
+                A2 = np.ascontiguousarray(A2)
+            out = self._apply_dense(A2, w, dtype)
+            if one_d:
+                out = out.reshape(self.m)
+        if post_check and not np.isfinite(out).all():
+            _assert_finite_A(A)
+        return out
 
     # dense A ----------------------------------------------------------------------------
     def _apply_dense(self, A, w, dtype):
         n, d = A.shape
         m = self.m
-        c_order = A.flags.c_contiguous
         if self.kind in ("gaussian", "rademacher"):
             out = np.zeros((m, d), dtype=dtype)
             for start, G in self._dense_blocks(w, dtype):
@@ -361,25 +396,13 @@ class Sketch:
             out = np.empty((m, d), dtype=dtype)
             self._srht(A, w, dtype, out)
             return out
-        if self.kind == "sjlt":
-            coef = self._sjlt_coef(w, dtype)
-            if c_order:
-                out = np.zeros((m, d), dtype=dtype)
-                bufs, block = _scatter_plan(n, d, m, self.nnz, dtype)
-                K.sjlt_dense_c(A, self._rows, coef, out, bufs, block)
-                return out
-            out = np.zeros((m, d), dtype=dtype, order="F")
-            K.sjlt_dense_f(A, self._rows, coef, out)
-            return np.ascontiguousarray(out)
-        # LESS kinds
-        coef = self._less_coef(w, dtype)
-        if c_order:
-            out = np.zeros((m, d), dtype=dtype)
-            K.less_dense_c(A, self._cols, coef, out)
-            return out
-        out = np.zeros((m, d), dtype=dtype, order="F")
-        K.less_dense_f(A, self._cols, coef, out)
-        return np.ascontiguousarray(out)
+        out = np.zeros((m, d), dtype=dtype)
+        bufs, block = _scatter_plan(n, d, m, self._s_rows.shape[0], dtype, A.flags.c_contiguous)
+        K.scatter_dense(
+            A, self._s_indptr, self._s_rows, self._coef(dtype), self._weights(w, dtype),
+            out, bufs, block,
+        )
+        return out
 
     # sparse A ---------------------------------------------------------------------------
     def _apply_sparse(self, A, w, dtype):
@@ -392,30 +415,28 @@ class Sketch:
                 out += (A[start : start + G.shape[1]].T @ G.T).T
             return out
         if self.kind == "srht":
-            A = A.tocsc()  # the transform works column by column
+            A = A.tocsc()  # the transform works column block by column block
             out = np.empty((m, d), dtype=dtype)
             self._srht(A, w, dtype, out)
             return out
-        if self.kind == "sjlt":
-            coef = self._sjlt_coef(w, dtype)
-            if A.format == "csr":
-                out = np.zeros((m, d), dtype=dtype)
-                K.sjlt_csr(A.indptr, A.indices, A.data, self._rows, coef, out)
-                return out
-            out = np.zeros((m, d), dtype=dtype, order="F")
-            K.sjlt_csc(A.indptr, A.indices, A.data, self._rows, coef, out)
-            return np.ascontiguousarray(out)
-        coef = self._less_coef(w, dtype)
+        args = (self._s_indptr, self._s_rows, self._coef(dtype), self._weights(w, dtype))
         if A.format == "csr":
             out = np.zeros((m, d), dtype=dtype)
-            K.less_csr(A.indptr, A.indices, A.data, self._cols, coef, out)
+            nnz_out = self._s_rows.shape[0] * (A.nnz / max(1, n))
+            bufs = _private_buffers(nnz_out, m, d, dtype)
+            K.scatter_csr(A.indptr, A.indices, A.data, *args, out, bufs)
             return out
         out = np.zeros((m, d), dtype=dtype, order="F")
-        nchunks = max(1, min(d, _num_threads()))
-        K.less_csc(A.indptr, A.indices, A.data, n, self._cols, coef, out, nchunks)
+        K.scatter_csc(A.indptr, A.indices, A.data, *args, out)
         return np.ascontiguousarray(out)
 
     # pieces -----------------------------------------------------------------------------
+    def _coef(self, dtype):
+        return self._s_base.astype(dtype, copy=False)
+
+    def _weights(self, w, dtype):
+        return np.ones(self.n, dtype=dtype) if w is None else w
+
     def _dense_blocks(self, w, dtype):
         """Yield (start, S[:, start:start+b] @ diag(w[start:...])) in the dtype of A."""
         n, m = self.n, self.m
@@ -437,8 +458,7 @@ class Sketch:
         dw = self._signs.astype(dtype)
         if w is not None:
             dw *= w
-        itemsize = np.dtype(dtype).itemsize
-        B = 64 // itemsize  # one cache line of columns per butterfly
+        B = 64 // np.dtype(dtype).itemsize  # one cache line of columns per butterfly
         chunk = (1 << 17) // 64  # 128 KiB of buffer per in-cache group of stages
         scale = dtype.type(1.0 / np.sqrt(self.m))
         if sp.issparse(A):
@@ -447,33 +467,13 @@ class Sketch:
         else:
             K.srht_dense(A, dw, self._rows, scale, out, self._padded_n, B, chunk)
 
-    def _sjlt_coef(self, w, dtype):
-        coef = self._signs.astype(dtype)
-        coef *= dtype.type(1.0 / np.sqrt(self.nnz))
-        if w is not None:
-            coef *= w[:, None]
-        return coef
-
-    def _less_coef(self, w, dtype):
-        coef = self._base.astype(dtype)
-        if w is not None:
-            coef *= w[self._cols]
-        return coef
-
     def _sparse_matrix(self, w, dtype):
         """S @ diag(w) as a scipy CSR array (sparse kinds only)."""
-        n, m = self.n, self.m
-        if self.kind == "sjlt":
-            s = self.nnz
-            data = self._sjlt_coef(w, dtype).ravel()
-            rows = self._rows.ravel()
-            cols = np.repeat(np.arange(n), s)
-        else:
-            s = self._cols.shape[1]
-            data = self._less_coef(w, dtype).ravel()
-            rows = np.repeat(np.arange(m), s)
-            cols = self._cols.ravel()
-        return sp.csr_array(sp.coo_array((data, (rows, cols)), shape=(m, n)))
+        data = self._coef(dtype).copy()
+        if w is not None:
+            data *= np.repeat(w, np.diff(self._s_indptr))
+        S = sp.csc_array((data, self._s_rows, self._s_indptr), shape=(self.m, self.n))
+        return S.tocsr()
 
     # ------------------------------------------------------------------ toarray
     def toarray(self):
@@ -488,11 +488,7 @@ class Sketch:
             # H[i, j] = (-1)^popcount(i & j): formed directly, independent of the FWHT kernel
             parity = np.bitwise_count(self._rows[:, None] & np.arange(n)[None, :]) & 1
             return (1.0 - 2.0 * parity) * self._signs / np.sqrt(m)
-        if self.kind == "sjlt":
-            S = np.zeros((m, n))
-            S[self._rows, np.arange(n)[:, None]] = self._sjlt_coef(None, np.dtype(np.float64))
-            return S
-        if self._cols is None:
+        if self._s_indptr is None:
             raise ValueError(
                 "This LESS sketch was built without nnz_per_row"
                 + (" / probabilities" if self.kind == "less" else "")
@@ -500,8 +496,8 @@ class Sketch:
                 "probabilities for kind='less') to form S before applying it."
             )
         S = np.zeros((m, n))
-        s = self._cols.shape[1]
-        np.add.at(S, (np.repeat(np.arange(m), s), self._cols.ravel()), self._base.ravel())
+        cols = np.repeat(np.arange(n), np.diff(self._s_indptr))
+        np.add.at(S, (self._s_rows, cols), self._s_base)
         return S
 
     def __repr__(self):
@@ -537,12 +533,15 @@ def sketch(
     """
     kind = _check_kind(kind)
     m = _check_int(m, "m")
-    A = _check_A(A)
+    A = _check_A(A, finite=False)
     n = A.shape[0]
     d = 1 if A.ndim == 1 else A.shape[1]
     entropy = _entropy(random_state)
     probabilities = None
+    finite_checked = False
     if kind in _LESS_KINDS:
+        _assert_finite_A(A)
+        finite_checked = True
         if nnz_per_row is None:
             nnz_per_row = min(n, d)
         if kind == "less":
@@ -553,7 +552,7 @@ def sketch(
         n, m, kind, nnz_per_row=nnz_per_row, probabilities=probabilities,
         random_state=entropy,
     )
-    return S._apply_checked(A, row_weights, dense_output)
+    return S._apply_checked(A, row_weights, dense_output, finite_checked)
 
 
 # --------------------------------------------------------------------------------------

@@ -30,4 +30,6 @@ def solve_direct(problem, *, tol=None, max_iter=None, random_state=None, verbose
     G = problem.grad(W)
     objective = problem.objective(W)
     info["n_passes"] = system.n_matvec + 1.5
-    return FitResult(W, objective, problem.dual_bound(W, grad=G), 1, True, [], info)
+    gap = problem.duality_gap(W, grad=G)
+    dual = None if gap is None else objective - gap
+    return FitResult(W, objective, dual, 1, True, [], info, gap=gap)

@@ -24,9 +24,10 @@ def _finish(problem, system, Z, n_iter, converged, history, info):
     W = system.to_weights(Z)
     G = problem.grad(W)
     objective = problem.objective(W)
-    dual = problem.dual_bound(W, grad=G)
+    gap = problem.duality_gap(W, grad=G)
+    dual = None if gap is None else objective - gap
     info["n_passes"] = system.n_matvec + 1.5  # + the final gradient and objective
-    return FitResult(W, objective, dual, max(1, n_iter), converged, history, info)
+    return FitResult(W, objective, dual, max(1, n_iter), converged, history, info, gap=gap)
 
 
 def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="adaptive",
