@@ -95,6 +95,14 @@ class AffineOperator:
         return AffineOperator(self.B.T, row_scale=self.col_scale, col_scale=self.row_scale,
                               u=self.offset, offset=self.u)
 
+    def scale_columns(self, c):
+        """``M @ diag(c)``, again an ``AffineOperator`` (no copy of ``B``)."""
+        c = np.asarray(c, dtype=np.float64)
+        col = c if self.col_scale is None else self.col_scale * c
+        off = None if self.offset is None else self.offset * c
+        return AffineOperator(self.B, row_scale=self.row_scale, col_scale=col, u=self.u,
+                              offset=off)
+
     # -- Gram matrices ----------------------------------------------------------------------
     def _scaled_B_blocks(self, block=8192):
         """Yield row blocks of ``diag(r) B diag(c)`` as dense arrays (bounded memory)."""

@@ -1,10 +1,10 @@
 """Sketch-based preconditioners and the adaptive sketch-size rule (shared by PCG, IHS and the
 Newton sketch).
 
-For a data operator ``M`` (n' x d') and ``alpha >= 0`` the Hessian is ``H = M^T M + alpha I``. A
-sketch ``S`` (m x n') gives ``H_S = (S M)^T (S M) + alpha I``; it is applied through a Cholesky
-factor of ``H_S`` when ``m >= d'`` and through the Woodbury identity
-``H_S^{-1} z = (z - (SM)^T (alpha I + SM (SM)^T)^{-1} SM z) / alpha`` when ``m < d'``.
+For a data operator ``M`` (n' x d') and a diagonal regularization ``D`` (``alpha I`` for ridge)
+the Hessian is ``H = M^T M + D``. A sketch ``S`` (m x n') gives ``H_S = (S M)^T (S M) + D``; it is
+applied through a Cholesky factor of ``H_S`` when ``m >= d'`` and through the Woodbury identity
+``H_S^{-1} z = D^{-1} z - D^{-1} (SM)^T (I + SM D^{-1} (SM)^T)^{-1} SM D^{-1} z`` when ``m < d'``.
 """
 
 import math
@@ -21,29 +21,51 @@ BLAS3_WEIGHT = 1.0 / 8.0
 
 
 class SketchPreconditioner:
-    """``H_S^{-1}`` for ``H_S = SM^T SM + alpha I`` (``SM`` an AffineOperator or the full M).
+    """``H_S^{-1}`` for ``H_S = SM^T SM + diag(reg)`` (``SM`` an AffineOperator or the full M).
 
     Parameters
     ----------
     SM : AffineOperator
         The sketched data operator, shape (m, d').
-    alpha : float
-        Regularization (a tiny jitter is added when ``alpha == 0``).
+    reg : float or ndarray of shape (d',)
+        The regularization: ``alpha`` (ridge) or a per-coordinate diagonal (e.g. 1 for the
+        penalized weights and 0 for an unpenalized intercept). Entries that are zero where the
+        Woodbury form needs them positive get a tiny jitter relative to the Gram's scale.
     """
 
-    def __init__(self, SM, alpha):
+    def __init__(self, SM, reg):
         self.SM = SM
         m, d = SM.shape
         self.m, self.d = m, d
         self.woodbury = m < d
         small, big = min(m, d), max(m, d)
-        with small_kernel(small * small * big):
-            K = SM.outer_gram() if self.woodbury else SM.gram()
-        scale = max(float(np.trace(K)) / K.shape[0], 1.0) if K.size else 1.0
-        self.alpha = float(alpha) if alpha > 0 else 1e-12 * scale
-        K[np.diag_indices_from(K)] += self.alpha
+        reg = np.broadcast_to(np.asarray(reg, dtype=np.float64), (d,))
+        if self.woodbury:
+            # H_S = D^{1/2} (SM'^T SM' + I) D^{1/2} with SM' = SM D^{-1/2}; invert the m x m
+            # capacitance matrix I + SM' SM'^T
+            scale = self._gram_scale(SM)
+            reg = np.maximum(reg, 1e-12 * scale)
+            self._c = 1.0 / np.sqrt(reg)
+            self._SMc = SM.scale_columns(self._c)
+            with small_kernel(small * small * big):
+                K = self._SMc.outer_gram()
+            K[np.diag_indices_from(K)] += 1.0
+        else:
+            with small_kernel(small * small * big):
+                K = SM.gram()
+            if not np.any(reg > 0):
+                reg = np.full(d, 1e-12 * max(float(np.trace(K)) / max(d, 1), 1.0))
+            K[np.diag_indices_from(K)] += reg
+        self.reg = reg
         with small_kernel(small**3 / 3.0):
             self.factor = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+
+    @staticmethod
+    def _gram_scale(SM):
+        """Mean squared column norm of SM (a scale for jitters)."""
+        ones = np.ones(SM.shape[0])
+        return max(float(np.sum(np.asarray(SM.rmatvec(ones)) ** 2)) / max(SM.shape[1], 1)
+                   / max(SM.shape[0], 1), 1e-300)
 
     def solve(self, Z):
         """``H_S^{-1} Z`` for Z of shape (d',) or (d', k)."""
@@ -51,20 +73,24 @@ class SketchPreconditioner:
         if not self.woodbury:
             with small_kernel(2.0 * self.d**2 * k):
                 return sla.cho_solve(self.factor, Z, check_finite=False)
-        T = np.asarray(self.SM.matvec(Z), dtype=np.float64)
+        c = self._c if Z.ndim == 1 else self._c[:, None]
+        Y = c * Z
+        T = np.asarray(self._SMc.matvec(Y), dtype=np.float64)
         with small_kernel(2.0 * self.m**2 * k):
             T = sla.cho_solve(self.factor, T, check_finite=False)
-        return (Z - np.asarray(self.SM.rmatvec(T), dtype=np.float64)) / self.alpha
+        return c * (Y - np.asarray(self._SMc.rmatvec(T), dtype=np.float64))
 
     def effective_dimension(self):
-        """``tr(G (G + alpha I)^{-1})`` of the sketched Gram G: an estimate of ``d_eff``."""
+        """``tr(G (G + diag(reg))^{-1})`` of the sketched Gram G: an estimate of ``d_eff``."""
         L = np.tril(self.factor[0])
         with small_kernel(L.shape[0] ** 3 / 3.0):
             Linv, info = sla.lapack.dtrtri(L, lower=1)
         if info != 0:
             return float("nan")
-        size = L.shape[0]
-        return float(size - self.alpha * np.sum(Linv * Linv))
+        if self.woodbury:  # sum of lambda/(1+lambda) over the m eigenvalues of SM' SM'^T
+            return float(self.m - np.sum(Linv * Linv))
+        # diag((G + D)^{-1})_j = sum_i Linv_ij^2
+        return float(self.d - np.sum(self.reg * np.sum(Linv * Linv, axis=0)))
 
     def apply_cost(self, k=1):
         """Memory-bound flops of one application to k vectors."""

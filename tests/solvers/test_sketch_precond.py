@@ -42,3 +42,29 @@ def test_adaptive_rule_cost_model_doubles_when_it_pays():
     rule.should_double(0.8, **kw)
     # rate 0.8: ~165 iterations left; at 0.4 about 40, plus a build cost of 5: double
     assert rule.should_double(0.8, **kw)
+
+
+@pytest.mark.parametrize("shape", [(50, 8), (6, 20)])
+def test_preconditioner_with_diagonal_regularization(shape):
+    """Per-coordinate regularization (e.g. an unpenalized intercept) on both paths."""
+    rng = np.random.RandomState(1)
+    B = rng.randn(*shape)
+    op = AffineOperator(B, row_scale=rng.rand(shape[0]) + 0.5)
+    reg = rng.rand(shape[1]) + 0.1
+    P = SketchPreconditioner(op, reg)
+    M = op.toarray()
+    H = M.T @ M + np.diag(reg)
+    Z = rng.randn(shape[1], 2)
+    assert_allclose(P.solve(Z), np.linalg.solve(H, Z), rtol=1e-9, atol=1e-10)
+    assert_allclose(P.effective_dimension(),
+                    np.trace(M.T @ M @ np.linalg.inv(H)), rtol=1e-8)
+
+
+def test_zero_regularization_on_one_coordinate_cholesky_path():
+    rng = np.random.RandomState(2)
+    B = rng.randn(40, 5)
+    reg = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    P = SketchPreconditioner(AffineOperator(B), reg)
+    H = B.T @ B + np.diag(reg)
+    z = rng.randn(5)
+    assert_allclose(P.solve(z), np.linalg.solve(H, z), rtol=1e-10)
