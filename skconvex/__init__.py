@@ -6,6 +6,6 @@ the math gives one) and large convex problems are solved fast with randomized sk
 
 __version__ = "0.1.0.dev0"
 
-from skconvex.linear_model import SketchedRidge  # noqa: E402
+from skconvex.linear_model import NewtonLESSLogistic, SketchedRidge  # noqa: E402
 
-__all__ = ["SketchedRidge", "__version__"]
+__all__ = ["NewtonLESSLogistic", "SketchedRidge", "__version__"]

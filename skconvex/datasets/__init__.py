@@ -1,5 +1,10 @@
 """Synthetic problem generators (the benchmark problems of the papers) and bundled data."""
 
+from skconvex.datasets._logistic import (
+    make_correlated_classification,
+    make_decaying_spectrum_classification,
+    make_sparse_classification,
+)
 from skconvex.datasets._synthetic import (
     make_decaying_spectrum_regression,
     make_sparse_decaying_regression,
@@ -7,6 +12,9 @@ from skconvex.datasets._synthetic import (
 )
 
 __all__ = [
+    "make_correlated_classification",
+    "make_decaying_spectrum_classification",
+    "make_sparse_classification",
     "make_decaying_spectrum_regression",
     "make_sparse_decaying_regression",
     "ridge_alpha_for_effective_dim",

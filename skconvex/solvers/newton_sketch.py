@@ -1,0 +1,523 @@
+"""Newton sketch (Newton-LESS) with an adaptive sketch size, and exact Newton.
+
+For a problem with an exact gradient and a Hessian ``H = F^T F + diag(reg)`` given by a
+square-root factor ``F`` (:class:`~skconvex.problems.LogisticProblem`), each iteration
+
+1. sketches the factor at the current point, ``H_S = (S F)^T (S F) + diag(reg)``, with a fresh
+   embedding ``S`` (LESS / LESS-uniform by default; ``"exact"`` uses ``H`` itself), and factors
+   it through :class:`~skconvex.solvers._sketch_precond.SketchPreconditioner` (Cholesky when
+   the sketch has at least as many rows as ``H`` has columns, Woodbury otherwise);
+2. takes the direction ``D = -H_S^{-1} g`` and its approximate Newton decrement
+   ``lambda = -g^T D = g^T H_S^{-1} g``;
+3. makes ONE pass over the data that computes the direction's margins ``X D`` and, for the
+   trial step 1 (and the previous accepted step when it was shorter), the objective and the
+   exact gradient at ``w + t D`` (:meth:`LogisticProblem.fused_pass`); the Armijo backtracking
+   line search (``alpha = 0.1``, ``beta = 0.5``, from step 1) evaluates further trial steps
+   from the margins along the ray in O(n) each, and only a step found that way costs a
+   second pass for its gradient.
+
+Stopping rule (a relative error in the Hessian norm, as ``SketchedRidge``'s ``tol``): the solver
+stops after the first iteration whose decrement satisfies ``sqrt(lambda / theta^T H theta) <=
+tol``, where ``theta^T H theta = sum_i h_i z_i^2 + ||w||^2`` is computed in O(n) from the margins
+``z`` (``lambda`` estimates ``||theta - theta*||_H^2``); that iteration's step is taken.
+
+Adaptive sketch size (arXiv:2105.07291, with the cost model of
+:class:`~skconvex.solvers._sketch_precond.AdaptiveSketchSize`): the first sketch estimates the
+effective dimension ``d_eff = tr(H_S^{-1} (S F)^T S F)``; the size is set to a small multiple of
+it (doubling first while the estimate is saturated by the sketch size). Afterwards the size is
+doubled when a step in the quadratic regime (no margin moved by more than one by the full
+step) fails: the line search backtracks, or the decrement does not fall by the factor ``rho``,
+or the cost model predicts that a twice larger sketch reaches ``tol`` for less time. Once the
+size reaches a quarter of the number of samples the exact Hessian is used instead.
+"""
+
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from skconvex._linalg import AffineOperator
+from skconvex._result import FitResult
+from skconvex.sketching import SKETCH_KINDS, Sketch
+from skconvex.solvers._sketch_precond import (
+    BLAS3_WEIGHT,
+    AdaptiveSketchSize,
+    SketchPreconditioner,
+)
+from skconvex.utils._progress import ProgressLogger
+
+_ALPHA, _BETA = 0.1, 0.5  # Armijo constants (the authors' code)
+_T_MIN = 1e-10  # smallest trial step
+_LOCAL_MARGIN = 1.0  # a full step moving no margin by more than this is "in the quadratic regime"
+# initial sketch rows per unit of estimated effective dimension. Measured on L1-like problems
+# (n=1e5-2e5, d=300-500): iterations to a relative objective gap of 1e-6 with 4 / 8 / 16 / 32
+# rows per unit: 10-12 / 8 / 6 / 5 (exact Newton: 5); 16 was the fastest.
+_SKETCH_PER_DEFF = 16.0
+_MIN_SKETCH = 256
+_LESS_KINDS = ("less_uniform", "less")
+# cost of one random row update of the LESS scatter, per stored entry, relative to an entry of a
+# streaming pass (measured on this machine: a 4 KB row scattered at random costs ~3-4 streamed)
+_GATHER_WEIGHT = 3.0
+
+
+class _Gram:
+    """A precomputed Gram matrix dressed as an operator, for SketchPreconditioner (the exact
+    Hessian is the "sketch" that is the identity)."""
+
+    def __init__(self, G):
+        self._G = G
+        self.shape = G.shape
+
+    def gram(self):
+        return self._G.copy()
+
+
+class _UnpenalizedSchur:
+    """``H^{-1}`` for ``H = F^T F + diag(reg)`` whose zero entries of ``reg`` (the intercepts)
+    are eliminated exactly by a Schur complement, the rest going through SketchPreconditioner.
+
+    With ``F = [B, U]`` split into penalized columns ``B`` and free columns ``U`` and the thin
+    SVD ``U = V diag(sigma) W^T`` (rank r; the multinomial intercepts' gauge direction is the
+    null space of ``U``), the Schur complement on the penalized block is
+    ``(P B)^T (P B) + diag(reg_pen)`` with ``P = I - V V^T``, and with ``T = V^T B``::
+
+        a = diag(1/sigma) W^T g_free
+        x = Schur^{-1} (g_pen - T^T a)
+        y = W diag(1/sigma) (a - T x)
+
+    solves ``H [x; y] = g`` (``y`` orthogonal to the null space of ``U``: multinomial
+    intercepts stay centred). A zero regularization entry needs no jitter, whatever the
+    path (Cholesky or Woodbury) of the penalized block. ``from_gram`` does the same from the
+    exact Gram matrix ``F^T F`` (its free block ``U^T U = W diag(sigma^2) W^T``).
+    """
+
+    def __init__(self, pre, T, sigma, Wr, pen, free, size):
+        self.pre, self.T, self.sigma, self.Wr = pre, T, sigma, Wr
+        self.pen, self.free, self.size = pen, free, size
+
+    @staticmethod
+    def _rank(sigma):
+        if sigma.size == 0 or sigma[0] <= 0:
+            return 0
+        return int(np.sum(sigma > sigma[0] * 1e-10))
+
+    @classmethod
+    def from_factor(cls, B, U, reg_pen):
+        """From the penalized columns ``B`` (dense or CSR) and the free columns ``U``."""
+        n_pen, n_free = B.shape[1], U.shape[1]
+        V, sigma, Wt = np.linalg.svd(U, full_matrices=False)
+        r = cls._rank(sigma)
+        V, sigma, Wr = V[:, :r], sigma[:r], Wt[:r].T
+        T = np.asarray(B.T @ V, dtype=np.float64).T  # (r, n_pen)
+        if r == 1:  # P B = B - v (B^T v)^T: a rank-one correction, B is not copied
+            M = AffineOperator(B, u=V[:, 0].copy(), offset=T[0].copy())
+        else:
+            Bd = B.toarray() if sp.issparse(B) else B
+            M = AffineOperator(np.asarray(Bd, dtype=np.float64) - V @ T)
+        pre = SketchPreconditioner(M, reg_pen)
+        pen = np.arange(n_pen)
+        return cls(pre, T, sigma, Wr, pen, n_pen + np.arange(n_free), n_pen + n_free)
+
+    @classmethod
+    def from_gram(cls, G, reg):
+        pen, free = np.flatnonzero(reg > 0), np.flatnonzero(reg <= 0)
+        A = G[np.ix_(pen, pen)]
+        Bc = G[np.ix_(pen, free)]
+        lam, Wf = np.linalg.eigh(G[np.ix_(free, free)])
+        order = np.argsort(lam)[::-1]
+        lam, Wf = np.maximum(lam[order], 0.0), Wf[:, order]
+        sigma = np.sqrt(lam)
+        r = cls._rank(sigma)
+        sigma, Wr = sigma[:r], Wf[:, :r]
+        T = (Wr.T @ Bc.T) / sigma[:, None]
+        A -= T.T @ T
+        pre = SketchPreconditioner(_Gram(A), reg[pen])
+        return cls(pre, T, sigma, Wr, pen, free, G.shape[0])
+
+    def solve(self, g):
+        out = np.zeros(self.size)
+        a = (self.Wr.T @ g[self.free]) / self.sigma
+        x = self.pre.solve(g[self.pen] - self.T.T @ a)
+        out[self.pen] = x
+        out[self.free] = self.Wr @ ((a - self.T @ x) / self.sigma)
+        return out
+
+    def effective_dimension(self):
+        return self.pre.effective_dimension() + float(self.sigma.size)
+
+
+class _Permuted:
+    """``H^{-1}`` in the parameter layout, from one in the factor's column order ``order``
+    (``order[j]`` = the parameter index of the factor's column j)."""
+
+    def __init__(self, inner, order):
+        self.inner, self.order = inner, order
+
+    def solve(self, g):
+        out = np.empty_like(g)
+        out[self.order] = self.inner.solve(g[self.order])
+        return out
+
+    def effective_dimension(self):
+        return self.inner.effective_dimension()
+
+
+def _inverse_factor(B, U):
+    """``H_S^{-1}`` for ``H_S = [B, U]^T [B, U] + diag(1 on B's columns, 0 on U's)``, in the
+    ordering (B's columns, then U's); ``U`` None means no free columns."""
+    if U is None:
+        return SketchPreconditioner(AffineOperator(B), 1.0)
+    return _UnpenalizedSchur.from_factor(B, U, 1.0)
+
+
+def _inverse_gram(G, reg):
+    """``H^{-1}`` for ``H = G + diag(reg)`` (exact Hessian), zeros of reg eliminated exactly."""
+    if np.all(reg > 0):
+        return SketchPreconditioner(_Gram(G), reg)
+    return _UnpenalizedSchur.from_gram(G, reg)
+
+
+def default_nnz_per_row(problem, m):
+    """Nonzeros per row of the LESS embeddings when ``nnz_per_row=None``.
+
+    The Newton-LESS theory takes ``s = d``, which makes the sketch as good as a Gaussian one
+    whatever the leverage scores; its cost is ``k^2 m s`` random row reads, i.e. ``k^2 m d / n``
+    passes over the data: more than the whole iteration whenever ``m d > n``. The default keeps
+    the ``m s`` row reads of a sketch below an eighth of the n rows (about a tenth of a pass at
+    the measured cost of random reads), at least 1 and at most ``d``.
+    """
+    n, d = problem.n_samples, problem.n_features
+    s = int(n // (8 * max(m, 1)))
+    return int(max(1, min(d, s)))
+
+
+def _build_flops(problem, kind, m, s):
+    """Cost model of building and factoring ``H_S`` at sketch size m, in units of one entry of
+    a streaming pass over X (only ratios of it are used, scaled by measured times)."""
+    k, p, d = problem.k, problem.p, problem.n_features
+    nnz_row = problem.nnz / max(problem.n_samples, 1)
+    if kind in _LESS_KINDS:
+        gather = _GATHER_WEIGHT * k * k * m * s * nnz_row
+        nnz_b = k * k * m * s * nnz_row
+    elif kind in ("gaussian", "rademacher"):
+        gather = BLAS3_WEIGHT * k * k * m * problem.nnz
+        nnz_b = k * k * m * d
+    else:  # sjlt, srht: a pass or two per application whatever m
+        gather = 1.5 * k * k * problem.nnz
+        nnz_b = k * k * min(problem.nnz * (s or 1), m * d)
+    rows, cols = k * m, k * p
+    small, big = min(rows, cols), max(rows, cols)
+    if problem.issparse and kind in ("sjlt",) + _LESS_KINDS and nnz_b <= 0.25 * rows * cols:
+        gram = nnz_b * nnz_b / big + small * small  # sparse product, then densified
+    else:
+        gram = BLAS3_WEIGHT * small * small * big
+    return gather + gram + BLAS3_WEIGHT * small**3 / 3.0
+
+
+def _lambda_ratio(c):
+    """Model of the per-iteration decrease of the decrement with ``c`` sketch rows per unit of
+    effective dimension (Gaussian-like embeddings: about ``d_eff / (m - d_eff)``; measured here
+    with LESS-uniform: 0.5-0.6 at c = 4, 0.05-0.1 at c = 16)."""
+    return min(0.9, 2.0 / c)
+
+
+def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive",
+                        nnz_per_row=None, tol=1e-6, max_iter=100, warm_start=None,
+                        random_state=None, verbose=0, rho=0.5):
+    """Minimize a :class:`~skconvex.problems.LogisticProblem` by the (adaptive) Newton sketch.
+
+    Parameters
+    ----------
+    problem : LogisticProblem
+    sketch : {"less_uniform", "less", "sjlt", "srht", "gaussian", "rademacher", "exact"}
+        The embedding of the Hessian's square-root factor; "exact" is Newton's method.
+        "less" draws rows with probability proportional to the squared norms of the rows of
+        the factor (``h_i ||x_i||^2``, O(n) per iteration), a cheap proxy of their leverage.
+    sketch_size : "adaptive" or int
+        Rows of the sketch (per class block in the multinomial case).
+    nnz_per_row : int or None
+        Nonzeros per row of the LESS embeddings (default :func:`default_nnz_per_row`) or per
+        column of sjlt (default 1).
+    tol : float
+        Stop when ``sqrt(lambda / theta^T H theta) <= tol`` (see the module docstring).
+    max_iter : int
+    warm_start : ndarray of shape ``problem.shape`` or None
+    random_state : int, RandomState or None
+    verbose : int
+    rho : float
+        A step in the quadratic regime whose decrement ratio exceeds ``rho`` doubles the
+        sketch size.
+
+    Returns
+    -------
+    FitResult
+        ``w`` of shape ``problem.shape``; ``history`` has one record per iteration
+        (``objective``, ``measure``, ``step``, ``sketch_size``, ``elapsed``); ``info`` holds
+        ``sketch_size`` (final, None for exact Newton), ``n_resketch`` (doublings),
+        ``effective_dim`` (estimated from the first sketch), ``n_passes`` (passes over X:
+        products with X or X^T count one half; the sketches are not counted) and ``exact``
+        (whether the last iterations used the exact Hessian).
+    """
+    if sketch != "exact" and sketch not in SKETCH_KINDS:
+        raise ValueError(f"sketch must be 'exact' or one of {SKETCH_KINDS}; got {sketch!r}")
+    rng = check_random_state(random_state)
+    n = problem.n_samples
+    tol_floor = 10.0 * float(np.finfo(problem.dtype).eps)
+    tol = max(float(tol), tol_floor)
+    log = ProgressLogger(f"newton-{'exact' if sketch == 'exact' else sketch}", verbose, tol=tol)
+    problem.n_passes = 0.0
+
+    exact_from = max(1, int(math.ceil(n / 4)))  # sketch sizes from here on: exact Hessian
+    adaptive = sketch != "exact" and sketch_size == "adaptive"
+    if sketch == "exact":
+        m = None
+    elif adaptive:
+        m = min(exact_from, max(_MIN_SKETCH, min(1024, 2 * problem.p)))
+    else:
+        m = int(sketch_size)
+    rule = AdaptiveSketchSize(m or 1, exact_from, rho=rho, adaptive=adaptive)
+
+    def use_exact():
+        return sketch == "exact" or (adaptive and rule.m >= exact_from) or \
+            (not adaptive and rule.m >= n)
+
+    def build(st):
+        if use_exact():
+            H = problem.hessian(st)
+            return _inverse_gram(H, problem.reg), None
+        mm = rule.m
+        s = nnz_per_row
+        probabilities = None
+        if sketch in _LESS_KINDS and s is None:
+            s = default_nnz_per_row(problem, mm)
+        if sketch == "less":
+            imp = problem.row_importance(st)
+            total = float(imp.sum())
+            probabilities = imp / total if total > 0 and np.isfinite(total) else None
+            if probabilities is None:
+                probabilities = np.full(n, 1.0 / n)
+        if sketch == "sjlt" and s is not None:
+            s = min(s, mm)
+        S = Sketch(n, mm, sketch, nnz_per_row=s, probabilities=probabilities,
+                   random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        B, U = problem.sketched_factor(S, st)
+        return _Permuted(_inverse_factor(B, U), problem.factor_order), s
+
+    # -- starting point ------------------------------------------------------------------
+    if warm_start is not None:
+        W = np.array(warm_start, dtype=np.float64).reshape(problem.shape)
+        Z = problem.margins(W) if np.any(W) else np.zeros((n, problem.k))
+    else:
+        W = problem.zeros()
+        Z = np.zeros((n, problem.k))
+    t0 = time.perf_counter()
+    st = problem.state(Z)
+    F = st["loss"] + problem.penalty(W)
+    G = problem.grad_from_residual(W, st["R"])
+    cost = _Cost(problem, sketch, nnz_per_row)
+    # a fused pass reads X once and multiplies twice from cache: about two of these half passes
+    cost.t_pass = 2.0 * (time.perf_counter() - t0)
+
+    history = []
+    converged = False
+    it = 0
+    lam_prev, local_prev = None, False
+    t_prev = 1.0
+    effective_dim = None
+    t_build = {}
+    s_used = None
+    stalled = False
+    while it < max_iter:
+        it += 1
+        # -- approximate Hessian -----------------------------------------------------------
+        tb = time.perf_counter()
+        pre, s_used = build(st)
+        t_build[rule.m] = time.perf_counter() - tb
+        if it == 1 and not use_exact():
+            effective_dim = pre.effective_dimension()
+            if adaptive:
+                pre, s_used, effective_dim = _calibrate(pre, s_used, build, st, rule,
+                                                        problem, log, t_build, use_exact,
+                                                        cost)
+        D = -pre.solve(G.ravel()).reshape(problem.shape)
+        lam = -float(np.sum(G * D))
+        if not np.isfinite(lam):
+            raise FloatingPointError("non-finite Newton decrement; the problem may be badly "
+                                     "scaled")
+        hn2 = problem.quad_form(W, Z, st)
+        measure = math.sqrt(max(lam, 0.0) / hn2) if hn2 > 0 else math.inf
+        if lam <= 0:  # zero gradient: optimal
+            converged = True
+            _record(history, log, it, F, measure, 0.0, rule, use_exact(), problem, G)
+            break
+
+        # -- one fused pass and the line search -------------------------------------------
+        steps = [1.0] if t_prev >= 1.0 else [1.0, t_prev]
+        tp = time.perf_counter()
+        U, losses, Gs = problem.fused_pass(W, Z, D, steps)
+        cost.t_pass = time.perf_counter() - tp
+        slope = -lam
+        t = None
+        for j, tj in enumerate(steps):
+            # Armijo on the values, or its sufficient condition from the convexity of the
+            # objective along the ray, phi(t) <= phi(0) + t phi'(t): a derivative test that
+            # stays exact where differences of objective values are lost to rounding
+            if losses[j] <= F + _ALPHA * tj * slope or \
+                    float(np.sum(Gs[j] * D)) <= _ALPHA * slope:
+                t, F_new, G_new = tj, float(losses[j]), Gs[j]
+                break
+        if t is None:
+            tj = min(steps) * _BETA
+            while tj >= _T_MIN:
+                Fj = problem.ray_objective(W, Z, D, U, tj)
+                if Fj <= F + _ALPHA * tj * slope:
+                    t, F_new, G_new = tj, Fj, None
+                    break
+                tj *= _BETA
+        max_u = float(np.max(np.abs(U))) if U.size else 0.0
+        quadratic = max_u <= _LOCAL_MARGIN
+        if t is None:
+            # no decrease found: at the rounding level of the objective, or a bad sketch
+            if lam <= 1e-10 * max(abs(F), np.finfo(float).tiny) or use_exact():
+                stalled = True
+                converged = lam <= 1e-10 * max(abs(F), np.finfo(float).tiny)
+                _record(history, log, it, F, measure, 0.0, rule, use_exact(), problem, G)
+                if converged:
+                    log.message("line search at the rounding level of the objective: stop")
+                break
+            if adaptive:
+                rule.double()
+                log.message(f"line search failed: sketch size -> {rule.m}")
+            else:
+                # a fixed sketch that gives no descent direction: fall back to exact Newton
+                rule.m = n
+            t_prev = 1.0
+            local_prev = False
+            continue
+
+        st_old = st
+        W = W + t * D
+        Z = Z + t * U
+        st = problem.state(Z)
+        F = F_new
+        G = G_new if G_new is not None else problem.grad_from_residual(W, st["R"])
+        q = problem.quad_form(D, U, st_old) / lam
+        _record(history, log, it, F, measure, t, rule, use_exact(), problem, G, curvature=q)
+        if measure <= tol:
+            converged = True
+            break
+
+        # -- adaptive sketch size ----------------------------------------------------------
+        local = t >= 1.0 and quadratic
+        if adaptive and not use_exact():
+            double = False
+            why = ""
+            rounding = lam <= 1e-11 * abs(F)  # decrease below any meaningful accuracy
+            if rounding:
+                pass
+            elif t < 1.0 and quadratic:
+                double, why = True, f"backtracking (step {t:.3g}) in the quadratic regime"
+            elif local and local_prev and lam_prev:
+                ratio = lam / lam_prev
+                tb_now = t_build.get(rule.m, 0.0)
+                it_cost = cost.t_pass + tb_now
+                it_cost2 = cost.t_pass + tb_now * cost.flops(2 * rule.m) / \
+                    max(cost.flops(rule.m), 1.0)
+                lam_next = ratio * lam  # predicted decrement at the next iterate
+                if rule.should_double(ratio, delta=lam_next / hn2 if hn2 > 0 else 1.0,
+                                      target=tol * tol, iter_cost=it_cost,
+                                      iter_cost_doubled=it_cost2, build_cost=0.0):
+                    double, why = True, f"decrement ratio {ratio:.3g}"
+            if double:
+                rule.double()
+                log.message(f"{why}: sketch size -> "
+                            f"{rule.m if not use_exact() else 'exact Hessian'}")
+        lam_prev, local_prev = lam, local
+        t_prev = t
+
+    if not converged and not stalled and it >= max_iter:
+        converged = False
+    gap = problem.duality_gap(G)
+    info = {
+        "sketch_size": None if (sketch == "exact" or use_exact()) else int(rule.m),
+        "n_resketch": int(rule.n_resketch),
+        "effective_dim": effective_dim,
+        "n_passes": float(problem.n_passes),
+        "exact": bool(use_exact()),
+        "nnz_per_row": s_used,
+    }
+    dual = None if gap is None else F - gap
+    return FitResult(W, float(F), dual, max(1, it), bool(converged), history, info, gap=gap)
+
+
+def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, cost):
+    """First iteration: size the sketch from the estimated effective dimension.
+
+    While the estimate exceeds half the sketch's rows it is saturated by the sketch itself:
+    double and re-estimate. Then pick ``m = c d_eff`` (per class block), ``c`` in 4, 8, 16, 32,
+    minimizing the predicted time per decade of the decrement,
+    ``(t_pass + t_build(m)) / log(1 / lambda_ratio(c))``, with ``t_build`` scaled from the
+    measured build time of the estimating sketch by the cost model :func:`_build_flops`.
+    """
+    k = problem.k
+    d_eff = pre.effective_dimension()
+    while not use_exact() and np.isfinite(d_eff) and d_eff > 0.5 * k * rule.m \
+            and rule.m < problem.p * _SKETCH_PER_DEFF:
+        rule.double()
+        log.message(f"effective dimension estimate {d_eff:.0f} saturated: sketch size -> "
+                    f"{rule.m if not use_exact() else 'exact Hessian'}")
+        tb = time.perf_counter()
+        pre, s_used = build(st)
+        t_build[rule.m] = time.perf_counter() - tb
+        if use_exact():
+            return pre, s_used, d_eff
+        d_eff = pre.effective_dimension()
+    if np.isfinite(d_eff) and d_eff > 0:
+        m_cal = rule.m
+        per_flop = t_build[m_cal] / max(cost.flops(m_cal), 1.0)
+        best, best_m = math.inf, m_cal
+        for c in (4.0, 8.0, 16.0, 32.0):
+            mm = int(min(rule.max_size, max(_MIN_SKETCH, math.ceil(c * d_eff / k))))
+            t_it = cost.t_pass + per_flop * cost.flops(mm)
+            per_decade = t_it / math.log(1.0 / _lambda_ratio(max(1.0, k * mm / d_eff)))
+            if per_decade < best:
+                best, best_m = per_decade, mm
+        if not (0.75 * best_m <= m_cal <= 1.5 * best_m):
+            rule.m = best_m
+            log.message(f"effective dimension estimate {d_eff:.0f}: sketch size -> "
+                        f"{rule.m if not use_exact() else 'exact Hessian'}")
+            tb = time.perf_counter()
+            pre, s_used = build(st)
+            t_build[rule.m] = time.perf_counter() - tb
+    rule.n_resketch = 0
+    return pre, s_used, d_eff
+
+
+class _Cost:
+    """Measured pass time and the build cost model of the current solve."""
+
+    def __init__(self, problem, kind, nnz_per_row):
+        self.problem, self.kind, self.nnz_per_row = problem, kind, nnz_per_row
+        self.t_pass = 0.0
+
+    def s(self, m):
+        if self.kind in _LESS_KINDS and self.nnz_per_row is None:
+            return default_nnz_per_row(self.problem, m)
+        return self.nnz_per_row or 1
+
+    def flops(self, m):
+        return _build_flops(self.problem, self.kind, m, self.s(m))
+
+
+def _record(history, log, it, F, measure, step, rule, exact, problem, G, curvature=None):
+    m = None if exact else int(rule.m)
+    rec = {"iter": it, "objective": float(F), "measure": float(measure), "step": float(step),
+           "sketch_size": m, "n_passes": float(problem.n_passes), "elapsed": log.elapsed}
+    if curvature is not None:
+        rec["curvature_ratio"] = float(curvature)
+    history.append(rec)
+    gap = problem.duality_gap(G) if log.verbose else None
+    log.iteration(it, objective=F, measure=measure, gap=gap, step=step,
+                  m=m if m is not None else "exact")
