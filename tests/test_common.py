@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skconvex import SketchedRidge
+from skconvex import NewtonLESSLogistic, SketchedRidge
 from skconvex.utils import all_estimators
 
 
@@ -11,7 +11,13 @@ def _instances():
     # The iterative sketching solvers are not what solver="auto" picks on the checks' small
     # data, so they are checked explicitly too.
     out += [SketchedRidge(solver="pcg", random_state=0),
-            SketchedRidge(solver="ihs", random_state=0, max_iter=500)]
+            SketchedRidge(solver="ihs", random_state=0, max_iter=500),
+            # on the checks' small data the adaptive sketch of NewtonLESSLogistic reaches a
+            # quarter of the samples and becomes exact Newton: a fixed small sketch is checked
+            # too (tol tight enough for the sample-weight equivalence check's rtol=1e-7)
+            NewtonLESSLogistic(solver="newton"),
+            NewtonLESSLogistic(solver="newton-gaussian", random_state=0),
+            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0)]
     return out
 
 

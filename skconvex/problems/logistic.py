@@ -34,6 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from skconvex._linalg import small_kernel
+
 # Rows of a dense block of the fused pass: about 1 MB of X (the L2 cache of a core here), re-read
 # from cache by the second product (X^T R) of the block. Measured (n=2e5, d=500, one thread):
 # blocks of 1 MB made the fused pass cost one plain pass, blocks of 8 MB two.
@@ -154,7 +156,8 @@ class LogisticProblem:
         """``Z = X W^T + b`` of shape (n, k), float64: one pass over X."""
         self.n_passes += 0.5
         Wc = np.ascontiguousarray(self.coef(W).T, dtype=self.dtype)
-        Z = np.asarray(_dot(self.X, Wc), dtype=np.float64)
+        with small_kernel(2.0 * self.nnz * self.k):
+            Z = np.asarray(_dot(self.X, Wc), dtype=np.float64)
         if self.fit_intercept:
             Z += self.intercept(W)
         return Z
@@ -163,8 +166,9 @@ class LogisticProblem:
         """``grad F`` (k, p) from the residual ``R = C s (p - Y)`` (n, k): one pass over X."""
         self.n_passes += 0.5
         G = np.empty(self.shape)
-        G[:, : self.n_features] = np.asarray(_dot(self.X.T, R.astype(self.dtype, copy=False)),
-                                             dtype=np.float64).T
+        with small_kernel(2.0 * self.nnz * self.k):
+            GX = _dot(self.X.T, R.astype(self.dtype, copy=False))
+        G[:, : self.n_features] = np.asarray(GX, dtype=np.float64).T
         if self.fit_intercept:
             G[:, self.n_features] = R.sum(axis=0)
         G[:, : self.n_features] += self.coef(W)
@@ -263,6 +267,13 @@ class LogisticProblem:
             return None
         return 0.5 * float(np.sum(G * G))
 
+    def dual_bound(self, W):
+        """``objective - duality_gap`` (None with an intercept): see :meth:`duality_gap`."""
+        if self.fit_intercept:
+            return None
+        Z = self.margins(W)
+        return self.objective(W, Z) - self.duality_gap(self.grad(W, Z))
+
     # -- the fused pass of the line search -------------------------------------------------
     def fused_pass(self, W, Z, D, steps):
         """One pass over X for the line search along ``D``.
@@ -283,6 +294,20 @@ class LogisticProblem:
         losses = np.zeros(T)
         GX = np.zeros((d, T * k))
         Gb = np.zeros((T, k))
+        with small_kernel(2.0 * self.nnz * k * (T + 1)):
+            self._fused_blocks(Z, Dw, db, steps, U, losses, GX, Gb)
+        G = np.empty((T, k, self.p))
+        for j, t in enumerate(steps):
+            Wt = W + t * D
+            G[j, :, :d] = GX[:, j * k:(j + 1) * k].T + self.coef(Wt)
+            if self.fit_intercept:
+                G[j, :, d] = Gb[j]
+            losses[j] += self.penalty(Wt)
+        return U, losses, G
+
+    def _fused_blocks(self, Z, Dw, db, steps, U, losses, GX, Gb):
+        """The block loop of :meth:`fused_pass` (accumulates into its arguments)."""
+        T = len(steps)
         for start, stop, Xb in self._blocks():
             Ub = np.asarray(_dot(Xb, Dw), dtype=np.float64)
             if self.fit_intercept:
@@ -298,14 +323,6 @@ class LogisticProblem:
                 Rs.append(R)
             Rall = Rs[0] if T == 1 else np.concatenate(Rs, axis=1)
             GX += np.asarray(_dot(Xb.T, Rall.astype(self.dtype, copy=False)), dtype=np.float64)
-        G = np.empty((T, k, self.p))
-        for j, t in enumerate(steps):
-            Wt = W + t * D
-            G[j, :, :d] = GX[:, j * k:(j + 1) * k].T + self.coef(Wt)
-            if self.fit_intercept:
-                G[j, :, d] = Gb[j]
-            losses[j] += self.penalty(Wt)
-        return U, losses, G
 
     # -- Hessians ---------------------------------------------------------------------------
     def _factor_weights(self, st):
@@ -348,6 +365,10 @@ class LogisticProblem:
             sparse_out = expected <= 0.25 * m * d
         blocks = [[None] * k for _ in range(k)]
         U = np.zeros((k * m, k)) if self.fit_intercept else None
+        if sketch.kind in ("gaussian", "rademacher", "srht"):
+            # one application to the stacked weighted blocks: these kinds cost a product with
+            # all of the data per application (and regenerate S), copying X is cheaper
+            return self._sketched_factor_stacked(sketch, st)
         for a, c, w in self._factor_weights(st):
             SX = _apply(sketch, self.X, w.astype(self.dtype), dense_output=not sparse_out)
             if sparse_out:
@@ -362,6 +383,31 @@ class LogisticProblem:
             B = np.block(blocks) if k > 1 else blocks[0][0]
         return B, U
 
+    def _sketched_factor_stacked(self, sketch, st):
+        k, d, m = self.k, self.n_features, sketch.m
+        fi = int(self.fit_intercept)
+        parts = []
+        for a, c, w in self._factor_weights(st):
+            wx = w.astype(self.dtype)
+            if self.issparse:
+                parts.append(sp.diags(wx) @ self.X)
+            else:
+                parts.append(self.X * wx[:, None])
+            if fi:
+                parts.append(wx[:, None] if not self.issparse else sp.csr_matrix(wx[:, None]))
+        A = sp.hstack(parts, format="csr") if self.issparse else np.hstack(parts)
+        SA = np.asarray(_apply(sketch, A, None), dtype=np.float64)
+        B = np.zeros((k * m, k * d))
+        U = np.zeros((k * m, k)) if fi else None
+        col = 0
+        for a, c, _ in self._factor_weights(st):
+            B[a * m:(a + 1) * m, c * d:(c + 1) * d] = SA[:, col:col + d]
+            col += d
+            if fi:
+                U[a * m:(a + 1) * m, c] = SA[:, col]
+                col += 1
+        return B, U
+
     def hessian(self, st):
         """The exact Hessian of the loss, ``F^T F`` (k p, k p), without the regularization."""
         k, p, d = self.k, self.p, self.n_features
@@ -373,7 +419,8 @@ class LogisticProblem:
         else:
             pairs = [(0, 0, self.cs * P[:, 0] * (1.0 - P[:, 0]))]
         for a, c, h in pairs:
-            blk = self._weighted_gram(h)
+            with small_kernel(2.0 * self.nnz * p):
+                blk = self._weighted_gram(h)
             H[a * p:(a + 1) * p, c * p:(c + 1) * p] = blk
             if a != c:
                 H[c * p:(c + 1) * p, a * p:(a + 1) * p] = blk.T
@@ -385,17 +432,21 @@ class LogisticProblem:
         p, d = self.p, self.n_features
         G = np.zeros((p, p))
         X = self.X
+        # accumulated in float64 whatever the data's dtype: the Schur complement on the
+        # coefficients (intercepts eliminated) cancels, and float32 rounding can make it
+        # indefinite
         if self.issparse:
-            Xh = sp.diags(h.astype(self.dtype)) @ X
-            G[:d, :d] = np.asarray((X.T @ Xh).toarray(), dtype=np.float64)
+            X64 = X.astype(np.float64)
+            Xh = sp.diags(h) @ X64
+            G[:d, :d] = (X64.T @ Xh).toarray()
             xh = np.asarray(Xh.sum(axis=0), dtype=np.float64).ravel()
         else:
             xh = np.zeros(d)
             for start, stop, Xb in self._blocks():
-                hb = h[start:stop]
-                Xw = Xb * hb[:, None].astype(self.dtype)
+                Xb = Xb.astype(np.float64, copy=False)
+                Xw = Xb * h[start:stop, None]
                 G[:d, :d] += Xb.T @ Xw
-                xh += Xw.sum(axis=0, dtype=np.float64)
+                xh += Xw.sum(axis=0)
         if self.fit_intercept:
             G[:d, d] = xh
             G[d, :d] = xh

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from skconvex._linalg import AffineOperator
+from skconvex._linalg import AffineOperator, small_kernel
 from skconvex._result import FitResult
 from skconvex.sketching import SKETCH_KINDS, Sketch
 from skconvex.solvers._sketch_precond import (
@@ -302,7 +302,9 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
             s = min(s, mm)
         S = Sketch(n, mm, sketch, nnz_per_row=s, probabilities=probabilities,
                    random_state=int(rng.randint(np.iinfo(np.int32).max)))
-        B, U = problem.sketched_factor(S, st)
+        dense_kind = sketch in ("gaussian", "rademacher")
+        with small_kernel(2.0 * problem.k**2 * mm * problem.nnz if dense_kind else 0.0):
+            B, U = problem.sketched_factor(S, st)
         return _Permuted(_inverse_factor(B, U), problem.factor_order), s
 
     # -- starting point ------------------------------------------------------------------

@@ -1,0 +1,285 @@
+"""NewtonLESSLogistic against scikit-learn's LogisticRegression (newton-cholesky, tol=1e-10)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from skconvex import NewtonLESSLogistic
+from skconvex.datasets import make_decaying_spectrum_classification
+from skconvex.problems import LogisticProblem
+from skconvex.solvers import solve_cvxpy, solve_newton_sketch
+
+SOLVERS = ["newton-less", "newton-gaussian", "newton"]
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense kernels (ours and sklearn's references) on one BLAS thread: on the 2-core
+    machines here threaded OpenBLAS makes them 10-30x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _data(n=3000, d=40, n_classes=2, seed=0, sparse=False, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    if sparse:
+        X = sp.random(n, d, density=0.2, format="csr", random_state=rng,
+                      data_rvs=rng.standard_normal)
+        X = X + sp.csr_matrix((np.ones(n), (np.arange(n), np.arange(n) % d)), shape=(n, d))
+        X = X.tocsr()
+    else:
+        X = rng.standard_normal((n, d)) + 0.3  # nonzero means: the intercept matters
+    W = rng.standard_normal((n_classes, d)) * (1.5 / np.sqrt(d))
+    Z = np.asarray(X @ W.T) + rng.standard_normal(n_classes)
+    if n_classes == 2:
+        y = (rng.rand(n) < 1.0 / (1.0 + np.exp(-(Z[:, 1] - Z[:, 0])))).astype(int)
+    else:
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        y = (P.cumsum(axis=1) > rng.rand(n)[:, None]).argmax(axis=1)
+    return X.astype(dtype), y
+
+
+def _reference(X, y, C=1.0, fit_intercept=True, sample_weight=None):
+    return LogisticRegression(C=C, solver="newton-cholesky", tol=1e-10, max_iter=1000,
+                              fit_intercept=fit_intercept).fit(X, y, sample_weight=sample_weight)
+
+
+def _params(est):
+    return np.column_stack([est.coef_, est.intercept_]).astype(np.float64)
+
+
+def _rel(a, b):
+    return np.linalg.norm(np.ravel(a) - np.ravel(b)) / np.linalg.norm(np.ravel(b))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_matches_sklearn(solver, n_classes, fit_intercept, sparse, weighted):
+    X, y = _data(n_classes=n_classes, sparse=sparse)
+    sw = np.random.RandomState(1).uniform(0.2, 3.0, X.shape[0]) if weighted else None
+    ref = _reference(X, y, 1.0, fit_intercept, sw)
+    est = NewtonLESSLogistic(C=1.0, fit_intercept=fit_intercept, solver=solver,
+                             random_state=0).fit(X, y, sample_weight=sw)
+    assert est.solver_ == solver
+    assert est.coef_.shape == ref.coef_.shape and est.intercept_.shape == ref.intercept_.shape
+    assert _rel(_params(est), _params(ref)) < 1e-5
+    if not fit_intercept:
+        assert_array_equal(est.intercept_, 0.0)
+        assert 0.0 <= est.duality_gap_ <= 1e-8 * est.objective_
+    else:
+        assert est.duality_gap_ is None
+    assert_allclose(est.predict_proba(X), ref.predict_proba(X), rtol=1e-5, atol=1e-7)
+    assert_array_equal(est.predict(X), ref.predict(X))
+
+
+def test_sketch_is_used_and_sized_by_effective_dimension():
+    """The default solver sketches on a problem big enough, with a sketch size tied to the
+    effective dimension (estimated, far below d here), and still matches sklearn."""
+    X, y = make_decaying_spectrum_classification(12000, 400, decay=0.95, random_state=0)
+    est = NewtonLESSLogistic(C=1.0, random_state=0).fit(X, y)
+    ref = _reference(X, y)
+    assert _rel(_params(est), _params(ref)) < 1e-5
+    assert est.sketch_size_ is not None and est.sketch_size_ < 3000
+    assert 20 < est.effective_dim_ < 200
+    assert est.n_passes_ < 3 * est.n_iter_ + 3
+
+
+@pytest.mark.parametrize("sketch", ["less_uniform", "less", "sjlt", "srht", "gaussian",
+                                    "rademacher"])
+def test_every_sketch_kind(sketch):
+    X, y = _data(n=2500, d=30)
+    ref = _reference(X, y)
+    est = NewtonLESSLogistic(sketch=sketch, random_state=0).fit(X, y)
+    assert _rel(_params(est), _params(ref)) < 1e-5
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_woodbury_path_with_intercept(n_classes, sparse):
+    """A fixed sketch smaller than the number of parameters (Woodbury), with the unpenalized
+    intercepts eliminated exactly (Schur complement)."""
+    X, y = _data(n=4000, d=120, n_classes=n_classes, sparse=sparse)
+    ref = _reference(X, y, C=0.05)
+    est = NewtonLESSLogistic(C=0.05, sketch_size=60, nnz_per_row=4, random_state=0,
+                             max_iter=300).fit(X, y)
+    assert est.sketch_size_ == 60
+    assert _rel(_params(est), _params(ref)) < 1e-5
+    if n_classes > 2:
+        assert abs(est.intercept_.sum()) < 1e-10
+
+
+def test_objective_decreases_monotonically_and_stops_on_decrement():
+    X, y = _data(n=5000, d=60)
+    for sketch in ["less_uniform", "gaussian", "exact"]:
+        problem = LogisticProblem(X, y, 1.0)
+        res = solve_newton_sketch(problem, sketch=sketch, tol=1e-8, random_state=0)
+        obj = np.array([h["objective"] for h in res.history])
+        assert np.all(np.diff(obj) <= 1e-12 * abs(obj[0])), sketch
+        assert res.converged and res.history[-1]["measure"] <= 1e-8
+        assert_allclose(res.objective, problem.objective(res.w), rtol=1e-12)
+
+
+def test_matches_cvxpy_reference():
+    X, y = _data(n=300, d=8, n_classes=3)
+    problem = LogisticProblem(X, y, 0.5, n_classes=3)
+    ref = solve_cvxpy(problem, tol=1e-9)
+    res = solve_newton_sketch(LogisticProblem(X, y, 0.5, n_classes=3), sketch="exact")
+    assert_allclose(res.objective, ref.objective, rtol=1e-6)
+    assert res.objective <= ref.objective + 1e-9 * abs(ref.objective)
+
+
+def test_float32_kept():
+    X, y = _data(n=3000, d=30, dtype=np.float32)
+    est = NewtonLESSLogistic(random_state=0).fit(X, y)
+    ref = _reference(X.astype(np.float64), y)
+    assert est.coef_.dtype == np.float32 and est.intercept_.dtype == np.float32
+    assert est.decision_function(X).dtype == np.float32
+    assert _rel(_params(est), _params(ref)) < 1e-4
+
+
+def test_sparse_csc_and_csr_agree():
+    X, y = _data(n=2000, d=30, sparse=True)
+    a = NewtonLESSLogistic(random_state=0).fit(X.tocsr(), y)
+    b = NewtonLESSLogistic(random_state=0).fit(X.tocsc(), y)
+    assert _rel(_params(a), _params(b)) < 1e-6
+    assert_allclose(a.decision_function(X.tocsc()), a.decision_function(X.toarray()),
+                    rtol=1e-10, atol=1e-10)
+
+
+def test_string_labels_and_classifier_api():
+    X, y = _data(n=1500, d=10, n_classes=3)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    est = NewtonLESSLogistic(random_state=0).fit(X, labels)
+    assert_array_equal(est.classes_, ["cat", "dog", "emu"])
+    assert set(est.predict(X)) <= set(est.classes_)
+    P = est.predict_proba(X)
+    assert P.shape == (1500, 3)
+    assert_allclose(P.sum(axis=1), 1.0)
+    assert_allclose(est.predict_log_proba(X), np.log(P), rtol=1e-10, atol=1e-12)
+    assert_array_equal(est.predict(X), est.classes_[P.argmax(axis=1)])
+    assert est.score(X, labels) > 0.5
+    # binary: decision_function of shape (n,), positive for classes_[1]
+    yb = np.where(y == 0, "no", "yes")
+    est = NewtonLESSLogistic(random_state=0).fit(X, yb)
+    s = est.decision_function(X)
+    assert s.shape == (1500,)
+    assert_array_equal(est.predict(X), np.where(s > 0, "yes", "no"))
+    assert_allclose(est.predict_proba(X)[:, 1], 1.0 / (1.0 + np.exp(-s)), rtol=1e-12)
+    # extreme margins: no overflow, log-probabilities stay finite
+    big = NewtonLESSLogistic(random_state=0).fit(X, yb)
+    big.coef_ = big.coef_ * 1e4
+    assert np.all(np.isfinite(big.predict_log_proba(X)))
+
+
+def test_integer_weights_equal_repeated_rows():
+    X, y = _data(n=1500, d=20)
+    w = np.random.RandomState(0).randint(0, 4, X.shape[0])
+    rep = np.repeat(np.arange(X.shape[0]), w)
+    a = NewtonLESSLogistic(random_state=0, tol=1e-10).fit(X, y, sample_weight=w)
+    b = NewtonLESSLogistic(random_state=0, tol=1e-10).fit(X[rep], y[rep])
+    assert _rel(_params(a), _params(b)) < 1e-8
+
+
+def test_warm_start():
+    X, y = _data(n=4000, d=50)
+    est = NewtonLESSLogistic(warm_start=True, random_state=0).fit(X, y)
+    first = est.n_iter_
+    coef = est.coef_.copy()
+    est.fit(X, y)
+    assert est.n_iter_ <= 2 < first
+    assert _rel(est.coef_, coef) < 1e-6
+    cold = NewtonLESSLogistic(warm_start=False, random_state=0).fit(X, y)
+    cold.fit(X, y)
+    assert cold.n_iter_ == first
+
+
+def test_determinism():
+    X, y = _data(n=4000, d=40)
+    a = NewtonLESSLogistic(random_state=3).fit(X, y)
+    b = NewtonLESSLogistic(random_state=3).fit(X, y)
+    assert_array_equal(a.coef_, b.coef_)
+
+
+def test_max_iter_warns_and_stays_finite():
+    X, y = _data(n=3000, d=40)
+    est = NewtonLESSLogistic(max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.coef_)) and est.n_iter_ == 1
+
+
+def test_verbose_prints_progress(capsys):
+    X, y = _data(n=3000, d=40)
+    NewtonLESSLogistic(verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert "[newton-less_uniform]" in out and "elapsed" in out and "m=" in out
+
+
+def test_fit_does_not_modify_inputs_or_params():
+    X, y = _data(n=1000, d=20)
+    Xc, yc = X.copy(), y.copy()
+    est = NewtonLESSLogistic(random_state=0)
+    params = est.get_params()
+    est.fit(X, y, sample_weight=np.ones(1000))
+    assert_array_equal(X, Xc)
+    assert_array_equal(y, yc)
+    assert est.get_params() == params
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+def _int64_csr():
+    X = sp.csr_matrix(np.eye(4)[[0, 1, 2, 3, 0, 1]])
+    X.indices = X.indices.astype(np.int64)
+    X.indptr = X.indptr.astype(np.int64)
+    return X
+
+
+@pytest.mark.parametrize(
+    "X, y, kwargs, fit_kwargs, match",
+    [
+        (np.ones((5, 2)), np.zeros(5), {}, {}, "one class"),
+        (np.ones((5, 2)), np.array([0, 0, 0, 1, 1]), {},
+         {"sample_weight": np.array([1.0, 1, 1, 0, 0])}, "one class"),
+        (np.array([[np.nan, 1.0], [1.0, 2.0], [0, 1]]), np.array([0, 1, 0]), {}, {}, "NaN"),
+        (np.array([[np.inf, 1.0], [1.0, 2.0], [0, 1]]), np.array([0, 1, 0]), {}, {},
+         "infinity"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {"C": 0.0}, {}, "'C' parameter"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {"C": -1.0}, {}, "'C' parameter"),
+        (np.ones((4, 2)), np.array([1, "a", 1, "a"], dtype=object), {}, {}, "mixed types"),
+        (np.ones((4, 2)), [1, "a", 1, "a"], {}, {}, "mixed types"),
+        (np.ones((4, 2)), np.array([0.5, 1.5, 0.5, 2.5]), {}, {}, "Unknown label type"),
+        (_int64_csr(), np.array([0, 1, 0, 1, 0, 1]), {}, {}, "32-bit integer indices"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {"solver": "lbfgs"}, {}, "'solver' parameter"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {"sketch": "fourier"}, {},
+         "'sketch' parameter"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {"nnz_per_row": 0}, {},
+         "'nnz_per_row' parameter"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {"tol": 0.0}, {}, "'tol' parameter"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {}, {"sample_weight": -np.ones(4)},
+         "[Nn]egative"),
+        (np.ones((4, 2)), np.array([0, 1, 0, 1]), {}, {"sample_weight": np.ones(3)},
+         "sample_weight.shape"),
+        (np.ones((1, 2)), np.array([0]), {}, {}, "1 sample"),
+        (np.ones((4, 2)), np.array([0, 1, 0]), {}, {}, "inconsistent numbers of samples"),
+    ],
+)
+def test_bad_input(X, y, kwargs, fit_kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NewtonLESSLogistic(**kwargs).fit(X, y, **fit_kwargs)
+
+
+def test_predict_wrong_number_of_features():
+    X, y = _data(n=200, d=5)
+    est = NewtonLESSLogistic().fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(np.ones((3, 4)))
