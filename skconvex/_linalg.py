@@ -89,6 +89,44 @@ class AffineOperator:
                          else self.offset * (self.u @ U))
         return out
 
+    def gram_matvec(self, V):
+        """``M.T @ (M @ V)`` reading ``B`` once when it is dense and C-ordered.
+
+        The product runs over blocks of rows small enough to stay in cache between the two
+        products (``B_b @ v`` then ``B_b.T @ t``), so a pass over the data costs one read of
+        ``B`` instead of two; otherwise it is ``rmatvec(matvec(V))``.
+        """
+        V = np.asarray(V, dtype=np.float64)
+        B = self.B
+        if self.issparse or not B.flags.c_contiguous or B.shape[0] < 4096:
+            return np.asarray(self.rmatvec(self.matvec(V)), dtype=np.float64)
+        vec = V.ndim == 1
+        V2 = V[:, None] if vec else V
+        n, d = B.shape
+        Vc = V2 * self.col_scale[:, None] if self.col_scale is not None else V2
+        Vc = Vc.astype(B.dtype, copy=False)
+        s0 = self.offset @ V2 if self.u is not None else None
+        acc = np.zeros((d, V2.shape[1]))
+        su = np.zeros(V2.shape[1])
+        rows = max(8, (1 << 17) // max(d, 1))
+        r, u = self.row_scale, self.u
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            t = B[start:stop] @ Vc
+            if r is not None:
+                t = t * r[start:stop, None]
+            if u is not None:
+                t = t - np.outer(u[start:stop], s0)
+                su += u[start:stop] @ t
+            if r is not None:
+                t = t * r[start:stop, None]
+            acc += B[start:stop].T @ t.astype(B.dtype, copy=False)
+        if self.col_scale is not None:
+            acc *= self.col_scale[:, None]
+        if u is not None:
+            acc -= np.outer(self.offset, su)
+        return acc[:, 0] if vec else acc
+
     @property
     def T(self):
         """The transpose, again an ``AffineOperator`` (no copy of ``B``)."""

@@ -5,9 +5,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skconvex import NewtonLESSLogistic, SketchedRidge
 from skconvex.utils import all_estimators
 
+# Per-estimator parameters for the checks (as scikit-learn's PER_ESTIMATOR_CHECK_PARAMS); none
+# needed so far.
+CHECK_PARAMS = {}
+
 
 def _instances():
-    out = [cls() for _, cls in all_estimators()]
+    out = [cls(**CHECK_PARAMS.get(cls, {})) for _, cls in all_estimators()]
     # The iterative sketching solvers are not what solver="auto" picks on the checks' small
     # data, so they are checked explicitly too.
     out += [SketchedRidge(solver="pcg", random_state=0),
@@ -17,7 +21,8 @@ def _instances():
             # too (tol tight enough for the sample-weight equivalence check's rtol=1e-7)
             NewtonLESSLogistic(solver="newton"),
             NewtonLESSLogistic(solver="newton-gaussian", random_state=0),
-            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0)]
+            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0),
+            ConvexReLURegressor(activation="relu"), ConvexReLUClassifier(activation="relu")]
     return out
 
 

@@ -45,3 +45,20 @@ def test_affine_operator_matches_dense(sparse, parts):
 def test_u_and_offset_together():
     with pytest.raises(ValueError, match="together"):
         AffineOperator(np.ones((3, 2)), u=np.ones(3))
+
+
+@pytest.mark.parametrize("parts", ["plain", "all"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_gram_matvec(parts, dtype):
+    rng = np.random.RandomState(0)
+    B = rng.randn(9000, 30).astype(dtype)
+    kw = {}
+    if parts == "all":
+        kw = dict(row_scale=rng.rand(9000) + 0.5, col_scale=rng.rand(30) + 0.5,
+                  u=rng.randn(9000), offset=rng.randn(30))
+    op = AffineOperator(B, **kw)
+    V = rng.randn(30, 2)
+    ref = op.rmatvec(op.matvec(V))
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(op.gram_matvec(V), ref, rtol=rtol)
+    assert_allclose(op.gram_matvec(V[:, 0]), ref[:, 0], rtol=rtol)

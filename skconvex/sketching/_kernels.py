@@ -2,20 +2,30 @@
 
 Conventions
 -----------
-* ``rows`` / ``cols`` are ``np.intp`` index arrays, ``coef`` holds the signed, scaled (and
-  row-weighted) entries of S in the dtype of the output, so that every kernel only does
-  ``out[...] += coef * A[...]`` and one kernel source serves float32 and float64.
-* "C" kernels write a C-ordered ``out`` (m, d); "F" / CSC kernels write an F-ordered ``out``
-  (column ``j`` of the output is then contiguous for the thread that owns column ``j``).
-* Parallel kernels split the work so that two threads never write the same output entry:
-  by blocks of output columns (scatter kernels) or by output rows (gather kernels).
+* Index arrays are ``np.intp``; ``s_coef`` holds the signed, scaled entries of S in the
+  dtype of the output, so that every kernel does ``out[...] += coef * A[...]`` and one
+  source serves float32 and float64.
+* Every kernel is serial, ``nogil=True``, and works on a range of the output (a block of
+  output columns, or of srht panels) given by its last two arguments, so that two
+  ranges never write the same output entry (column blocks are multiples of 64 bytes:
+  no shared cache lines). ``sketches._run_tasks`` runs the ranges on threads.
 
-Measured on the 2-core development machine (AMD EPYC Zen 4, numba 0.68, OMP layer); see the
-comment on each kernel for what ``parallel=True`` bought there.
+Why threads and not ``parallel=True`` + ``prange`` (measured on this 2-core AMD EPYC
+machine, numba 0.68, OpenMP layer):
+* compile time: a ``parallel=True`` wrapper around the same serial body cost 1.5-2.2 s of
+  cold compile per type signature (0.4-1.0 s for the serial body); with ~10 signatures
+  (C/F/CSC/CSR x float32/float64) that was ~20 s of the first call's time.
+* oversubscription: numba's OpenMP workers spin after a parallel region. With another
+  process busy on one of the 2 cores, a tiny sjlt apply took 7.8 ms with 2 numba threads
+  against 0.14 ms with 1; Python threads that call nogil kernels block instead of
+  spinning.
+* speed: the same column-block split, so the same throughput (see the measurements in
+  ``sketches._scatter_plan`` / ``_srht_plan``); the extra cost is starting a thread
+  (~0.1 ms), paid only above ``sketches._PARALLEL_MIN_WORK``.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # --------------------------------------------------------------------------------------
 # Random index helpers
@@ -77,11 +87,14 @@ def csc_pattern(cols, n):
 # --------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _scatter_block(A, s_indptr, s_rows, s_coef, w, out, i0, i1, j0, j1):
-    """out[:, j0:j1] += S[:, i0:i1] diag(w[i0:i1]) A[i0:i1, j0:j1]."""
+@njit(cache=True, nogil=True)
+def scatter_dense(A, s_indptr, s_rows, s_coef, w, out, j0, j1):
+    """out[:, j0:j1] += S diag(w) A[:, j0:j1] for a C-ordered A (n, d) and a C-ordered out
+    (m, d): for each row i of A, the slice A[i, j0:j1] is added, scaled, to the rows of
+    out that column i of S hits (a vectorized loop over the slice)."""
+    n = A.shape[0]
     nw = j1 - j0
-    for i in range(i0, i1):
+    for i in range(n):
         a = A[i, j0:j1]
         wi = w[i]
         for p in range(s_indptr[i], s_indptr[i + 1]):
@@ -91,67 +104,53 @@ def _scatter_block(A, s_indptr, s_rows, s_coef, w, out, i0, i1, j0, j1):
                 o[j] += c * a[j]
 
 
-@njit(cache=True, parallel=True)
-def scatter_dense(A, s_indptr, s_rows, s_coef, w, out, bufs, block):
-    """Dense A (C- or F-ordered, (n, d)) -> C-ordered out (m, d).
-
-    Tasks are (row chunk of A, column block) pairs. Row chunk 0 accumulates into ``out``,
-    chunk c >= 1 into the zeroed private buffer ``bufs[c - 1]`` (m, d), added to ``out`` at
-    the end; column blocks (width ``block``, a multiple of 64 bytes) never share an
-    output cache line. ``sketches._scatter_plan`` chooses the split; measurements there.
-    """
-    n, d = A.shape
-    nchunks = bufs.shape[0] + 1
-    ncb = (d + block - 1) // block
-    width = (n + nchunks - 1) // nchunks
-    for t in prange(nchunks * ncb):
-        c = t // ncb
-        j0 = (t % ncb) * block
-        j1 = min(d, j0 + block)
-        i0 = c * width
-        i1 = min(n, i0 + width)
-        if c == 0:
-            _scatter_block(A, s_indptr, s_rows, s_coef, w, out, i0, i1, j0, j1)
-        else:
-            _scatter_block(A, s_indptr, s_rows, s_coef, w, bufs[c - 1], i0, i1, j0, j1)
-    if nchunks > 1:
-        m = out.shape[0]
-        for r in prange(m):
-            for c in range(nchunks - 1):
-                for j in range(d):
-                    out[r, j] += bufs[c, r, j]
-
-
-@njit(cache=True, parallel=True)
-def scatter_csr(indptr, indices, data, s_indptr, s_rows, s_coef, w, out, bufs):
-    """CSR A -> C-ordered dense out; row chunks of A with private buffers as above."""
-    n = indptr.shape[0] - 1
-    nchunks = bufs.shape[0] + 1
-    width = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        target = out if c == 0 else bufs[c - 1]
-        for i in range(c * width, min(n, (c + 1) * width)):
+@njit(cache=True, nogil=True)
+def scatter_dense_f(A, s_indptr, s_rows, s_coef, w, out, j0, j1):
+    """scatter_dense for an F-ordered A: chunks of R rows of A[:, j0:j1] are first
+    transposed into a small C-ordered buffer (~256 KiB, read column by column, i.e.
+    contiguously), then scattered as rows. Measured (n=1e5, d=1000, m=1600): the direct
+    strided form took 0.054 s (2 threads) / 0.106 s (1) for sjlt s=1 and 1.6 s for
+    less_uniform s=d on 2 threads (every update gathered up to 256 cache lines)."""
+    n = A.shape[0]
+    nw = j1 - j0
+    R = max(16, (1 << 15) // max(1, nw))
+    buf = np.empty((R, nw), dtype=out.dtype)
+    for i0 in range(0, n, R):
+        i1 = min(n, i0 + R)
+        for j in range(nw):
+            col = A[i0:i1, j0 + j]
+            for r in range(i1 - i0):
+                buf[r, j] = col[r]
+        for i in range(i0, i1):
+            a = buf[i - i0]
             wi = w[i]
-            p0 = indptr[i]
-            p1 = indptr[i + 1]
-            for q in range(s_indptr[i], s_indptr[i + 1]):
-                r = s_rows[q]
-                cf = s_coef[q] * wi
-                for p in range(p0, p1):
-                    target[r, indices[p]] += cf * data[p]
-    if nchunks > 1:
-        m, d = out.shape
-        for r in prange(m):
-            for c in range(nchunks - 1):
-                for j in range(d):
-                    out[r, j] += bufs[c, r, j]
+            for p in range(s_indptr[i], s_indptr[i + 1]):
+                o = out[s_rows[p], j0:j1]
+                c = s_coef[p] * wi
+                for j in range(nw):
+                    o[j] += c * a[j]
 
 
-@njit(cache=True, parallel=True)
-def scatter_csc(indptr, indices, data, s_indptr, s_rows, s_coef, w, out):
-    """CSC A -> F-ordered dense out (column j of out stays in L1); one column per task."""
-    d = indptr.shape[0] - 1
-    for j in prange(d):
+@njit(cache=True, nogil=True)
+def scatter_csr(indptr, indices, data, s_indptr, s_rows, s_coef, w, out, j0, j1):
+    """CSR A -> C-ordered dense out; serial (``j0, j1`` must span all columns): a sparse
+    row updates a few entries of random output rows, a memory-bound scatter."""
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        wi = w[i]
+        p0 = indptr[i]
+        p1 = indptr[i + 1]
+        for q in range(s_indptr[i], s_indptr[i + 1]):
+            r = s_rows[q]
+            cf = s_coef[q] * wi
+            for p in range(p0, p1):
+                out[r, indices[p]] += cf * data[p]
+
+
+@njit(cache=True, nogil=True)
+def scatter_csc(indptr, indices, data, s_indptr, s_rows, s_coef, w, out, j0, j1):
+    """CSC A -> F-ordered dense out, columns j0 .. j1 - 1 (column j of out stays in L1)."""
+    for j in range(j0, j1):
         for p in range(indptr[j], indptr[j + 1]):
             i = indices[p]
             a = data[p] * w[i]
@@ -160,84 +159,111 @@ def scatter_csc(indptr, indices, data, s_indptr, s_rows, s_coef, w, out):
 
 
 # --------------------------------------------------------------------------------------
-# srht: fast Walsh-Hadamard transform of column blocks
+# srht: fast Walsh-Hadamard transform of column panels
+#
+# A panel of P columns of diag(dw) A, zero-padded to N rows, is held in a flat buffer of
+# N rows of P numbers (row j = buf[P j : P j + P]). A butterfly group of span h pairs rows
+# [i, i + h) with rows [i + h, i + 2h): two contiguous segments, so the inner loop is a long
+# vectorizable loop. The unnormalized FWHT is done in two cache-friendly sweeps:
+#   1. while the panel is copied in, chunk by chunk of L rows, all stages with span h < L
+#      (a chunk, L P numbers, stays in L2);
+#   2. the stages with span h >= L pair rows with the same offset modulo L, so they are
+#      done tile by tile: T offsets x N/L chunks (a tile stays in L2).
+# Measured (n=1e5 -> N=2^17, d=1000, float64, one thread): the textbook loop (2-D (N, 8)
+# buffers indexed element by element, one sweep over the buffer per large stage) took
+# 1.0 s from C-ordered A and 0.63 s from F-ordered A; butterflies on contiguous segments
+# run at ~4e9/s in L2 against ~1.8e9/s for the element-indexed form. Panels of 8 columns
+# make the copy from C-ordered A latency-bound (64 bytes per 8 KB row, which no hardware
+# prefetcher follows across pages), hence wider panels for C-ordered A (sketches._srht_plan).
 # --------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _fwht_rows(buf, chunk):
-    """Unnormalized in-place FWHT along axis 0 of ``buf`` (N, B), N a power of two.
+@njit(cache=True, nogil=True)
+def _butterfly_pair(buf, a, c, seg):
+    """(u, v) <- (u + v, u - v) for the segments u = buf[a:a+seg], v = buf[c:c+seg]."""
+    u = buf[a : a + seg]
+    v = buf[c : c + seg]
+    for p in range(seg):
+        y = u[p]
+        z = v[p]
+        u[p] = y + z
+        v[p] = y - z
 
-    The B entries of a row are contiguous, so every butterfly is a B-wide vector operation.
-    Stages with span h < ``chunk`` are done chunk by chunk (the chunk stays in cache), the
-    remaining log2(N / chunk) stages stream over the whole buffer.
-    """
-    N, B = buf.shape
-    L = min(chunk, N)
-    for start in range(0, N, L):
-        h = 1
-        while h < L:
-            for i in range(start, start + L, 2 * h):
-                for j in range(i, i + h):
-                    for b in range(B):
-                        x = buf[j, b]
-                        y = buf[j + h, b]
-                        buf[j, b] = x + y
-                        buf[j + h, b] = x - y
-            h *= 2
-    h = L
-    while h < N:
-        for i in range(0, N, 2 * h):
-            for j in range(i, i + h):
-                for b in range(B):
-                    x = buf[j, b]
-                    y = buf[j + h, b]
-                    buf[j, b] = x + y
-                    buf[j + h, b] = x - y
+
+@njit(cache=True, nogil=True)
+def _fwht_chunk(buf, P, start, L):
+    """Stages of span h < L on rows [start, start + L)."""
+    h = 1
+    while h < L:
+        for i in range(start, start + L, 2 * h):
+            _butterfly_pair(buf, P * i, P * (i + h), P * h)
         h *= 2
 
 
-@njit(cache=True, parallel=True)
-def srht_dense(A, dw, idx, scale, out, N, B, chunk):
-    """out[:, J] = scale * (H_N @ pad(diag(dw) A[:, J]))[idx] for column blocks J of width B.
+@njit(cache=True, nogil=True)
+def _fwht_tail(buf, P, N, L, T):
+    """Stages of span h >= L, tile by tile: a stage pairs row j with row j + h, and both
+    have the offset o = j mod L, so the rows with o in [t0, t0 + T) form a closed set."""
+    for t0 in range(0, L, T):
+        h = L
+        while h < N:
+            for i in range(0, N, 2 * h):
+                for c0 in range(i + t0, i + h, L):
+                    _butterfly_pair(buf, P * c0, P * (c0 + h), P * T)
+            h *= 2
 
-    Works for C- and F-ordered A (the block copy reads B columns at a time). Threads own
-    column blocks; each allocates one (N, B) buffer.
-    """
-    n, d = A.shape
+
+@njit(cache=True, nogil=True)
+def _srht_gather(buf, P, width, j0, idx, scale, out):
     m = idx.shape[0]
-    nblocks = (d + B - 1) // B
-    for blk in prange(nblocks):
-        j0 = blk * B
-        w = min(B, d - j0)
-        buf = np.zeros((N, B), dtype=out.dtype)
-        for i in range(n):
-            f = dw[i]
-            for b in range(w):
-                buf[i, b] = f * A[i, j0 + b]
-        _fwht_rows(buf, chunk)
-        for r in range(m):
-            q = idx[r]
-            for b in range(w):
-                out[r, j0 + b] = scale * buf[q, b]
+    for r in range(m):
+        q = P * idx[r]
+        o = out[r, j0 : j0 + width]
+        x = buf[q : q + width]
+        for b in range(width):
+            o[b] = scale * x[b]
 
 
-@njit(cache=True, parallel=True)
-def srht_csc(indptr, indices, data, dw, idx, scale, out, N, B, chunk):
+@njit(cache=True, nogil=True)
+def srht_dense(A, dw, idx, scale, out, N, P, L, T, p0, p1):
+    """out[:, J] = scale * (H_N @ pad(diag(dw) A[:, J]))[idx] for the panels J of P
+    columns numbered p0 .. p1 - 1; C- or F-ordered A; one buffer of N P numbers."""
+    n, d = A.shape
+    buf = np.zeros(N * P, dtype=out.dtype)
+    for pnl in range(p0, p1):
+        j0 = pnl * P
+        width = min(P, d - j0)
+        if width < P:
+            buf[:] = 0.0
+        for start in range(0, N, L):
+            stop = start + L
+            for i in range(start, min(stop, n)):
+                f = dw[i]
+                a = A[i, j0 : j0 + width]
+                y = buf[P * i : P * i + width]
+                for b in range(width):
+                    y[b] = f * a[b]
+            if stop > n:
+                buf[P * max(start, n) : P * stop] = 0.0
+            _fwht_chunk(buf, P, start, L)
+        _fwht_tail(buf, P, N, L, T)
+        _srht_gather(buf, P, width, j0, idx, scale, out)
+
+
+@njit(cache=True, nogil=True)
+def srht_csc(indptr, indices, data, dw, idx, scale, out, N, P, L, T, p0, p1):
     """srht_dense for a CSC matrix: the buffer is filled from the columns' nonzeros."""
     d = indptr.shape[0] - 1
-    m = idx.shape[0]
-    nblocks = (d + B - 1) // B
-    for blk in prange(nblocks):
-        j0 = blk * B
-        w = min(B, d - j0)
-        buf = np.zeros((N, B), dtype=out.dtype)
-        for b in range(w):
-            for p in range(indptr[j0 + b], indptr[j0 + b + 1]):
+    buf = np.zeros(N * P, dtype=out.dtype)
+    for pnl in range(p0, p1):
+        j0 = pnl * P
+        width = min(P, d - j0)
+        buf[:] = 0.0
+        for c in range(width):
+            for p in range(indptr[j0 + c], indptr[j0 + c + 1]):
                 i = indices[p]
-                buf[i, b] += dw[i] * data[p]
-        _fwht_rows(buf, chunk)
-        for r in range(m):
-            q = idx[r]
-            for b in range(w):
-                out[r, j0 + b] = scale * buf[q, b]
+                buf[P * i + c] += dw[i] * data[p]
+        for start in range(0, N, L):
+            _fwht_chunk(buf, P, start, L)
+        _fwht_tail(buf, P, N, L, T)
+        _srht_gather(buf, P, width, j0, idx, scale, out)

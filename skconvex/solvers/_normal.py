@@ -29,7 +29,7 @@ class NormalSystem:
     def hess(self, Z):
         """``(M^T M + alpha I) Z``: one pass over the data."""
         self.n_matvec += 1
-        return np.asarray(self.M.rmatvec(self.M.matvec(Z)), dtype=np.float64) + self.alpha * Z
+        return self.M.gram_matvec(Z) + self.alpha * Z
 
     def to_weights(self, Z):
         if self.dual:

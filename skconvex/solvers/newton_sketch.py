@@ -216,6 +216,24 @@ def _build_flops(problem, kind, m, s):
     return gather + gram + BLAS3_WEIGHT * small**3 / 3.0
 
 
+def _exact_flops(problem):
+    """Cost model (units of :func:`_build_flops`) of forming and factoring the exact Hessian."""
+    k, p = problem.k, problem.p
+    pairs = k * (k + 1) / 2.0
+    if problem.issparse:
+        indptr = problem.X.indptr
+        sq = float(np.sum(np.diff(indptr).astype(np.float64) ** 2))
+        gram = pairs * (2.0 * problem.nnz + sq + p * p)
+    else:
+        gram = pairs * BLAS3_WEIGHT * problem.n_samples * p * p
+    return gram + BLAS3_WEIGHT * (k * p) ** 3 / 3.0
+
+
+# Model of the decrement ratio of an exact Newton step in the quadratic regime (at least two
+# decades per iteration), for the choice between sketching and the exact Hessian.
+_EXACT_RATIO = 0.01
+
+
 def _lambda_ratio(c):
     """Model of the per-iteration decrease of the decrement with ``c`` sketch rows per unit of
     effective dimension (Gaussian-like embeddings: about ``d_eff / (m - d_eff)``; measured here
@@ -312,8 +330,11 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         W = np.array(warm_start, dtype=np.float64).reshape(problem.shape)
         Z = problem.margins(W) if np.any(W) else np.zeros((n, problem.k))
     else:
+        # the best intercept-only model (log-odds of the weighted class frequencies), as
+        # scikit-learn's solvers start: on unbalanced classes it saves the first iterations
         W = problem.zeros()
-        Z = np.zeros((n, problem.k))
+        W[:, problem.n_features:] = problem.intercept_only()[:, None]
+        Z = np.zeros((n, problem.k)) + problem.intercept(W)
     t0 = time.perf_counter()
     st = problem.state(Z)
     F = st["loss"] + problem.penalty(W)
@@ -486,7 +507,17 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, c
             per_decade = t_it / math.log(1.0 / _lambda_ratio(max(1.0, k * mm / d_eff)))
             if per_decade < best:
                 best, best_m = per_decade, mm
-        if not (0.75 * best_m <= m_cal <= 1.5 * best_m):
+        t_exact = cost.t_pass + per_flop * _exact_flops(problem)
+        if t_exact / math.log(1.0 / _EXACT_RATIO) < best:
+            # the exact Hessian is about as cheap as a good sketch (small or very sparse
+            # problems): Newton's method converges quadratically, use it
+            rule.m = rule.max_size
+            log.message(f"effective dimension estimate {d_eff:.0f}: the exact Hessian costs "
+                        "less per decade of the decrement than a sketch: Newton's method")
+            tb = time.perf_counter()
+            pre, s_used = build(st)
+            t_build[rule.m] = time.perf_counter() - tb
+        elif not (0.75 * best_m <= m_cal <= 1.5 * best_m):
             rule.m = best_m
             log.message(f"effective dimension estimate {d_eff:.0f}: sketch size -> "
                         f"{rule.m if not use_exact() else 'exact Hessian'}")

@@ -12,6 +12,7 @@ from skconvex.solvers._sketch_precond import (
     build_cost,
     initial_sketch_size,
     make_preconditioner,
+    target_sketch_size,
 )
 from skconvex.utils._progress import ProgressLogger
 
@@ -21,13 +22,44 @@ def _coldot(A, B):
 
 
 def _finish(problem, system, Z, n_iter, converged, history, info):
-    W = system.to_weights(Z)
-    G = problem.grad(W)
-    objective = problem.objective(W)
+    """The certificate at the final point, from one fresh pass (the true gradient, not the
+    recursive residual)."""
+    if system.dual:
+        W = system.to_weights(Z)
+        G = problem.grad(W)
+        objective = problem.objective(W)
+        system.n_matvec += 1.5
+    else:
+        W = Z
+        G = system.hess(Z) - system.rhs
+        objective, _ = system.objective_and_gap(Z, G)
     gap = problem.duality_gap(W, grad=G)
     dual = None if gap is None else objective - gap
-    info["n_passes"] = system.n_matvec + 1.5  # + the final gradient and objective
+    info["n_passes"] = system.n_matvec + 1.0  # + the centring and right-hand side pass
     return FitResult(W, objective, dual, max(1, n_iter), converged, history, info, gap=gap)
+
+
+def initial_preconditioner(system, rule, *, sketch, nnz_per_row, rng, log):
+    """Sketch at the rule's start size; if the sketch's own effective-dimension estimate asks
+    for a larger one (8 d_eff), jump there directly instead of doubling step by step."""
+    precond = make_preconditioner(system.M, rule.m, system.alpha, kind=sketch,
+                                  nnz_per_row=nnz_per_row, rng=rng)
+    system.n_matvec += 1
+    if rule.adaptive:
+        # measured (benchmarks/bench_ridge.py): dense data are fastest at 8-16 d_eff, sparse
+        # data at 2-4 d_eff (the Gram of a sparse sketch costs more as m grows)
+        factor = 3 if system.M.issparse else 8
+        for _ in range(2):
+            target = target_sketch_size(precond.effective_dimension(), rule.max_size, factor)
+            if target <= rule.m or target > rule.max_size // 2:
+                break
+            log.message(f"d_eff estimate {precond.effective_dimension():.1f}: sketch size "
+                        f"{rule.m} -> {target}")
+            rule.m = target
+            precond = make_preconditioner(system.M, rule.m, system.alpha, kind=sketch,
+                                          nnz_per_row=nnz_per_row, rng=rng)
+            system.n_matvec += 1
+    return precond
 
 
 def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="adaptive",
@@ -58,8 +90,9 @@ def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
     m0 = initial_sketch_size(n_rows, n_cols) if adaptive else int(sketch_size)
     rule = AdaptiveSketchSize(m0, n_rows, rho=rho, adaptive=adaptive)
 
-    precond = make_preconditioner(system.M, rule.m, system.alpha, kind=sketch,
-                                  nnz_per_row=nnz_per_row, rng=rng)
+    precond = initial_preconditioner(system, rule, sketch=sketch, nnz_per_row=nnz_per_row,
+                                     rng=rng, log=log)
+    rule.cap = 16 * precond.effective_dimension()
     rhs = np.asarray(system.rhs, dtype=np.float64)
     Z0 = precond.solve(rhs)
     delta0 = np.maximum(_coldot(rhs, Z0), np.finfo(float).tiny)
@@ -102,11 +135,13 @@ def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
         it_cost2 = system.pass_cost(k) + 2.0 * precond.apply_cost(k)
         if rule.should_double(ratio, delta=float(np.max(delta_new / delta0)), target=target,
                               iter_cost=it_cost, iter_cost_doubled=it_cost2,
-                              build_cost=build_cost(system.M, m_next, nnz_per_row)):
+                              build_cost=build_cost(system.M, m_next, nnz_per_row, sketch)):
             rule.double()
-            log.message(f"progress test failed (ratio {ratio:.3f}): sketch size -> {rule.m}")
+            why = "progress test failed" if ratio > rho else "cost model: doubling pays"
+            log.message(f"{why} (ratio {ratio:.3f}): sketch size -> {rule.m}")
             precond = make_preconditioner(system.M, rule.m, system.alpha, kind=sketch,
                                           nnz_per_row=nnz_per_row, rng=rng)
+            system.n_matvec += 1
             Zp = precond.solve(R)
             delta = _coldot(R, Zp)
             P = Zp.copy()

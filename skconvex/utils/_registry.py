@@ -13,6 +13,10 @@ _SKIP = {"tests", "cli", "utils", "solvers", "problems", "sketching", "datasets"
 def all_estimators(type_filter=None):
     """Every public skconvex estimator, as sorted ``(name, class)`` pairs.
 
+    Public means exported in the ``__all__`` of a public subpackage (``skconvex.linear_model``,
+    ``skconvex.neural_network``, ...): what users import is what the registry, the docs, the
+    common checks and ``skconvex compare`` cover.
+
     Parameters
     ----------
     type_filter : {"classifier", "regressor", "transformer"} or None
@@ -25,22 +29,22 @@ def all_estimators(type_filter=None):
     import skconvex
     from skconvex.base import ConvexEstimator
 
-    found = {}
-    for info in pkgutil.walk_packages(skconvex.__path__, prefix="skconvex."):
-        parts = info.name.split(".")
-        if any(p.startswith("_") for p in parts[1:-1]) or parts[1] in _SKIP:
-            continue
-        module = importlib.import_module(info.name)
-        for name, obj in inspect.getmembers(module, inspect.isclass):
-            if (issubclass(obj, ConvexEstimator) and not name.startswith("_")
-                    and obj.__module__.startswith("skconvex.")
-                    and not inspect.isabstract(obj)):
-                found[name] = obj
     kinds = {"classifier": ClassifierMixin, "regressor": RegressorMixin,
              "transformer": TransformerMixin}
+    if type_filter is not None and type_filter not in kinds:
+        raise ValueError(f"type_filter must be one of {sorted(kinds)} or None, "
+                         f"got {type_filter!r}")
+    found = {}
+    for info in pkgutil.iter_modules(skconvex.__path__, prefix="skconvex."):
+        short = info.name.split(".")[1]
+        if not info.ispkg or short.startswith("_") or short in _SKIP:
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if (inspect.isclass(obj) and issubclass(obj, ConvexEstimator)
+                    and not inspect.isabstract(obj)):
+                found[name] = obj
     if type_filter is not None:
-        if type_filter not in kinds:
-            raise ValueError(f"type_filter must be one of {sorted(kinds)} or None, "
-                             f"got {type_filter!r}")
         found = {k: v for k, v in found.items() if issubclass(v, kinds[type_filter])}
     return sorted(found.items())

@@ -1,0 +1,89 @@
+"""Sampling and de-duplicating hyperplane-arrangement (activation) patterns.
+
+A pattern is ``D_i = diag(1[X g_i >= 0])`` for a generator ``g_i``. The convex programs of two- and
+deeper-layer ReLU networks have one group of variables per pattern; sampling a budget of distinct
+patterns gives a restriction of the full program (an upper bound on its optimum, attained by a
+feasible network). The generators are kept so new data are gated the same way.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+def gate_mask(X, G):
+    """Boolean activation masks ``X @ G >= 0`` of shape (n_samples, n_patterns)."""
+    return np.asarray(X @ G) >= 0
+
+
+def _pattern_keys(mask):
+    """One bytes key per column of a boolean mask (its packed bits)."""
+    packed = np.packbits(mask, axis=0)  # (ceil(n/8), P)
+    return [packed[:, j].tobytes() for j in range(packed.shape[1])]
+
+
+def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_weight=None,
+                 random_state=None):
+    """Sample generators whose activation patterns on ``X`` are distinct.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The (preprocessed) data the network sees, including a bias column if any.
+    n_patterns : int
+        Budget of distinct patterns.
+    generator : {"gaussian", "data", "mixed"}, default="gaussian"
+        ``"gaussian"``: ``g ~ N(0, I)`` (independent of the rows: repeated or reweighted rows give
+        the same patterns); ``"data"``: ``g`` = differences of random pairs of rows (hyperplanes
+        through the data, useful when the data are concentrated); ``"mixed"``: half each.
+    max_rounds : int, default=20
+        Sampling rounds before giving up on reaching the budget.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Rows with zero weight do not count when telling patterns apart (so zero-weighted rows
+        and removed rows give the same patterns).
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    G : ndarray of shape (n_features, n_found)
+        Generators, one per distinct non-empty pattern, in the order found.
+
+    Warns
+    -----
+    UserWarning
+        When fewer than ``n_patterns`` distinct patterns were found (small or low-rank data):
+        the patterns that exist are used.
+    """
+    rng = check_random_state(random_state)
+    n, d = X.shape
+    rows = slice(None) if sample_weight is None else np.asarray(sample_weight) > 0
+    keys, gens = set(), []
+    for _ in range(max_rounds):
+        need = n_patterns - len(gens)
+        if need <= 0:
+            break
+        batch = max(2 * need, 16)
+        if generator == "gaussian":
+            C = rng.standard_normal((d, batch))
+        else:
+            n_data = batch if generator == "data" else batch // 2
+            i, j = rng.randint(0, n, n_data), rng.randint(0, n, n_data)
+            C = (X[i] - X[j]).T + 1e-6 * rng.standard_normal((d, n_data))
+            if generator == "mixed":
+                C = np.hstack([C, rng.standard_normal((d, batch - n_data))])
+        mask = gate_mask(X, C)[rows]
+        nonempty = mask.any(axis=0)
+        for col, key in zip(np.flatnonzero(nonempty), _pattern_keys(mask[:, nonempty])):
+            if key not in keys:
+                keys.add(key)
+                gens.append(C[:, col])
+                if len(gens) == n_patterns:
+                    break
+    if len(gens) < n_patterns:
+        warnings.warn(
+            f"n_patterns={n_patterns} exceeds the {len(gens)} distinct activation patterns found "
+            f"on these data after {max_rounds} sampling rounds; using {len(gens)}.",
+            UserWarning,
+        )
+    return np.column_stack(gens) if gens else np.zeros((d, 0))

@@ -1,0 +1,520 @@
+"""Two-layer ReLU and gated-ReLU networks trained by their convex programs."""
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, MultiOutputMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from skconvex.arrangements import gate_mask, sample_gates
+from skconvex.base import ConvexEstimator
+from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
+from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
+from skconvex.solvers.cvxpy_backend import solve_cvxpy
+from skconvex.solvers.fista import solve_fista, unpack
+
+
+def _solve_first_order(problem, **kwargs):
+    """FISTA for the gated program; augmented Lagrangian (FISTA inside) for the ReLU one."""
+    if problem.relu:
+        return solve_augmented_lagrangian(problem, **kwargs)
+    return solve_fista(problem, **kwargs)
+
+
+def _solve_cvxpy(problem, **kwargs):
+    kwargs.pop("warm_start", None)
+    # interior point: tightening the tolerance costs a few iterations only
+    kwargs["tol"] = min(kwargs.get("tol", 1e-6), 1e-10)
+    result = solve_cvxpy(problem, **kwargs)
+    if not problem.relu:
+        # polish the interior-point solution (accurate to ~1e-8) with proximal gradient steps
+        # from it, which converge fast this close to the optimum and identify the exact zeros
+        polished = solve_fista(problem, tol=1e-13, max_iter=20_000, warm_start=result.w)
+        if polished.objective <= result.objective:
+            polished.n_iter += result.n_iter
+            polished.converged = True
+            return polished
+    return result
+
+
+# "auto" uses cvxpy (Clarabel) when n_samples * n_columns * n_outputs is at most this
+_CVXPY_MAX_SIZE = 20_000
+
+
+class _BaseConvexReLU(ConvexEstimator):
+    """Shared machinery of the two-layer convex estimators.
+
+    Preprocessing: features are standardized with (weighted) means and standard deviations
+    (constant features get scale 1) and, with ``fit_intercept``, a ones column is appended so the
+    hidden units have biases; the output layer then has an unpenalized intercept too. The
+    activation patterns are sampled on the preprocessed data, and the fitted weights are mapped
+    back to the raw input space, so ``predict`` gates new raw data exactly as the training data
+    were gated.
+    """
+
+    _solvers = {"fista": _solve_first_order, "cvxpy": _solve_cvxpy}
+
+    _parameter_constraints: dict = {
+        **ConvexEstimator._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "n_patterns": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"relu", "gated_relu"})],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "fista", "cvxpy"})],
+        "warm_start": ["boolean"],
+    }
+
+    def _auto_solver(self, problem):
+        # an interior-point method is exact and fast on tiny programs (the sklearn checks,
+        # toy data); first-order methods everywhere else
+        if problem.n * problem.Q * problem.K <= _CVXPY_MAX_SIZE:
+            return "cvxpy"
+        return "fista"
+
+    def _solver_kwargs(self, solver, problem):
+        kwargs = {}
+        w0 = getattr(self, "_convex_weights", None)
+        if self.warm_start and w0 is not None and solver == "fista" and \
+                w0.size == int(np.prod(problem.shape)) + problem.K:
+            kwargs["warm_start"] = w0
+        return kwargs
+
+    # -- preprocessing -------------------------------------------------------------------
+    def _prepare(self, X, sample_weight):
+        s = None if sample_weight is None else sample_weight
+        mean = np.average(X, axis=0, weights=s)
+        var = np.average((X - mean) ** 2, axis=0, weights=s)
+        scale = np.sqrt(var)
+        scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)] = 1.0
+        Z = (X - mean) / scale
+        if self.fit_intercept:
+            Z = np.hstack([Z, np.ones((Z.shape[0], 1))])
+        return Z, mean, scale
+
+    def _build(self, X, Y, sample_weight, loss):
+        Xt, mean, scale = self._prepare(X, sample_weight)
+        G = getattr(self, "_gates_std", None)
+        if not (self.warm_start and G is not None and G.shape[0] == Xt.shape[1]):
+            G = sample_gates(Xt, self.n_patterns, sample_weight=sample_weight,
+                             random_state=check_random_state(self.random_state))
+        mask = gate_mask(Xt, G)
+        problem = TwoLayerReLUProblem(Xt, Y, mask, self.alpha, loss,
+                                      sample_weight=sample_weight,
+                                      fit_intercept=self.fit_intercept,
+                                      relu=self.activation == "relu")
+        problem.mean_, problem.scale_, problem.gates_ = mean, scale, G
+        return problem
+
+    # -- recovery ------------------------------------------------------------------------
+    def _set_fitted(self, result, problem):
+        U, c = unpack(result.w, problem.shape)
+        norms = problem.group_norms(U)  # (Q, K)
+        tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+        q_idx, k_idx = np.nonzero(norms > tol)
+        P = problem.n_patterns
+        d = problem.mean_.shape[0]
+        h = q_idx.size
+        mags = norms[q_idx, k_idx]
+        U_std = U[:, q_idx, k_idx] / np.sqrt(mags)  # (d~, h): neuron input weights
+        sign = np.where(q_idx < P, 1.0, -1.0)
+        a = sign * np.sqrt(mags)  # output weights
+        W2 = np.zeros((h, problem.K))
+        W2[np.arange(h), k_idx] = a
+        # back to raw inputs: x~ = [(x - mean) / scale, 1]
+        W1 = U_std[:d] / problem.scale_[:, None]
+        b1 = (U_std[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ W1
+        Gs = problem.gates_[:, q_idx % P]
+        GW = Gs[:d] / problem.scale_[:, None]
+        gb = (Gs[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ GW
+        self.coefs_ = [W1, W2]
+        self.intercepts_ = [b1, np.asarray(c, dtype=np.float64)]
+        self.gate_coefs_ = GW
+        self.gate_intercepts_ = gb
+        self.n_hidden_ = int(h)
+        self.n_patterns_ = int(P)
+        self.max_violation_ = float(result.info.get("max_violation", 0.0))
+        self._gates_std = problem.gates_
+        self._convex_weights = result.w
+        self._std_weights = (U_std, W2)  # the network on standardized inputs (weight decay)
+        self._mean, self._scale = problem.mean_, problem.scale_
+
+    def _hidden(self, X):
+        H = X @ self.coefs_[0] + self.intercepts_[0]
+        if self.activation == "relu":
+            return np.maximum(H, 0.0)
+        return H * ((X @ self.gate_coefs_ + self.gate_intercepts_) >= 0)
+
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._hidden(X) @ self.coefs_[1] + self.intercepts_[1]
+
+    def _weight_decay(self):
+        U_std, W2 = self._std_weights
+        return 0.5 * self.alpha * (float(np.sum(U_std**2)) + float(np.sum(W2**2)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
+    """Two-layer ReLU network regression trained to global optimality by a convex program.
+
+    Fits ``f(x) = sum_j (x~ . u_j)_+ a_j + c`` (``x~`` the standardized input with a bias entry)
+    with weight decay, ``(1/2) mean_i (f(x_i) - y_i)^2 + (alpha/2) sum_j (||u_j||^2 + a_j^2)``, by
+    solving its exact convex reformulation restricted to ``n_patterns`` sampled activation
+    patterns (Pilanci & Ergen, 2020): the group lasso ``min (1/2) mean ||sum_i D_i X~ (v_i - w_i)
+    + c - y||^2 + alpha sum_i (||v_i|| + ||w_i||)`` subject to ``(2 D_i - I) X~ v_i >= 0`` (and the
+    same for ``w_i``). Every nonzero ``v_i`` or ``w_i`` becomes one hidden unit; the network's
+    regularized loss equals the convex optimum, and ``duality_gap_`` certifies how close that is
+    to the best network with the sampled patterns. With ``activation="gated_relu"`` the gates
+    ``1[x~ . g_i >= 0]`` are fixed by the sampled generators and the program is an unconstrained
+    group lasso (Mishkin et al., 2022).
+
+    Parameters
+    ----------
+    alpha : float, default=1e-3
+        Weight decay (> 0), relative to the mean squared error.
+    n_patterns : int, default=100
+        Budget of distinct activation patterns sampled (Gaussian generators).
+    activation : {"relu", "gated_relu"}, default="gated_relu"
+    loss : {"squared"}, default="squared"
+    fit_intercept : bool, default=True
+        Biases in the hidden layer and an unpenalized output intercept.
+    solver : {"auto", "fista", "cvxpy"}, default="auto"
+        "fista": accelerated proximal gradient with restarts (gated) or an augmented Lagrangian
+        with FISTA inner solves (relu); "cvxpy": the same program with Clarabel (small
+        problems, the reference). "auto" is "cvxpy" for tiny programs (n_samples x columns x
+        outputs <= 20,000) and "fista" otherwise.
+    tol : float, default=1e-6
+        Target relative duality gap (and, for relu, also the constraint violation).
+    max_iter : int, default=2000
+        Maximum number of (inner) proximal-gradient iterations.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pattern sampler.
+    verbose : int, default=0
+    warm_start : bool, default=False
+        Reuse the previous fit's patterns and solution as the starting point.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        ``[W1 (n_features, n_hidden_), W2 (n_hidden_, n_outputs)]`` in raw input space, like
+        :class:`sklearn.neural_network.MLPRegressor`.
+    intercepts_ : list of ndarray
+        ``[b1 (n_hidden_,), b2 (n_outputs,)]``.
+    gate_coefs_, gate_intercepts_ : ndarray
+        The gates of the hidden units (used by ``gated_relu``; for ``relu`` the patterns that
+        were sampled).
+    n_hidden_ : int
+        Active hidden units (nonzero groups of the convex solution).
+    n_patterns_ : int
+        Distinct patterns actually used.
+    objective_ : float
+        Convex objective at the solution = regularized loss of the recovered network.
+    duality_gap_ : float
+        Objective minus a dual lower bound of the sampled program.
+    max_violation_ : float
+        Largest cone-constraint violation (0 for gated_relu).
+    n_iter_, fit_time_, solver_, n_features_in_, feature_names_in_
+        As for every skconvex estimator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex.neural_network._two_layer import ConvexReLURegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 3)
+    >>> y = np.maximum(X @ [1.0, -2.0, 0.5], 0) + 0.05 * rng.randn(200)
+    >>> reg = ConvexReLURegressor(alpha=1e-3, n_patterns=30, activation="gated_relu",
+    ...                           random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.95, reg.duality_gap_ <= 1e-6 * reg.objective_
+    (True, True)
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseConvexReLU._parameter_constraints,
+        "loss": [StrOptions({"squared"})],
+    }
+
+    def __init__(self, alpha=1e-3, *, n_patterns=100, activation="gated_relu", loss="squared",
+                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
+                 random_state=None, verbose=0, warm_start=False):
+        self.alpha = alpha
+        self.n_patterns = n_patterns
+        self.activation = activation
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True,
+                             ensure_min_samples=2)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        self._y_1d = y.ndim == 1
+        Y = y.reshape(y.shape[0], -1)
+        return self._build(X, Y, sample_weight, "squared")
+
+    def predict(self, X):
+        """Forward pass of the recovered network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        out = self._forward(X)
+        return out[:, 0] if self._y_1d else out
+
+    def regularized_loss(self, X, y, sample_weight=None):
+        """The non-convex training objective of the recovered network on ``(X, y)``:
+        ``(1/2) weighted mean ||f(x) - y||^2 + (alpha/2) sum_j (||u_j||^2 + ||a_j||^2)`` with the
+        weights of the network on standardized inputs (where the weight decay acts)."""
+        pred = self._forward(X).reshape(len(X), -1)
+        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        data = 0.5 * float(np.sum(s[:, None] * (pred - Y) ** 2)) / s.sum()
+        return data + self._weight_decay()
+
+
+class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
+    """Two-layer ReLU network classifier trained to global optimality by a convex program.
+
+    Binary problems use the logistic loss on one output; multiclass problems the softmax
+    cross-entropy on one output per class, each hidden unit feeding one class (so the convex
+    program is exact for this architecture and the certificate holds). See
+    :class:`ConvexReLURegressor` for the program, the parameters and the fitted attributes.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-3
+    n_patterns : int, default=100
+    activation : {"relu", "gated_relu"}, default="gated_relu"
+    loss : {"auto", "logistic", "cross_entropy"}, default="auto"
+        "auto": logistic for two classes, cross_entropy otherwise; "cross_entropy" with two
+        classes uses two outputs.
+    fit_intercept : bool, default=True
+    solver : {"auto", "fista", "cvxpy"}, default="auto"
+    tol : float, default=1e-6
+    max_iter : int, default=2000
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+    warm_start : bool, default=False
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coefs_, intercepts_, gate_coefs_, gate_intercepts_, n_hidden_, n_patterns_, objective_,
+    duality_gap_, max_violation_, n_iter_, fit_time_, solver_, n_features_in_
+        As for :class:`ConvexReLURegressor`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skconvex.neural_network._two_layer import ConvexReLUClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ConvexReLUClassifier(alpha=1e-3, n_patterns=20, activation="gated_relu",
+    ...                            random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseConvexReLU._parameter_constraints,
+        "loss": [StrOptions({"auto", "logistic", "cross_entropy"})],
+    }
+
+    def __init__(self, alpha=1e-3, *, n_patterns=100, activation="gated_relu", loss="auto",
+                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
+                 random_state=None, verbose=0, warm_start=False):
+        self.alpha = alpha
+        self.n_patterns = n_patterns
+        self.activation = activation
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        enc = LabelEncoder()
+        yi = enc.fit_transform(y)
+        self.classes_ = enc.classes_
+        K = len(self.classes_)
+        if K < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"the data, but the data contain only one class: "
+                             f"{self.classes_[0]!r}")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        loss = self.loss
+        if loss == "auto":
+            loss = "logistic" if K == 2 else "cross_entropy"
+        if loss == "logistic" and K > 2:
+            raise ValueError(f"loss='logistic' needs 2 classes, got {K}; use "
+                             "loss='cross_entropy' or 'auto'.")
+        self._loss_ = loss
+        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
+        return self._build(X, Y, sample_weight, loss)
+
+    def decision_function(self, X):
+        """Network output: shape (n_samples,) for the logistic loss, else (n_samples, K)."""
+        out = self._forward(X)
+        return out[:, 0] if self._loss_ == "logistic" else out
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid or softmax of the network output)."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            p = expit(out[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(out, axis=1)
+
+    def predict_log_proba(self, X):
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def predict(self, X):
+        """Most probable class."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            return self.classes_[(out[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def regularized_loss(self, X, y, sample_weight=None):
+        """Non-convex training objective of the recovered network (weighted mean loss plus
+        weight decay on the standardized-input weights)."""
+        out = self._forward(X)
+        yi = np.searchsorted(self.classes_, y)
+        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        if self._loss_ == "logistic":
+            z = (2.0 * yi - 1.0) * out[:, 0]
+            data = float(np.sum(s * np.logaddexp(0.0, -z))) / s.sum()
+        else:
+            lse = np.logaddexp.reduce(out, axis=1)
+            data = float(np.sum(s * (lse - out[np.arange(len(yi)), yi]))) / s.sum()
+        return data + self._weight_decay()
+
+
+@dataclass
+class OptimalityCertificate:
+    """What :func:`certify_global_optimality` found."""
+
+    objective: float
+    duality_gap: float
+    relative_gap: float
+    n_new_patterns: int
+    n_violated: int
+    max_constraint_ratio: float
+    lower_bound_enlarged: float
+    relative_gap_enlarged: float
+
+    @property
+    def is_certified(self):
+        """True when no freshly sampled pattern violates its dual constraint."""
+        return self.n_violated == 0
+
+
+def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_weight=None,
+                              random_state=None):
+    """Check a fitted two-layer convex network against freshly sampled activation patterns.
+
+    The fit solved the convex program over the patterns it sampled. Its dual point ``Lam`` (the
+    scaled gradient of the loss at the fitted predictions) must satisfy
+    ``||X~^T D Lam|| <= alpha`` for *every* pattern ``D`` for the network to be optimal over all
+    patterns. This samples ``n_new_patterns`` new patterns, reports how many violate that
+    constraint (a violated pattern means that adding it would lower the optimum), and the
+    duality gap against the enlarged program (fitted patterns plus the new ones), with the dual
+    point rescaled to satisfy all of them. For ``relu`` the new patterns' cone multipliers are
+    taken as zero, which makes the test conservative (it may report violations that a better
+    multiplier would remove).
+
+    Parameters
+    ----------
+    estimator : ConvexReLURegressor or ConvexReLUClassifier, fitted
+    X, y : the training data the estimator was fitted on
+    n_new_patterns : int, default=1000
+    sample_weight : array-like or None
+        The weights used in ``fit``.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    OptimalityCertificate
+    """
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, dtype=np.float64, reset=False)
+    Xt = (X - estimator._mean) / estimator._scale
+    if estimator.fit_intercept:
+        Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+    if isinstance(estimator, ClassifierMixin):
+        yi = np.searchsorted(estimator.classes_, y)
+        K = len(estimator.classes_)
+        loss = estimator._loss_
+        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
+    else:
+        loss = "squared"
+        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+    G_old = estimator._gates_std
+    problem = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), estimator.alpha, loss,
+                                  sample_weight=sample_weight,
+                                  fit_intercept=estimator.fit_intercept, relu=False)
+    U, c = unpack(estimator._convex_weights, (Xt.shape[1], problem.Q * (
+        2 if estimator.activation == "relu" else 1), problem.K))
+    # the fitted predictions and the dual direction
+    full = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), estimator.alpha, loss,
+                               sample_weight=sample_weight,
+                               fit_intercept=estimator.fit_intercept,
+                               relu=estimator.activation == "relu")
+    T = full.forward(U)
+    bound_old, c_opt = full.dual_bound(U, c, T)
+    objective = full.smooth_value(T, c_opt) + full.penalty(U)
+    Lam = -full.loss.grad(full.scores(T, c_opt))
+    G_new = sample_gates(Xt, n_new_patterns, random_state=random_state)
+    G_new = G_new[:, :n_new_patterns]
+    M_new = gate_mask(Xt, G_new).astype(np.float64)
+    norms_new = np.sqrt(np.sum((Xt.T @ (M_new[:, :, None] * Lam[:, None, :]).reshape(
+        len(Xt), -1)) ** 2, axis=0))
+    M_old = problem.sign_mask
+    norms_old = np.sqrt(np.sum((Xt.T @ (M_old[:, :, None] * Lam[:, None, :]).reshape(
+        len(Xt), -1)) ** 2, axis=0))
+    alpha = estimator.alpha
+    ratio_new = norms_new / alpha
+    worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
+                float(np.max(norms_old)) if norms_old.size else 0.0)
+    t_max = alpha / worst if worst > 0 else np.inf
+    if loss != "squared":
+        t_max = min(1.0, t_max)
+    t = full.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
+    bound_enlarged = full.loss.dual_value(t * Lam)
+    gap = max(objective - bound_old, 0.0)
+    gap_enl = max(objective - bound_enlarged, 0.0)
+    denom = max(abs(objective), 1e-300)
+    return OptimalityCertificate(
+        objective=objective, duality_gap=gap, relative_gap=gap / denom,
+        n_new_patterns=int(G_new.shape[1]), n_violated=int(np.sum(ratio_new > 1.0 + 1e-9)),
+        max_constraint_ratio=float(np.max(ratio_new)) if ratio_new.size else 0.0,
+        lower_bound_enlarged=bound_enlarged, relative_gap_enlarged=gap_enl / denom)
