@@ -70,6 +70,7 @@ class TwoLayerReLUProblem:
         self.K = self.Y.shape[1]
         self.shape = (d, self.Q, self.K)
         self._lip = None
+        self._cvxpy_cons = None
 
     # -- linear maps (BLAS-3) --------------------------------------------------------------
     def forward(self, U):
@@ -212,13 +213,21 @@ class TwoLayerReLUProblem:
         cons = []
         if self.relu:
             cons = [cp.multiply(self.cone, self.X @ Uk) >= 0 for Uk in Us]
+        self._cvxpy_cons = cons
         return cp.Problem(cp.Minimize(data + reg), cons), (Us, c)
 
     def evaluate_cvxpy(self, variables):
         """``(packed w, objective, dual bound)`` of a solved cvxpy program."""
         U, c = self.from_cvxpy(variables)
         T = self.forward(U)
-        bound, c_opt = self.dual_bound(U, c, T)
+        mu = None
+        if self.relu and self._cvxpy_cons is not None:
+            # the cone constraints' multipliers (cvxpy: >= 0 for "expr >= 0") complete the
+            # dual certificate of the ReLU program
+            duals = [con.dual_value for con in self._cvxpy_cons]
+            if all(dv is not None for dv in duals):
+                mu = np.maximum(np.stack([np.asarray(dv) for dv in duals], axis=-1), 0.0)
+        bound, c_opt = self.dual_bound(U, c, T, multipliers=mu)
         w = np.concatenate([U.ravel(), c_opt])
         return w, self.smooth_value(T, c_opt) + self.penalty(U), bound
 

@@ -1,0 +1,195 @@
+"""Two-layer convex ReLU networks: agreement with cvxpy, recovered network = convex model,
+certificates, and the global-optimality claim against gradient descent."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skconvex.arrangements import gate_mask, sample_gates
+from skconvex.neural_network._two_layer import (
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
+    certify_global_optimality,
+)
+from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
+from skconvex.solvers import solve_cvxpy
+from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
+from skconvex.solvers.fista import solve_fista
+
+
+def _planted(n=120, d=3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    y = np.maximum(X @ rng.randn(d, 4), 0) @ rng.randn(4) + 0.05 * rng.randn(n)
+    return X, y
+
+
+def _problem(loss, relu, n=80, P=12, seed=0):
+    X, y = _planted(n, 3, seed)
+    Xt = np.hstack([X, np.ones((n, 1))])
+    M = gate_mask(Xt, sample_gates(Xt, P, random_state=seed))
+    if loss == "squared":
+        Y = y[:, None]
+    elif loss == "logistic":
+        Y = np.where(y > np.median(y), 1.0, -1.0)[:, None]
+    else:
+        Y = np.eye(3)[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))]
+    return TwoLayerReLUProblem(Xt, Y, M, 2e-3, loss, relu=relu)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "cross_entropy"])
+def test_gated_fista_matches_cvxpy(loss):
+    p = _problem(loss, relu=False)
+    ref = solve_cvxpy(p, tol=1e-9)
+    res = solve_fista(p, tol=1e-9, max_iter=50_000)
+    assert res.converged
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert 0 <= res.duality_gap <= 1e-9 * res.objective * 1.01
+    # weak duality: the certificate bounds the reference optimum from below
+    assert res.dual_bound <= ref.objective + 1e-12
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_relu_augmented_lagrangian_matches_cvxpy(loss):
+    p = _problem(loss, relu=True, n=60, P=8)
+    ref = solve_cvxpy(p, tol=1e-9)
+    res = solve_augmented_lagrangian(p, tol=1e-6, violation_tol=1e-7, max_iter=60_000)
+    assert res.info["max_violation"] <= 1e-6
+    assert abs(res.objective - ref.objective) <= 1e-5 * ref.objective
+    assert res.dual_bound <= ref.objective + 1e-9
+
+
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_recovered_network_equals_convex_model(activation):
+    X, y = _planted(150, 3)
+    X = X * [1.0, 1000.0, 0.001] + [0.0, 5000.0, -3.0]  # badly scaled features
+    est = ConvexReLURegressor(alpha=2e-3, n_patterns=15, activation=activation, tol=1e-8,
+                              max_iter=40_000, random_state=0).fit(X, y)
+    # the non-convex objective of the recovered weights equals the convex objective
+    assert_allclose(est.regularized_loss(X, y), est.objective_,
+                    rtol=1e-6 if activation == "gated_relu" else 1e-4)
+    assert est.n_hidden_ >= 1
+    assert est.duality_gap_ >= 0
+    if activation == "relu":
+        assert est.max_violation_ <= 1e-5
+
+
+def test_gap_shrinks_with_tol():
+    X, y = _planted(150, 3)
+    gaps = []
+    for tol in (1e-2, 1e-4, 1e-6):
+        est = ConvexReLURegressor(alpha=1e-3, n_patterns=20, tol=tol, max_iter=50_000,
+                                  solver="fista", random_state=0).fit(X, y)
+        gaps.append(est.duality_gap_ / est.objective_)
+        assert gaps[-1] <= tol
+    assert gaps[0] > gaps[-1]
+
+
+def _all_patterns_problem():
+    """Tiny 2-D data where sampling finds every activation pattern: the program is exact."""
+    rng = np.random.RandomState(3)
+    X = rng.randn(10, 2)
+    y = np.maximum(X @ [1.0, -1.0] + 0.3, 0) - 0.5 * np.maximum(X @ [0.3, 1.0], 0)
+    return X, y
+
+
+def test_gradient_descent_never_beats_convex_optimum():
+    """Non-convex training (many seeds) stays above the certified optimum minus the gap."""
+    X, y = _all_patterns_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = ConvexReLURegressor(alpha=1e-2, n_patterns=2000, activation="relu", tol=1e-7,
+                                  max_iter=100_000, random_state=0).fit(X, y)
+    lower = est.objective_ - est.duality_gap_
+    Xs = (X - est._mean) / est._scale
+    Xt = np.hstack([Xs, np.ones((len(X), 1))])
+    n, alpha = len(X), est.alpha
+    best = np.inf
+    for seed in range(20):
+        rng = np.random.RandomState(seed)
+        W = rng.randn(3, 8) * 0.5
+        a = rng.randn(8) * 0.5
+        c = 0.0
+        lr = 0.05
+        for _ in range(4000):
+            H = Xt @ W
+            A = np.maximum(H, 0)
+            r = A @ a + c - y
+            ga = A.T @ r / n + alpha * a
+            gW = Xt.T @ ((r[:, None] * a[None, :]) * (H > 0)) / n + alpha * W
+            gc = r.mean()
+            a -= lr * ga
+            W -= lr * gW
+            c -= lr * gc
+        H = np.maximum(Xt @ W, 0)
+        obj = 0.5 * np.mean((H @ a + c - y) ** 2) + 0.5 * alpha * (np.sum(W**2) + np.sum(a**2))
+        best = min(best, obj)
+    assert est.duality_gap_ <= 1e-5 * est.objective_
+    assert best >= lower - 1e-9
+    # every pattern was sampled: fresh patterns violate nothing, the fit is certified
+    gated = ConvexReLURegressor(alpha=1e-2, n_patterns=2000, random_state=0).fit(X, y)
+    cert = certify_global_optimality(gated, X, y, n_new_patterns=2000, random_state=1)
+    assert cert.is_certified
+    assert cert.relative_gap_enlarged <= 1e-6
+
+
+def test_certificate_flags_missing_patterns():
+    X, y = _planted(300, 5)
+    est = ConvexReLURegressor(alpha=1e-4, n_patterns=3, random_state=0, tol=1e-8,
+                              max_iter=20_000).fit(X, y)
+    cert = certify_global_optimality(est, X, y, n_new_patterns=500, random_state=1)
+    assert cert.n_violated > 0 and not cert.is_certified
+    assert cert.max_constraint_ratio > 1
+    assert cert.lower_bound_enlarged <= est.objective_ - est.duality_gap_ + 1e-12
+
+
+def test_classifier_binary_and_multiclass():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = ConvexReLUClassifier(alpha=1e-3, n_patterns=20, random_state=0, solver="fista",
+                               max_iter=5000).fit(X, y)
+    assert clf.score(X, y) > 0.95
+    assert clf.predict_proba(X).shape == (150, 3)
+    assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    assert_allclose(clf.regularized_loss(X, y), clf.objective_, rtol=1e-6)
+    yb = np.where(y == 0, "setosa", "other")
+    clf = ConvexReLUClassifier(alpha=1e-3, n_patterns=20, random_state=0, solver="fista",
+                               max_iter=5000).fit(X, yb)
+    assert set(clf.classes_) == {"other", "setosa"}
+    assert clf.decision_function(X).shape == (150,)
+    assert clf.score(X, yb) == 1.0
+
+
+def test_warm_start_reuses_patterns_and_solution():
+    X, y = _planted(200, 3)
+    est = ConvexReLURegressor(alpha=1e-3, n_patterns=20, random_state=0, warm_start=True,
+                              solver="fista", tol=1e-6, max_iter=20_000).fit(X, y)
+    n1 = est.n_iter_
+    G = est._gates_std.copy()
+    est.fit(X, y)
+    assert_allclose(est._gates_std, G)
+    assert est.n_iter_ < n1
+
+
+def test_bad_input():
+    X, y = _planted(50, 3)
+    with pytest.raises(ValueError, match="n_patterns"):
+        ConvexReLURegressor(n_patterns=0).fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        ConvexReLURegressor(alpha=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="one class"):
+        ConvexReLUClassifier().fit(X, np.zeros(50))
+    with pytest.raises(ValueError, match="NaN"):
+        ConvexReLURegressor().fit(np.full((5, 2), np.nan), np.ones(5))
+    with pytest.raises(ValueError, match="activation"):
+        ConvexReLURegressor(activation="tanh").fit(X, y)
+    # more patterns than exist: warn and use those that exist
+    with pytest.warns(UserWarning, match="distinct activation patterns"):
+        est = ConvexReLURegressor(n_patterns=500, random_state=0).fit(X[:6, :1], y[:6])
+    assert est.n_patterns_ < 500
+    # constant features are fine
+    Xc = np.hstack([X, np.ones((50, 1))])
+    ConvexReLURegressor(random_state=0).fit(Xc, y).predict(Xc)
