@@ -21,8 +21,7 @@ def _instances():
             # too (tol tight enough for the sample-weight equivalence check's rtol=1e-7)
             NewtonLESSLogistic(solver="newton"),
             NewtonLESSLogistic(solver="newton-gaussian", random_state=0),
-            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0),
-            ConvexReLURegressor(activation="relu"), ConvexReLUClassifier(activation="relu")]
+            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0)]
     return out
 
 
