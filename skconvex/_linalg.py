@@ -127,6 +127,21 @@ class AffineOperator:
             acc -= np.outer(self.offset, su)
         return acc[:, 0] if vec else acc
 
+    def column_sq_norms(self):
+        """``diag(M.T @ M)``: squared column norms (one pass over ``B``)."""
+        B, r, c, u, o = self.B, self.row_scale, self.col_scale, self.u, self.offset
+        w2 = np.ones(self.shape[0]) if r is None else r * r
+        if self.issparse:
+            sq = np.asarray(B.multiply(B).T @ w2, dtype=np.float64).ravel()
+        else:
+            sq = np.einsum("ij,ij,i->j", B, B, w2.astype(B.dtype), dtype=np.float64)
+        if c is not None:
+            sq = sq * c * c
+        if u is not None:
+            q = self._scaled_rmatvec_B(np.asarray(u, dtype=np.float64))
+            sq = sq - 2.0 * o * q + o * o * float(u @ u)
+        return np.maximum(sq, 0.0)
+
     @property
     def T(self):
         """The transpose, again an ``AffineOperator`` (no copy of ``B``)."""

@@ -62,3 +62,13 @@ def test_fused_gram_matvec(parts, dtype):
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     assert_allclose(op.gram_matvec(V), ref, rtol=rtol)
     assert_allclose(op.gram_matvec(V[:, 0]), ref[:, 0], rtol=rtol)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_column_sq_norms(sparse):
+    rng = np.random.RandomState(0)
+    B = rng.randn(60, 7)
+    kw = dict(row_scale=rng.rand(60) + 0.5, col_scale=rng.rand(7) + 0.5, u=rng.randn(60),
+              offset=rng.randn(7))
+    op = AffineOperator(sp.csr_matrix(B) if sparse else B, **kw)
+    assert_allclose(op.column_sq_norms(), np.sum(op.toarray() ** 2, axis=0), rtol=1e-10)

@@ -229,3 +229,17 @@ def test_predict_wrong_number_of_features():
     est = SketchedRidge().fit(X, y)
     with pytest.raises(ValueError, match="features"):
         est.predict(np.ones((3, 4)))
+
+
+def test_sparse_ill_conditioned_columns_diagonal_then_sketch():
+    """Very sparse data with decaying column scales: the adaptive solver starts from the free
+    diagonal preconditioner and still reaches the exact solution."""
+    from skconvex.datasets import make_sparse_decaying_regression
+
+    X, y, alpha = make_sparse_decaying_regression(20000, 2000, density=5e-4,
+                                                  effective_dim=100, random_state=0)
+    est = SketchedRidge(alpha=alpha, solver="pcg", random_state=0, tol=1e-10).fit(X, y)
+    ref = _reference(X, y, alpha, True)
+    assert _rel(est.coef_, ref.coef_) < 1e-7
+    assert est.n_iter_ < 40
+    assert est.sketch_size_ < X.shape[1]
