@@ -111,6 +111,7 @@ class LogisticProblem:
         idx = np.arange(self.k * self.p).reshape(self.k, self.p)
         self.factor_order = np.r_[idx[:, :d].ravel(), idx[:, d:].ravel()]
         self._row_sq_norms = None
+        self._sq_X = None
         self.n_passes = 0.0
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -127,6 +128,22 @@ class LogisticProblem:
 
     def intercept(self, W):
         return W[:, self.n_features] if self.fit_intercept else np.zeros(self.k)
+
+    def intercept_only(self):
+        """Intercepts of the best constant model: the log-odds of the weighted class
+        frequencies (binary) or their centred log-frequencies (multinomial); zeros without
+        an intercept. Empty classes get a frequency floor."""
+        if not self.fit_intercept:
+            return np.zeros(self.k)
+        freq = self.cs @ self.Y
+        total = float(self.cs.sum())
+        if total <= 0:
+            return np.zeros(self.k)
+        if self.multinomial:
+            logf = np.log(np.maximum(freq / total, 1e-12))
+            return logf - logf.mean()
+        p = min(max(freq[0] / total, 1e-12), 1 - 1e-12)
+        return np.array([np.log(p / (1.0 - p))])
 
     def penalty(self, W):
         C_ = self.coef(W)
@@ -241,6 +258,41 @@ class LogisticProblem:
         else:
             quad = float(self.hess_weights(st) @ (U[:, 0] * U[:, 0]))
         return quad + 2.0 * self.penalty(W)
+
+    def _apply_curvature(self, U, st, rows=slice(None)):
+        """Per-sample Hessian blocks applied to the margins ``U`` of a direction (rows)."""
+        P = st["P"][rows]
+        cs = self.cs[rows]
+        if self.multinomial:
+            pu = np.sum(P * U, axis=1, keepdims=True)
+            return cs[:, None] * P * (U - pu)
+        return (cs * P[:, 0] * (1.0 - P[:, 0]))[:, None] * U
+
+    def hessp(self, V, st):
+        """``H V`` (k, p) for a direction ``V`` (k, p), in one blocked pass over X (the product
+        with ``X^T`` re-reads each block from cache). Also returns the margins ``X V`` (n, k)."""
+        self.n_passes += 1.0
+        n, d, k = self.n_samples, self.n_features, self.k
+        Vw = np.ascontiguousarray(self.coef(V).T, dtype=self.dtype)
+        vb = self.intercept(V)
+        U = np.empty((n, k))
+        HX = np.zeros((d, k))
+        Hb = np.zeros(k)
+        with small_kernel(4.0 * self.nnz * k):
+            for start, stop, Xb in self._blocks():
+                Ub = np.asarray(_dot(Xb, Vw), dtype=np.float64)
+                if self.fit_intercept:
+                    Ub += vb
+                U[start:stop] = Ub
+                A = self._apply_curvature(Ub, st, slice(start, stop))
+                Hb += A.sum(axis=0)
+                HX += np.asarray(_dot(Xb.T, A.astype(self.dtype, copy=False)),
+                                 dtype=np.float64)
+        out = np.empty(self.shape)
+        out[:, :d] = HX.T + self.coef(V)
+        if self.fit_intercept:
+            out[:, d] = Hb
+        return out, U
 
     def objective(self, W, Z=None):
         Z = self.margins(W) if Z is None else Z
@@ -436,8 +488,8 @@ class LogisticProblem:
         # coefficients (intercepts eliminated) cancels, and float32 rounding can make it
         # indefinite
         if self.issparse:
-            X64 = X.astype(np.float64)
-            Xh = sp.diags(h) @ X64
+            X64 = X.astype(np.float64, copy=False)
+            Xh = X64.multiply(h[:, None]).tocsr()
             G[:d, :d] = (X64.T @ Xh).toarray()
             xh = np.asarray(Xh.sum(axis=0), dtype=np.float64).ravel()
         else:
@@ -464,6 +516,46 @@ class LogisticProblem:
                 sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
             self._row_sq_norms = sq + float(self.fit_intercept)
         return self.hess_weights(st) * self._row_sq_norms
+
+    def hess_diag(self, st):
+        """Diagonal of the Hessian of the loss (k p,), without the regularization: one pass
+        over the squared entries of X (cached for sparse X)."""
+        P = st["P"]
+        Wt = self.cs[:, None] * P * (1.0 - P)  # (n, k): diagonal weights of each class block
+        d = self.n_features
+        out = np.empty(self.shape)
+        if self.issparse:
+            if self._sq_X is None:
+                X2 = self.X.multiply(self.X).tocsr()
+                self._sq_X = X2.astype(np.float64, copy=False)
+            out[:, :d] = np.asarray(self._sq_X.T @ Wt, dtype=np.float64).T
+        else:
+            acc = np.zeros((d, self.k))
+            with small_kernel(4.0 * self.nnz * self.k):
+                for start, stop, Xb in self._blocks():
+                    Xb = Xb.astype(np.float64, copy=False)
+                    acc += (Xb * Xb).T @ Wt[start:stop]
+            out[:, :d] = acc.T
+        if self.fit_intercept:
+            out[:, d] = Wt.sum(axis=0)
+        self.n_passes += 0.5
+        return out.ravel()
+
+    def factor_matvec(self, B, U, v):
+        """``H_S v`` for the sketched factor ``(B, U)`` of :meth:`sketched_factor` (v in the
+        parameter layout, flattened)."""
+        vf = v[self.factor_order]
+        nb = B.shape[1]
+        Fv = np.asarray(B @ vf[:nb], dtype=np.float64)
+        if U is not None:
+            Fv += U @ vf[nb:]
+        out_f = np.empty_like(vf)
+        out_f[:nb] = np.asarray(B.T @ Fv, dtype=np.float64)
+        if U is not None:
+            out_f[nb:] = U.T @ Fv
+        out = np.empty_like(v)
+        out[self.factor_order] = out_f
+        return out + self.reg * v
 
     # -- reference --------------------------------------------------------------------------
     def to_cvxpy(self):

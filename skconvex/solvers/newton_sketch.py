@@ -35,6 +35,7 @@ import math
 import time
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
@@ -74,6 +75,62 @@ class _Gram:
         return self._G.copy()
 
 
+class _SparseFactor:
+    """``M = B - u o^T`` for a CSR ``B`` (a sparse sketched factor), with the products and Gram
+    matrices SketchPreconditioner needs, each in one sparse product (AffineOperator's generic
+    sparse path spends more time in diagonal rescalings and rank-one temporaries than in the
+    product itself: 60 ms against 5 ms here for a 1024 x 2000 factor)."""
+
+    issparse = True
+
+    def __init__(self, B, u=None, o=None):
+        self.B = B.tocsr()
+        self.u, self.o = u, o
+        self.shape = B.shape
+        self.dtype = np.dtype(np.float64)
+
+    def matvec(self, V):
+        out = np.asarray(self.B @ V, dtype=np.float64)
+        if self.u is not None:
+            out -= np.outer(self.u, self.o @ V) if V.ndim == 2 else self.u * (self.o @ V)
+        return out
+
+    def rmatvec(self, U):
+        out = np.asarray(self.B.T @ U, dtype=np.float64)
+        if self.u is not None:
+            out -= np.outer(self.o, self.u @ U) if U.ndim == 2 else self.o * (self.u @ U)
+        return out
+
+    def scale_columns(self, c):
+        c = np.asarray(c, dtype=np.float64)
+        if np.all(c == 1.0):
+            return self
+        B = self.B.copy()
+        B.data *= c[B.indices]
+        return _SparseFactor(B, self.u, None if self.o is None else self.o * c)
+
+    @staticmethod
+    def _gram(A, a, b):
+        """``(A - a b^T)^T (A - a b^T)`` for sparse A (rows x cols), dense a (rows), b (cols).
+
+        The rank-two correction is applied in place to the LOWER triangle only (BLAS syr2 /
+        syr, no m x m temporaries), which is all SketchPreconditioner's Cholesky reads.
+        """
+        G = np.asfortranarray((A.T @ A).toarray())
+        if a is not None:
+            q = np.asarray(A.T @ a, dtype=np.float64)
+            b = np.asarray(b, dtype=np.float64)
+            G = sla.blas.dsyr2(-1.0, q, b, a=G, lower=1, overwrite_a=1)
+            G = sla.blas.dsyr(float(a @ a), b, a=G, lower=1, overwrite_a=1)
+        return G
+
+    def gram(self):
+        return self._gram(self.B, self.u, self.o)
+
+    def outer_gram(self):
+        return self._gram(self.B.T.tocsr(), self.o, self.u)
+
+
 class _UnpenalizedSchur:
     """``H^{-1}`` for ``H = F^T F + diag(reg)`` whose zero entries of ``reg`` (the intercepts)
     are eliminated exactly by a Schur complement, the rest going through SketchPreconditioner.
@@ -98,10 +155,11 @@ class _UnpenalizedSchur:
         self.pen, self.free, self.size = pen, free, size
 
     @staticmethod
-    def _rank(sigma):
+    def _rank(sigma, rtol=1e-10):
+        """Numerical rank of singular values sorted in decreasing order."""
         if sigma.size == 0 or sigma[0] <= 0:
             return 0
-        return int(np.sum(sigma > sigma[0] * 1e-10))
+        return int(np.sum(sigma > sigma[0] * rtol))
 
     @classmethod
     def from_factor(cls, B, U, reg_pen):
@@ -111,7 +169,9 @@ class _UnpenalizedSchur:
         r = cls._rank(sigma)
         V, sigma, Wr = V[:, :r], sigma[:r], Wt[:r].T
         T = np.asarray(B.T @ V, dtype=np.float64).T  # (r, n_pen)
-        if r == 1:  # P B = B - v (B^T v)^T: a rank-one correction, B is not copied
+        if r == 1 and sp.issparse(B):  # P B = B - v (B^T v)^T: a rank-one correction
+            M = _SparseFactor(B, V[:, 0].copy(), T[0].copy())
+        elif r == 1:
             M = AffineOperator(B, u=V[:, 0].copy(), offset=T[0].copy())
         else:
             Bd = B.toarray() if sp.issparse(B) else B
@@ -129,7 +189,9 @@ class _UnpenalizedSchur:
         order = np.argsort(lam)[::-1]
         lam, Wf = np.maximum(lam[order], 0.0), Wf[:, order]
         sigma = np.sqrt(lam)
-        r = cls._rank(sigma)
+        # eigenvalues of a computed Gram matrix carry errors of about eps * max: the gauge
+        # direction's is ~1e-14 relative, i.e. ~1e-7 for its square root
+        r = cls._rank(sigma, rtol=1e-6)
         sigma, Wr = sigma[:r], Wf[:, :r]
         T = (Wr.T @ Bc.T) / sigma[:, None]
         A -= T.T @ T
@@ -164,11 +226,44 @@ class _Permuted:
         return self.inner.effective_dimension()
 
 
+class _Jacobi:
+    """``diag(H)^{-1}``: the preconditioner of the "no sketch" level of the adaptive rule
+    (Newton-CG with a Jacobi preconditioner), for problems where a pass over the data is
+    much cheaper than a sketch and the Hessian is well conditioned once its diagonal is
+    scaled out (sparse data with heterogeneous feature scales)."""
+
+    def __init__(self, diag):
+        pos = diag[diag > 0]
+        floor = 1e-12 * (float(pos.mean()) if pos.size else 1.0)
+        self.diag = np.maximum(diag, floor)
+
+    def solve(self, g):
+        return g / self.diag
+
+    def effective_dimension(self):
+        return None
+
+
+def _power_max(apply, size, rng, n_iter=20):
+    """Largest eigenvalue of a symmetric PSD operator by power iteration (an estimate)."""
+    v = rng.standard_normal(size)
+    v /= np.linalg.norm(v)
+    lam = 0.0
+    for _ in range(n_iter):
+        w = apply(v)
+        lam = float(np.linalg.norm(w))
+        if not lam > 0 or not np.isfinite(lam):
+            return 0.0
+        v = w / lam
+    return lam
+
+
 def _inverse_factor(B, U):
     """``H_S^{-1}`` for ``H_S = [B, U]^T [B, U] + diag(1 on B's columns, 0 on U's)``, in the
     ordering (B's columns, then U's); ``U`` None means no free columns."""
     if U is None:
-        return SketchPreconditioner(AffineOperator(B), 1.0)
+        return SketchPreconditioner(_SparseFactor(B) if sp.issparse(B) else AffineOperator(B),
+                                    1.0)
     return _UnpenalizedSchur.from_factor(B, U, 1.0)
 
 
@@ -229,6 +324,7 @@ def _exact_flops(problem):
     return gram + BLAS3_WEIGHT * (k * p) ** 3 / 3.0
 
 
+_JACOBI_MAX_INNER = 50  # CG steps per Newton iteration with the diagonal preconditioner
 # Model of the decrement ratio of an exact Newton step in the quadratic regime (at least two
 # decades per iteration), for the choice between sketching and the exact Hessian.
 _EXACT_RATIO = 0.01
@@ -241,9 +337,50 @@ def _lambda_ratio(c):
     return min(0.9, 2.0 / c)
 
 
+def _inner_steps(cost, t_build, exact, max_inner):
+    """Preconditioned CG steps per Newton iteration: 1 (the plain Newton sketch) while a pass
+    over the data costs at least half a sketch; else about one step per pass-time the sketch
+    costs (a pass is then the cheaper way to improve the direction), at most ``max_inner``."""
+    if exact or max_inner <= 1 or cost.t_pass <= 0:
+        return 1
+    return int(min(max_inner, max(1, t_build // cost.t_pass)))
+
+
+def _direction(problem, pre, G, st, n_inner, eta):
+    """The Newton direction: ``-H_S^{-1} g`` refined by up to ``n_inner - 1`` steps of conjugate
+    gradient on ``H D = -g`` preconditioned by ``H_S`` (exact Hessian products, one pass each),
+    stopped when the preconditioned residual falls by ``eta`` (inexact Newton forcing term).
+    The first CG step is the Newton-sketch direction rescaled to the minimizer of the quadratic
+    model along it."""
+    shape = problem.shape
+    z = -pre.solve(G.ravel()).reshape(shape)
+    if n_inner <= 1:
+        return z
+    r = -G
+    D = np.zeros(shape)
+    p = z
+    delta = float(np.sum(r * z))
+    delta0 = delta
+    for _ in range(n_inner):
+        Hp, _ = problem.hessp(p, st)
+        pHp = float(np.sum(p * Hp))
+        if not (pHp > 0 and delta > 0):
+            break
+        alpha = delta / pHp
+        D += alpha * p
+        r = r - alpha * Hp
+        z = pre.solve(r.ravel()).reshape(shape)
+        delta_new = float(np.sum(r * z))
+        if delta_new <= eta * eta * delta0:
+            break
+        p = z + (delta_new / delta) * p
+        delta = delta_new
+    return D
+
+
 def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive",
                         nnz_per_row=None, tol=1e-6, max_iter=100, warm_start=None,
-                        random_state=None, verbose=0, rho=0.5):
+                        random_state=None, verbose=0, rho=0.5, max_inner=10):
     """Minimize a :class:`~skconvex.problems.LogisticProblem` by the (adaptive) Newton sketch.
 
     Parameters
@@ -292,7 +429,7 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
     if sketch == "exact":
         m = None
     elif adaptive:
-        m = min(exact_from, max(_MIN_SKETCH, min(1024, 2 * problem.p)))
+        m = min(exact_from, _MIN_SKETCH)
     else:
         m = int(sketch_size)
     rule = AdaptiveSketchSize(m or 1, exact_from, rho=rho, adaptive=adaptive)
@@ -301,7 +438,12 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         return sketch == "exact" or (adaptive and rule.m >= exact_from) or \
             (not adaptive and rule.m >= n)
 
+    mode = {"jacobi": False, "factor": None}
+
     def build(st):
+        if mode["jacobi"]:
+            return _Jacobi(problem.hess_diag(st) + problem.reg), None
+        mode["factor"] = None
         if use_exact():
             H = problem.hessian(st)
             return _inverse_gram(H, problem.reg), None
@@ -323,6 +465,7 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         dense_kind = sketch in ("gaussian", "rademacher")
         with small_kernel(2.0 * problem.k**2 * mm * problem.nnz if dense_kind else 0.0):
             B, U = problem.sketched_factor(S, st)
+        mode["factor"] = (B, U)
         return _Permuted(_inverse_factor(B, U), problem.factor_order), s
 
     # -- starting point ------------------------------------------------------------------
@@ -352,6 +495,7 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
     t_build = {}
     s_used = None
     stalled = False
+    measure_prev = math.inf
     while it < max_iter:
         it += 1
         # -- approximate Hessian -----------------------------------------------------------
@@ -363,8 +507,12 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
             if adaptive:
                 pre, s_used, effective_dim = _calibrate(pre, s_used, build, st, rule,
                                                         problem, log, t_build, use_exact,
-                                                        cost)
-        D = -pre.solve(G.ravel()).reshape(problem.shape)
+                                                        cost, mode, rng)
+        if mode["jacobi"]:
+            n_inner = _JACOBI_MAX_INNER
+        else:
+            n_inner = _inner_steps(cost, t_build.get(rule.m, 0.0), use_exact(), max_inner)
+        D = _direction(problem, pre, G, st, n_inner, eta=min(0.1, measure_prev))
         lam = -float(np.sum(G * D))
         if not np.isfinite(lam):
             raise FloatingPointError("non-finite Newton decrement; the problem may be badly "
@@ -431,10 +579,11 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         if measure <= tol:
             converged = True
             break
+        measure_prev = measure
 
         # -- adaptive sketch size ----------------------------------------------------------
         local = t >= 1.0 and quadratic
-        if adaptive and not use_exact():
+        if adaptive and not use_exact() and not mode["jacobi"]:
             double = False
             why = ""
             rounding = lam <= 1e-11 * abs(F)  # decrease below any meaningful accuracy
@@ -464,7 +613,8 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         converged = False
     gap = problem.duality_gap(G)
     info = {
-        "sketch_size": None if (sketch == "exact" or use_exact()) else int(rule.m),
+        "sketch_size": 0 if mode["jacobi"] else
+        (None if (sketch == "exact" or use_exact()) else int(rule.m)),
         "n_resketch": int(rule.n_resketch),
         "effective_dim": effective_dim,
         "n_passes": float(problem.n_passes),
@@ -475,7 +625,8 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
     return FitResult(W, float(F), dual, max(1, it), bool(converged), history, info, gap=gap)
 
 
-def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, cost):
+def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, cost, mode,
+               rng):
     """First iteration: size the sketch from the estimated effective dimension.
 
     While the estimate exceeds half the sketch's rows it is saturated by the sketch itself:
@@ -508,6 +659,16 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, c
             if per_decade < best:
                 best, best_m = per_decade, mm
         t_exact = cost.t_pass + per_flop * _exact_flops(problem)
+        t_jacobi = _jacobi_per_decade(problem, pre, mode["factor"], st, cost, rng)
+        if t_jacobi < min(best, t_exact / math.log(1.0 / _EXACT_RATIO)):
+            mode["jacobi"] = True
+            log.message(f"effective dimension estimate {d_eff:.0f}: a pass costs so little "
+                        "against a sketch, and the Hessian scaled by its diagonal is so well "
+                        "conditioned, that Newton-CG with the diagonal preconditioner is "
+                        "predicted faster: no sketch")
+            rule.n_resketch = 0
+            pre, s_used = build(st)
+            return pre, s_used, d_eff
         if t_exact / math.log(1.0 / _EXACT_RATIO) < best:
             # the exact Hessian is about as cheap as a good sketch (small or very sparse
             # problems): Newton's method converges quadratically, use it
@@ -526,6 +687,38 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, c
             t_build[rule.m] = time.perf_counter() - tb
     rule.n_resketch = 0
     return pre, s_used, d_eff
+
+
+def _jacobi_per_decade(problem, pre, factor, st, cost, rng):
+    """Predicted time per e-fold of the decrement of Newton-CG with the diagonal
+    preconditioner (the unit of the sketch candidates of :func:`_calibrate`).
+
+    The condition number of ``D^{-1/2} H D^{-1/2}`` (``D`` the diagonal of ``H``) is estimated
+    on the sketched Hessian (power iterations with ``H_S`` and ``H_S^{-1}``, no pass over the
+    data); CG then reduces the error by ``(sqrt(k) - 1) / (sqrt(k) + 1)`` per step, one pass
+    each, plus a pass for the diagonal and one for the line search per Newton iteration
+    (about two decades of the decrement each).
+    """
+    if factor is None:
+        return math.inf
+    t0 = time.perf_counter()
+    diag = problem.hess_diag(st) + problem.reg
+    t_diag = time.perf_counter() - t0
+    if not np.all(diag > 0):
+        return math.inf
+    r = 1.0 / np.sqrt(diag)
+    B, U = factor
+    size = diag.shape[0]
+    lam_max = _power_max(lambda v: r * problem.factor_matvec(B, U, r * v), size, rng)
+    inv_max = _power_max(lambda v: np.sqrt(diag) * pre.solve(np.sqrt(diag) * v), size, rng)
+    kappa = max(1.0, lam_max * inv_max)
+    rate = (math.sqrt(kappa) - 1.0) / (math.sqrt(kappa) + 1.0)
+    if rate <= 0:
+        rate = 1e-3
+    # per e-fold of the decrement (the unit of the sketch candidates): half an e-fold of the
+    # error, and about 2 decades (4.6 e-folds) per Newton iteration for its overhead
+    steps = 0.5 / math.log(1.0 / rate)
+    return steps * cost.t_pass + (t_diag + cost.t_pass) / (2.0 * math.log(10.0))
 
 
 class _Cost:

@@ -8,11 +8,23 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from skconvex import NewtonLESSLogistic
-from skconvex.datasets import make_decaying_spectrum_classification
+from skconvex.datasets import (
+    make_decaying_spectrum_classification,
+    make_sparse_classification,
+)
 from skconvex.problems import LogisticProblem
 from skconvex.solvers import solve_cvxpy, solve_newton_sketch
 
-SOLVERS = ["newton-less", "newton-gaussian", "newton"]
+# "newton-less-fixed": a fixed sketch size, so that the sketched Hessian is used whatever the
+# adaptive rule would pick on these small problems (exact Newton, or the diagonal
+# preconditioner)
+SOLVERS = ["newton-less", "newton-less-fixed", "newton-gaussian", "newton"]
+
+
+def _estimator(solver, **kwargs):
+    if solver == "newton-less-fixed":
+        return NewtonLESSLogistic(solver="newton-less", sketch_size=300, **kwargs)
+    return NewtonLESSLogistic(solver=solver, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -67,9 +79,11 @@ def test_matches_sklearn(solver, n_classes, fit_intercept, sparse, weighted):
     X, y = _data(n_classes=n_classes, sparse=sparse)
     sw = np.random.RandomState(1).uniform(0.2, 3.0, X.shape[0]) if weighted else None
     ref = _reference(X, y, 1.0, fit_intercept, sw)
-    est = NewtonLESSLogistic(C=1.0, fit_intercept=fit_intercept, solver=solver,
-                             random_state=0).fit(X, y, sample_weight=sw)
-    assert est.solver_ == solver
+    est = _estimator(solver, C=1.0, fit_intercept=fit_intercept, random_state=0).fit(
+        X, y, sample_weight=sw)
+    assert est.solver_ == solver.replace("-fixed", "")
+    if solver == "newton-less-fixed":
+        assert est.sketch_size_ == 300
     assert est.coef_.shape == ref.coef_.shape and est.intercept_.shape == ref.intercept_.shape
     assert _rel(_params(est), _params(ref)) < 1e-5
     if not fit_intercept:
@@ -88,9 +102,44 @@ def test_sketch_is_used_and_sized_by_effective_dimension():
     est = NewtonLESSLogistic(C=1.0, random_state=0).fit(X, y)
     ref = _reference(X, y)
     assert _rel(_params(est), _params(ref)) < 1e-5
-    assert est.sketch_size_ is not None and est.sketch_size_ < 3000
+    assert est.sketch_size_ is not None and 0 < est.sketch_size_ < 3000
     assert 20 < est.effective_dim_ < 200
     assert est.n_passes_ < 3 * est.n_iter_ + 3
+
+
+def test_sparse_well_conditioned_uses_diagonal_preconditioner():
+    """Sparse data whose Hessian is well conditioned once its diagonal is scaled out, and a
+    pass costs little against a sketch: the adaptive rule drops the sketch (sketch_size_ = 0,
+    Newton-CG with the diagonal preconditioner) and still finds the solution (reference: exact
+    Newton, itself checked against sklearn above; sklearn's newton-cholesky takes seconds
+    on this sparse problem)."""
+    X, y = make_sparse_classification(20000, 1000, density=1e-2, random_state=0)
+    est = NewtonLESSLogistic(random_state=0).fit(X, y)
+    assert est.sketch_size_ == 0
+    ref = NewtonLESSLogistic(solver="newton", tol=1e-10).fit(X, y)
+    assert _rel(_params(est), _params(ref)) < 1e-5
+
+
+def test_inner_pcg_direction_matches_newton():
+    """Conjugate gradient refinements of the sketched direction converge to the Newton
+    direction (binary with intercept; multinomial with the gauge-singular intercepts)."""
+    from skconvex.solvers.newton_sketch import _direction, _inverse_gram, _Jacobi
+
+    for n_classes in (2, 3):
+        X, y = _data(n=2000, d=15, n_classes=n_classes)
+        problem = LogisticProblem(X, y, 1.0, n_classes=n_classes)
+        rng = np.random.RandomState(0)
+        W = 0.1 * rng.standard_normal(problem.shape)
+        st = problem.state(problem.margins(W))
+        G = problem.grad_from_residual(W, st["R"])
+        newton = -_inverse_gram(problem.hessian(st), problem.reg).solve(G.ravel())
+        pre = _Jacobi(problem.hess_diag(st) + problem.reg)
+        D = _direction(problem, pre, G, st, 200, eta=1e-10).ravel()
+        if n_classes > 2:  # compare up to the gauge (a constant added to all intercepts)
+            D = D.reshape(problem.shape)
+            D[:, -1] -= D[:, -1].mean()
+            D = D.ravel()
+        assert _rel(D, newton) < 1e-7
 
 
 @pytest.mark.parametrize("sketch", ["less_uniform", "less", "sjlt", "srht", "gaussian",
@@ -98,7 +147,8 @@ def test_sketch_is_used_and_sized_by_effective_dimension():
 def test_every_sketch_kind(sketch):
     X, y = _data(n=2500, d=30)
     ref = _reference(X, y)
-    est = NewtonLESSLogistic(sketch=sketch, random_state=0).fit(X, y)
+    est = NewtonLESSLogistic(sketch=sketch, sketch_size=200, random_state=0).fit(X, y)
+    assert est.sketch_size_ == 200
     assert _rel(_params(est), _params(ref)) < 1e-5
 
 
