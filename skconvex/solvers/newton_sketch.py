@@ -42,11 +42,7 @@ from sklearn.utils import check_random_state
 from skconvex._linalg import AffineOperator, small_kernel
 from skconvex._result import FitResult
 from skconvex.sketching import SKETCH_KINDS, Sketch
-from skconvex.solvers._sketch_precond import (
-    BLAS3_WEIGHT,
-    AdaptiveSketchSize,
-    SketchPreconditioner,
-)
+from skconvex.solvers._sketch_precond import AdaptiveSketchSize, SketchPreconditioner
 from skconvex.utils._progress import ProgressLogger
 
 _ALPHA, _BETA = 0.1, 0.5  # Armijo constants (the authors' code)
@@ -58,9 +54,17 @@ _LOCAL_MARGIN = 1.0  # a full step moving no margin by more than this is "in the
 _SKETCH_PER_DEFF = 16.0
 _MIN_SKETCH = 256
 _LESS_KINDS = ("less_uniform", "less")
-# cost of one random row update of the LESS scatter, per stored entry, relative to an entry of a
-# streaming pass (measured on this machine: a 4 KB row scattered at random costs ~3-4 streamed)
-_GATHER_WEIGHT = 3.0
+# Cost model. Every decision of the adaptive rule (sketch size, exact Hessian, diagonal
+# preconditioner, CG steps) is taken on these deterministic unit counts, never on measured
+# times, so that a fit is reproducible for a given random_state. Unit: one entry of a dense X in
+# a streaming product (0.44 ns here, one thread); weights measured on the development machine
+# (AMD EPYC, OpenBLAS, one thread) with the operations as this module calls them:
+_W_SPARSE = 3.0  # a stored entry of a CSR X in a product (1.4 ns)
+_W_POINTWISE = 25.0  # loss, residual and curvature of one sample and class (11 ns)
+_W_BLAS3 = 0.05  # a multiply-add of GEMM or Cholesky (0.02 ns)
+_W_SPARSE_PRODUCT = 11.0  # a scalar product inside a sparse x sparse product (4.9 ns)
+_W_GATHER_DENSE = 3.5  # an entry of a row scattered by the LESS kernel into a dense output
+_W_GATHER_SPARSE = 130.0  # an entry of a sparse sketched factor (scipy's S @ X, 58 ns)
 
 
 class _Gram:
@@ -288,43 +292,60 @@ def default_nnz_per_row(problem, m):
     return int(max(1, min(d, s)))
 
 
+def _pass_units(problem):
+    """Cost of one pass (a product with X and one with X^T, and the pointwise loss terms)."""
+    w = _W_SPARSE if problem.issparse else 1.0
+    return problem.k * (2.0 * w * problem.nnz + _W_POINTWISE * problem.n_samples)
+
+
+def _diag_units(problem):
+    """Cost of the diagonal of the Hessian (a product with the squared entries of X)."""
+    w = _W_SPARSE if problem.issparse else 3.0
+    return problem.k * (w * problem.nnz + _W_POINTWISE * problem.n_samples)
+
+
 def _build_flops(problem, kind, m, s):
-    """Cost model of building and factoring ``H_S`` at sketch size m, in units of one entry of
-    a streaming pass over X (only ratios of it are used, scaled by measured times)."""
+    """Cost of sketching the Hessian's factor to m rows (per class block) and factoring
+    ``H_S`` (Cholesky or Woodbury), in the units above."""
     k, p, d = problem.k, problem.p, problem.n_features
-    nnz_row = problem.nnz / max(problem.n_samples, 1)
-    if kind in _LESS_KINDS:
-        gather = _GATHER_WEIGHT * k * k * m * s * nnz_row
-        nnz_b = k * k * m * s * nnz_row
-    elif kind in ("gaussian", "rademacher"):
-        gather = BLAS3_WEIGHT * k * k * m * problem.nnz
-        nnz_b = k * k * m * d
-    else:  # sjlt, srht: a pass or two per application whatever m
-        gather = 1.5 * k * k * problem.nnz
-        nnz_b = k * k * min(problem.nnz * (s or 1), m * d)
+    n = problem.n_samples
+    nnz_row = problem.nnz / max(n, 1)
     rows, cols = k * m, k * p
     small, big = min(rows, cols), max(rows, cols)
-    if problem.issparse and kind in ("sjlt",) + _LESS_KINDS and nnz_b <= 0.25 * rows * cols:
-        gram = nnz_b * nnz_b / big + small * small  # sparse product, then densified
+    sparse_kind = kind in ("sjlt",) + _LESS_KINDS
+    if kind in _LESS_KINDS:
+        nnz_b = k * k * m * s * nnz_row
+    elif sparse_kind:
+        nnz_b = k * k * min(problem.nnz * (s or 1), m * d)
     else:
-        gram = BLAS3_WEIGHT * small * small * big
-    return gather + gram + BLAS3_WEIGHT * small**3 / 3.0
+        nnz_b = k * k * m * d
+    sparse_b = problem.issparse and sparse_kind and nnz_b <= 0.25 * rows * cols
+    if kind in _LESS_KINDS:
+        gather = (_W_GATHER_SPARSE if sparse_b else _W_GATHER_DENSE) * nnz_b
+    elif kind in ("gaussian", "rademacher"):  # a GEMM with m rows, and m n random numbers
+        gather = k * k * (2.0 * _W_BLAS3 * m * problem.nnz + 20.0 * m * n)
+    else:  # sjlt, srht: a pass or two per application whatever m
+        gather = 2.0 * k * k * (_W_SPARSE if problem.issparse else 1.0) * problem.nnz
+    if sparse_b:
+        gram = _W_SPARSE_PRODUCT * nnz_b * nnz_b / big + small * small
+    else:
+        gram = _W_BLAS3 * small * small * big + (0.0 if problem.issparse else rows * d)
+    return gather + gram + _W_BLAS3 * small**3 / 3.0
 
 
 def _exact_flops(problem):
-    """Cost model (units of :func:`_build_flops`) of forming and factoring the exact Hessian."""
+    """Cost of forming and factoring the exact Hessian, in the units above."""
     k, p = problem.k, problem.p
     pairs = k * (k + 1) / 2.0
     if problem.issparse:
         indptr = problem.X.indptr
         sq = float(np.sum(np.diff(indptr).astype(np.float64) ** 2))
-        gram = pairs * (2.0 * problem.nnz + sq + p * p)
+        gram = pairs * (_W_SPARSE_PRODUCT * sq + 2.0 * _W_SPARSE * problem.nnz + p * p)
     else:
-        gram = pairs * BLAS3_WEIGHT * problem.n_samples * p * p
-    return gram + BLAS3_WEIGHT * (k * p) ** 3 / 3.0
+        gram = pairs * (_W_BLAS3 * problem.n_samples * p * p + 2.0 * problem.nnz)
+    return gram + _W_BLAS3 * (k * p) ** 3 / 3.0
 
 
-_JACOBI_MAX_INNER = 50  # CG steps per Newton iteration with the diagonal preconditioner
 # Model of the decrement ratio of an exact Newton step in the quadratic regime (at least two
 # decades per iteration), for the choice between sketching and the exact Hessian.
 _EXACT_RATIO = 0.01
@@ -337,13 +358,13 @@ def _lambda_ratio(c):
     return min(0.9, 2.0 / c)
 
 
-def _inner_steps(cost, t_build, exact, max_inner):
+def _inner_steps(cost, m, exact, max_inner):
     """Preconditioned CG steps per Newton iteration: 1 (the plain Newton sketch) while a pass
-    over the data costs at least half a sketch; else about one step per pass-time the sketch
+    over the data costs at least as much as a sketch; else about one step per pass the sketch
     costs (a pass is then the cheaper way to improve the direction), at most ``max_inner``."""
-    if exact or max_inner <= 1 or cost.t_pass <= 0:
+    if exact or max_inner <= 1:
         return 1
-    return int(min(max_inner, max(1, t_build // cost.t_pass)))
+    return int(min(max_inner, max(1, cost.flops(m) // cost.t_pass)))
 
 
 def _direction(problem, pre, G, st, n_inner, eta):
@@ -478,13 +499,10 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         W = problem.zeros()
         W[:, problem.n_features:] = problem.intercept_only()[:, None]
         Z = np.zeros((n, problem.k)) + problem.intercept(W)
-    t0 = time.perf_counter()
     st = problem.state(Z)
     F = st["loss"] + problem.penalty(W)
     G = problem.grad_from_residual(W, st["R"])
     cost = _Cost(problem, sketch, nnz_per_row)
-    # a fused pass reads X once and multiplies twice from cache: about two of these half passes
-    cost.t_pass = 2.0 * (time.perf_counter() - t0)
 
     history = []
     converged = False
@@ -492,26 +510,23 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
     lam_prev, local_prev = None, False
     t_prev = 1.0
     effective_dim = None
-    t_build = {}
     s_used = None
     stalled = False
     measure_prev = math.inf
     while it < max_iter:
         it += 1
         # -- approximate Hessian -----------------------------------------------------------
-        tb = time.perf_counter()
         pre, s_used = build(st)
-        t_build[rule.m] = time.perf_counter() - tb
         if it == 1 and not use_exact():
             effective_dim = pre.effective_dimension()
             if adaptive:
                 pre, s_used, effective_dim = _calibrate(pre, s_used, build, st, rule,
-                                                        problem, log, t_build, use_exact,
-                                                        cost, mode, rng)
+                                                        problem, log, use_exact, cost, mode,
+                                                        rng)
         if mode["jacobi"]:
             n_inner = _JACOBI_MAX_INNER
         else:
-            n_inner = _inner_steps(cost, t_build.get(rule.m, 0.0), use_exact(), max_inner)
+            n_inner = _inner_steps(cost, rule.m, use_exact(), max_inner)
         D = _direction(problem, pre, G, st, n_inner, eta=min(0.1, measure_prev))
         lam = -float(np.sum(G * D))
         if not np.isfinite(lam):
@@ -526,9 +541,7 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
 
         # -- one fused pass and the line search -------------------------------------------
         steps = [1.0] if t_prev >= 1.0 else [1.0, t_prev]
-        tp = time.perf_counter()
         U, losses, Gs = problem.fused_pass(W, Z, D, steps)
-        cost.t_pass = time.perf_counter() - tp
         slope = -lam
         t = None
         for j, tj in enumerate(steps):
@@ -593,10 +606,8 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
                 double, why = True, f"backtracking (step {t:.3g}) in the quadratic regime"
             elif local and local_prev and lam_prev:
                 ratio = lam / lam_prev
-                tb_now = t_build.get(rule.m, 0.0)
-                it_cost = cost.t_pass + tb_now
-                it_cost2 = cost.t_pass + tb_now * cost.flops(2 * rule.m) / \
-                    max(cost.flops(rule.m), 1.0)
+                it_cost = cost.t_pass + cost.flops(rule.m)
+                it_cost2 = cost.t_pass + cost.flops(2 * rule.m)
                 lam_next = ratio * lam  # predicted decrement at the next iterate
                 if rule.should_double(ratio, delta=lam_next / hn2 if hn2 > 0 else 1.0,
                                       target=tol * tol, iter_cost=it_cost,
@@ -625,15 +636,15 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
     return FitResult(W, float(F), dual, max(1, it), bool(converged), history, info, gap=gap)
 
 
-def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, cost, mode,
-               rng):
-    """First iteration: size the sketch from the estimated effective dimension.
+def _calibrate(pre, s_used, build, st, rule, problem, log, use_exact, cost, mode, rng):
+    """First iteration: choose the approximate Hessian from the estimated effective dimension.
 
     While the estimate exceeds half the sketch's rows it is saturated by the sketch itself:
-    double and re-estimate. Then pick ``m = c d_eff`` (per class block), ``c`` in 4, 8, 16, 32,
-    minimizing the predicted time per decade of the decrement,
-    ``(t_pass + t_build(m)) / log(1 / lambda_ratio(c))``, with ``t_build`` scaled from the
-    measured build time of the estimating sketch by the cost model :func:`_build_flops`.
+    double and re-estimate. Then compare, in predicted cost per e-fold of the decrement (the
+    deterministic cost model above): sketches of ``m = c d_eff`` rows (per class block), ``c``
+    in 4, 8, 16, 32, at ``(pass + build(m)) / log(1 / lambda_ratio(c))``; the exact Hessian
+    (quadratic convergence); and Newton-CG with the diagonal preconditioner
+    (:func:`_jacobi_per_decade`).
     """
     k = problem.k
     d_eff = pre.effective_dimension()
@@ -642,25 +653,22 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, c
         rule.double()
         log.message(f"effective dimension estimate {d_eff:.0f} saturated: sketch size -> "
                     f"{rule.m if not use_exact() else 'exact Hessian'}")
-        tb = time.perf_counter()
         pre, s_used = build(st)
-        t_build[rule.m] = time.perf_counter() - tb
         if use_exact():
             return pre, s_used, d_eff
         d_eff = pre.effective_dimension()
     if np.isfinite(d_eff) and d_eff > 0:
         m_cal = rule.m
-        per_flop = t_build[m_cal] / max(cost.flops(m_cal), 1.0)
         best, best_m = math.inf, m_cal
         for c in (4.0, 8.0, 16.0, 32.0):
             mm = int(min(rule.max_size, max(_MIN_SKETCH, math.ceil(c * d_eff / k))))
-            t_it = cost.t_pass + per_flop * cost.flops(mm)
-            per_decade = t_it / math.log(1.0 / _lambda_ratio(max(1.0, k * mm / d_eff)))
-            if per_decade < best:
-                best, best_m = per_decade, mm
-        t_exact = cost.t_pass + per_flop * _exact_flops(problem)
-        t_jacobi = _jacobi_per_decade(problem, pre, mode["factor"], st, cost, rng)
-        if t_jacobi < min(best, t_exact / math.log(1.0 / _EXACT_RATIO)):
+            per_efold = (cost.t_pass + cost.flops(mm)) / \
+                math.log(1.0 / _lambda_ratio(max(1.0, k * mm / d_eff)))
+            if per_efold < best:
+                best, best_m = per_efold, mm
+        exact = (cost.t_pass + _exact_flops(problem)) / math.log(1.0 / _EXACT_RATIO)
+        jacobi = _jacobi_per_decade(problem, pre, mode["factor"], st, cost, rng)
+        if jacobi < min(best, exact):
             mode["jacobi"] = True
             log.message(f"effective dimension estimate {d_eff:.0f}: a pass costs so little "
                         "against a sketch, and the Hessian scaled by its diagonal is so well "
@@ -669,22 +677,18 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, t_build, use_exact, c
             rule.n_resketch = 0
             pre, s_used = build(st)
             return pre, s_used, d_eff
-        if t_exact / math.log(1.0 / _EXACT_RATIO) < best:
+        if exact < best:
             # the exact Hessian is about as cheap as a good sketch (small or very sparse
             # problems): Newton's method converges quadratically, use it
             rule.m = rule.max_size
             log.message(f"effective dimension estimate {d_eff:.0f}: the exact Hessian costs "
                         "less per decade of the decrement than a sketch: Newton's method")
-            tb = time.perf_counter()
             pre, s_used = build(st)
-            t_build[rule.m] = time.perf_counter() - tb
         elif not (0.75 * best_m <= m_cal <= 1.5 * best_m):
             rule.m = best_m
             log.message(f"effective dimension estimate {d_eff:.0f}: sketch size -> "
                         f"{rule.m if not use_exact() else 'exact Hessian'}")
-            tb = time.perf_counter()
             pre, s_used = build(st)
-            t_build[rule.m] = time.perf_counter() - tb
     rule.n_resketch = 0
     return pre, s_used, d_eff
 
@@ -701,9 +705,8 @@ def _jacobi_per_decade(problem, pre, factor, st, cost, rng):
     """
     if factor is None:
         return math.inf
-    t0 = time.perf_counter()
     diag = problem.hess_diag(st) + problem.reg
-    t_diag = time.perf_counter() - t0
+    t_diag = _diag_units(problem)
     if not np.all(diag > 0):
         return math.inf
     r = 1.0 / np.sqrt(diag)
@@ -722,11 +725,12 @@ def _jacobi_per_decade(problem, pre, factor, st, cost, rng):
 
 
 class _Cost:
-    """Measured pass time and the build cost model of the current solve."""
+    """The cost model of the current solve: ``t_pass`` (a pass) and ``flops(m)`` (a sketch
+    at size m), in the units of the weights above."""
 
     def __init__(self, problem, kind, nnz_per_row):
         self.problem, self.kind, self.nnz_per_row = problem, kind, nnz_per_row
-        self.t_pass = 0.0
+        self.t_pass = _pass_units(problem)
 
     def s(self, m):
         if self.kind in _LESS_KINDS and self.nnz_per_row is None:

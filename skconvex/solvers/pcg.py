@@ -10,6 +10,7 @@ from skconvex.solvers._normal import NormalSystem
 from skconvex.solvers._sketch_precond import (
     AdaptiveSketchSize,
     DiagonalPreconditioner,
+    best_sketch_size,
     build_cost,
     initial_sketch_size,
     make_preconditioner,
@@ -40,9 +41,10 @@ def _finish(problem, system, Z, n_iter, converged, history, info):
     return FitResult(W, objective, dual, max(1, n_iter), converged, history, info, gap=gap)
 
 
-def initial_preconditioner(system, rule, *, sketch, nnz_per_row, rng, log):
+def initial_preconditioner(system, rule, *, sketch, nnz_per_row, rng, log, tol=1e-8, k=1):
     """Sketch at the rule's start size; if the sketch's own effective-dimension estimate asks
-    for a larger one (8 d_eff), jump there directly instead of doubling step by step."""
+    for a larger one (see :func:`best_sketch_size`), jump there directly instead of doubling
+    step by step. Sparse data start from the diagonal preconditioner."""
     if getattr(rule, "diagonal_first", False):
         log.message("diagonal (size-0 sketch) preconditioner first")
         system.n_matvec += 0.5
@@ -51,11 +53,16 @@ def initial_preconditioner(system, rule, *, sketch, nnz_per_row, rng, log):
                                   nnz_per_row=nnz_per_row, rng=rng)
     system.n_matvec += 1
     if rule.adaptive:
-        # measured (benchmarks/bench_ridge.py): dense data are fastest at ~16 d_eff, sparse
-        # data at 2-4 d_eff (the Gram of a sparse sketch costs more as m grows)
-        factor = 3 if system.M.issparse else 16
+        # sparse data: 3 d_eff (measured fastest: the Gram of a sparse sketch grows fast with
+        # m); dense data: the size that minimizes the predicted cost (about 16 d_eff when
+        # m >= d keeps the cheap Cholesky path, less when a Woodbury apply must pay for it)
         for _ in range(2):
-            target = target_sketch_size(precond.effective_dimension(), rule.max_size, factor)
+            d_hat = precond.effective_dimension()
+            if system.M.issparse:
+                target = target_sketch_size(d_hat, rule.max_size, 3)
+            else:
+                target = best_sketch_size(system.M, d_hat, pass_cost=system.pass_cost(k),
+                                          tol=tol, nnz_per_row=nnz_per_row, kind=sketch, k=k)
             if target <= 1.5 * rule.m or target > rule.max_size // 2:
                 break
             log.message(f"d_eff estimate {precond.effective_dimension():.1f}: sketch size "
@@ -99,7 +106,7 @@ def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
     rule.diagonal_first = adaptive and system.M.issparse
 
     precond = initial_preconditioner(system, rule, sketch=sketch, nnz_per_row=nnz_per_row,
-                                     rng=rng, log=log)
+                                     rng=rng, log=log, tol=tol, k=k)
     rule.cap = 16 * precond.effective_dimension()
     if precond.m == 0:
         rule.cap = np.inf
@@ -153,7 +160,8 @@ def solve_pcg(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
             if precond.m == 0:
                 rule.diagonal_first = False
                 precond = initial_preconditioner(system, rule, sketch=sketch,
-                                                 nnz_per_row=nnz_per_row, rng=rng, log=log)
+                                                 nnz_per_row=nnz_per_row, rng=rng, log=log,
+                                                 tol=tol, k=k)
                 rule.cap = 16 * precond.effective_dimension()
                 rule.reset_window()
                 # the convergence measure is relative: restate it in the new metric
