@@ -63,7 +63,11 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
+import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS before the thread limits: a
+import scipy.sparse as sp  # library loaded after threadpool_limits keeps its threads)
+import sklearn.linear_model  # noqa: F401
+
+import skconvex  # noqa: F401
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

@@ -74,13 +74,19 @@ class NewtonLESSLogistic(ClassifierMixin, ConvexEstimator):
     for two classes, the block factor ``diag(sqrt(p_i)) - sqrt(p_i) p_i^T`` per sample for K)
     and ``S`` a fresh random embedding (LESS-uniform by default: each row of ``S`` combines
     ``nnz_per_row`` random samples). ``H_S`` is factored by Cholesky, or by the Woodbury identity
-    when the sketch has fewer rows than ``H`` has columns. A backtracking (Armijo) line search
-    follows; the trial step 1 is evaluated in the same pass over ``X`` as the gradient at the
-    new point, so an iteration usually reads ``X`` once. The sketch size adapts: it starts at
-    a multiple of the estimated effective dimension of the Hessian and doubles when an
-    iteration in the quadratic regime makes too little progress (Lacotte, Wang & Pilanci,
-    arXiv:2105.07291), switching to the exact Hessian if it reaches a quarter of the samples.
-    On small problems this makes the solver plain Newton.
+    when the sketch has fewer rows than ``H`` has columns (the unpenalized intercept is
+    eliminated exactly). A backtracking (Armijo) line search follows; the trial step 1 is
+    evaluated in the same pass over ``X`` as the gradient at the new point, so an iteration
+    usually reads ``X`` once. The sketch size adapts: it is set from the effective dimension of
+    the Hessian estimated on a first small sketch, and doubles when an iteration in the
+    quadratic regime makes too little progress (Lacotte, Wang & Pilanci, arXiv:2105.07291).
+
+    A deterministic cost model chooses, at the first iteration, between the sketch, the exact
+    Hessian (cheaper on small problems: plain Newton) and no sketch at all (``sketch_size_ ==
+    0``: Newton-CG preconditioned by the diagonal of the Hessian, chosen on sparse data whose
+    passes cost little against a sketch and whose Hessian is well conditioned once its
+    diagonal is scaled out). When a pass over ``X`` is cheaper than a sketch, the sketched
+    direction is refined by a few conjugate-gradient steps preconditioned by ``H_S``.
 
     Parameters
     ----------
@@ -142,12 +148,14 @@ default="less_uniform"
         by the residuals (``objective_ - duality_gap_`` is a lower bound on the optimum).
         None with an intercept.
     sketch_size_ : int or None
-        Final number of rows of the sketch (None when the exact Hessian was used last).
+        Final number of rows of the sketch (per class for multinomial); None when the exact
+        Hessian was used last, 0 when the adaptive rule chose no sketch (diagonal
+        preconditioner).
     n_resketch_ : int
         Times the adaptive rule doubled the sketch size after the first iteration.
     effective_dim_ : float or None
         Effective dimension of the Hessian at the start, ``tr(H_S^{-1} (S F)^T S F)``,
-        estimated from the first sketch (None for exact Newton).
+        estimated from the first sketch (None when no sketch was drawn).
     n_passes_ : float
         Passes over ``X`` made by the solver (a product with ``X`` or ``X.T`` counts one half;
         the sketches are not counted).

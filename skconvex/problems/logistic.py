@@ -407,14 +407,7 @@ class LogisticProblem:
         """
         k, d = self.k, self.n_features
         m = sketch.m
-        sparse_out = self.issparse and sketch.kind in ("sjlt", "less_uniform", "less")
-        if sparse_out:
-            per_row = self.X.nnz / max(self.n_samples, 1)
-            if sketch.kind == "sjlt":
-                expected = self.X.nnz * (sketch.nnz or 1)
-            else:
-                expected = m * (sketch.nnz or d) * per_row
-            sparse_out = expected <= 0.25 * m * d
+        sparse_out = self.sparse_factor(sketch.kind, m, sketch.nnz or d)
         blocks = [[None] * k for _ in range(k)]
         U = np.zeros((k * m, k)) if self.fit_intercept else None
         if sketch.kind in ("gaussian", "rademacher", "srht"):
@@ -434,6 +427,23 @@ class LogisticProblem:
         else:
             B = np.block(blocks) if k > 1 else blocks[0][0]
         return B, U
+
+    # a dense sketched block below this many entries is cheap to form, and its Gram is BLAS-3
+    _DENSE_FACTOR_ENTRIES = 1 << 22
+
+    def sparse_factor(self, kind, m, s):
+        """Whether :meth:`sketched_factor` keeps ``S X`` sparse: X sparse, a sparse embedding
+        (sjlt, LESS), a block of at least 4M entries, and at most a quarter of them nonzero."""
+        d = self.n_features
+        if not self.issparse or kind not in ("sjlt", "less_uniform", "less"):
+            return False
+        if m * d < self._DENSE_FACTOR_ENTRIES:
+            return False
+        if kind == "sjlt":
+            expected = min(self.X.nnz * s, m * d)
+        else:
+            expected = m * s * self.X.nnz / max(self.n_samples, 1)
+        return expected <= 0.25 * m * d
 
     def _sketched_factor_stacked(self, sketch, st):
         k, d, m = self.k, self.n_features, sketch.m

@@ -6,33 +6,45 @@ square-root factor ``F`` (:class:`~skconvex.problems.LogisticProblem`), each ite
 1. sketches the factor at the current point, ``H_S = (S F)^T (S F) + diag(reg)``, with a fresh
    embedding ``S`` (LESS / LESS-uniform by default; ``"exact"`` uses ``H`` itself), and factors
    it through :class:`~skconvex.solvers._sketch_precond.SketchPreconditioner` (Cholesky when
-   the sketch has at least as many rows as ``H`` has columns, Woodbury otherwise);
+   the sketch has at least as many rows as ``H`` has columns, Woodbury otherwise). Unpenalized
+   coordinates (intercepts, ``reg = 0``) are eliminated exactly by a Schur complement, so no
+   jitter is needed whatever the path, and the gauge freedom of multinomial intercepts is
+   handled by a pseudo-inverse;
 2. takes the direction ``D = -H_S^{-1} g`` and its approximate Newton decrement
-   ``lambda = -g^T D = g^T H_S^{-1} g``;
+   ``lambda = -g^T D``. When a pass over the data costs less than building the sketch, ``D`` is
+   refined by a few steps of conjugate gradient on ``H D = -g`` preconditioned by ``H_S`` (exact
+   Hessian-vector products, one pass each; the first step is the sketched direction rescaled
+   to the minimum of the quadratic model), stopped by an inexact-Newton forcing term;
 3. makes ONE pass over the data that computes the direction's margins ``X D`` and, for the
    trial step 1 (and the previous accepted step when it was shorter), the objective and the
    exact gradient at ``w + t D`` (:meth:`LogisticProblem.fused_pass`); the Armijo backtracking
    line search (``alpha = 0.1``, ``beta = 0.5``, from step 1) evaluates further trial steps
    from the margins along the ray in O(n) each, and only a step found that way costs a
-   second pass for its gradient.
+   second pass for its gradient. A step is also accepted when the exact directional
+   derivative at it shows sufficient decrease (convexity: ``phi(t) <= phi(0) + t phi'(t)``),
+   which stays meaningful where differences of objective values are lost to rounding.
 
 Stopping rule (a relative error in the Hessian norm, as ``SketchedRidge``'s ``tol``): the solver
 stops after the first iteration whose decrement satisfies ``sqrt(lambda / theta^T H theta) <=
 tol``, where ``theta^T H theta = sum_i h_i z_i^2 + ||w||^2`` is computed in O(n) from the margins
 ``z`` (``lambda`` estimates ``||theta - theta*||_H^2``); that iteration's step is taken.
 
-Adaptive sketch size (arXiv:2105.07291, with the cost model of
-:class:`~skconvex.solvers._sketch_precond.AdaptiveSketchSize`): the first sketch estimates the
-effective dimension ``d_eff = tr(H_S^{-1} (S F)^T S F)``; the size is set to a small multiple of
-it (doubling first while the estimate is saturated by the sketch size). Afterwards the size is
-doubled when a step in the quadratic regime (no margin moved by more than one by the full
-step) fails: the line search backtracks, or the decrement does not fall by the factor ``rho``,
-or the cost model predicts that a twice larger sketch reaches ``tol`` for less time. Once the
-size reaches a quarter of the number of samples the exact Hessian is used instead.
+Adaptive sketch size (arXiv:2105.07291): the first sketch (256 rows, doubled while saturated)
+estimates the effective dimension ``d_eff = tr(H_S^{-1} (S F)^T S F)``. A deterministic cost
+model (unit counts, below) then picks the cheapest predicted way to reduce the decrement:
+a sketch of ``c d_eff`` rows (``c`` in 4..32), the exact Hessian (small or very sparse problems:
+quadratic convergence), or no sketch at all, Newton-CG with the diagonal of ``H`` as
+preconditioner (sparse problems whose passes are cheap and whose Hessian is well conditioned
+once its diagonal is scaled out; the condition number is estimated on ``H_S``). Afterwards the
+size is doubled when a step in the quadratic regime (no margin moved by more than one by the
+full step) fails: the line search backtracks, or the decrement does not fall by the factor
+``rho``, or the cost model predicts that a twice larger sketch reaches ``tol`` for less work
+(:class:`~skconvex.solvers._sketch_precond.AdaptiveSketchSize`). Once the size reaches a quarter
+of the number of samples the exact Hessian is used instead. The rule never reads a clock: a
+fit is reproducible for a given ``random_state``.
 """
 
 import math
-import time
 
 import numpy as np
 import scipy.linalg as sla
@@ -61,7 +73,7 @@ _LESS_KINDS = ("less_uniform", "less")
 # (AMD EPYC, OpenBLAS, one thread) with the operations as this module calls them:
 _W_SPARSE = 3.0  # a stored entry of a CSR X in a product (1.4 ns)
 _W_POINTWISE = 25.0  # loss, residual and curvature of one sample and class (11 ns)
-_W_BLAS3 = 0.05  # a multiply-add of GEMM or Cholesky (0.02 ns)
+_W_BLAS3 = 0.1  # a multiply-add of GEMM / Cholesky (large GEMM 0.02 ns; 0.04 as called here)
 _W_SPARSE_PRODUCT = 11.0  # a scalar product inside a sparse x sparse product (4.9 ns)
 _W_GATHER_DENSE = 3.5  # an entry of a row scattered by the LESS kernel into a dense output
 _W_GATHER_SPARSE = 130.0  # an entry of a sparse sketched factor (scipy's S @ X, 58 ns)
@@ -283,12 +295,18 @@ def default_nnz_per_row(problem, m):
 
     The Newton-LESS theory takes ``s = d``, which makes the sketch as good as a Gaussian one
     whatever the leverage scores; its cost is ``k^2 m s`` random row reads, i.e. ``k^2 m d / n``
-    passes over the data: more than the whole iteration whenever ``m d > n``. The default keeps
-    the ``m s`` row reads of a sketch below an eighth of the n rows (about a tenth of a pass at
-    the measured cost of random reads), at least 1 and at most ``d``.
+    passes over the data: more than the whole iteration whenever ``m d > n``. The default spends
+    about a quarter of a pass (cost model below) on the row reads: more samples per sketch row
+    cover more of the data (rare one-hot categories, unequal curvatures), and the cost stays a
+    fraction of the iteration's. At least 1, at most ``d``.
     """
-    n, d = problem.n_samples, problem.n_features
-    s = int(n // (8 * max(m, 1)))
+    d = problem.n_features
+    nnz_row = problem.nnz / max(problem.n_samples, 1)
+    k2m = problem.k * problem.k * max(m, 1)
+    # the factor's format depends on s; the dense scatter is the cheaper weight, try it first
+    s = _pass_units(problem) / (4.0 * _W_GATHER_DENSE * k2m * nnz_row)
+    if problem.sparse_factor("less_uniform", m, max(1, int(s))):
+        s = _pass_units(problem) / (4.0 * _W_GATHER_SPARSE * k2m * nnz_row)
     return int(max(1, min(d, s)))
 
 
@@ -312,14 +330,13 @@ def _build_flops(problem, kind, m, s):
     nnz_row = problem.nnz / max(n, 1)
     rows, cols = k * m, k * p
     small, big = min(rows, cols), max(rows, cols)
-    sparse_kind = kind in ("sjlt",) + _LESS_KINDS
     if kind in _LESS_KINDS:
         nnz_b = k * k * m * s * nnz_row
-    elif sparse_kind:
+    elif kind == "sjlt":
         nnz_b = k * k * min(problem.nnz * (s or 1), m * d)
     else:
         nnz_b = k * k * m * d
-    sparse_b = problem.issparse and sparse_kind and nnz_b <= 0.25 * rows * cols
+    sparse_b = problem.sparse_factor(kind, m, s or 1)
     if kind in _LESS_KINDS:
         gather = (_W_GATHER_SPARSE if sparse_b else _W_GATHER_DENSE) * nnz_b
     elif kind in ("gaussian", "rademacher"):  # a GEMM with m rows, and m n random numbers
@@ -346,6 +363,7 @@ def _exact_flops(problem):
     return gram + _W_BLAS3 * (k * p) ** 3 / 3.0
 
 
+_JACOBI_MAX_INNER = 50  # CG steps per Newton iteration with the diagonal preconditioner
 # Model of the decrement ratio of an exact Newton step in the quadratic regime (at least two
 # decades per iteration), for the choice between sketching and the exact Hessian.
 _EXACT_RATIO = 0.01
