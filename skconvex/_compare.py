@@ -61,7 +61,46 @@ def _ridge_cases(quick):
     ]
 
 
-CASES = {"SketchedRidge": _ridge_cases}
+def _logistic_cases(quick):
+    from sklearn.datasets import load_breast_cancer, load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex import NewtonLESSLogistic
+    from skconvex.datasets import (
+        make_decaying_spectrum_classification,
+        make_sparse_classification,
+    )
+
+    n, d = (20_000, 500) if quick else (100_000, 2_000)
+    ns, ds = (60_000, 2_000) if quick else (500_000, 20_000)
+    density = 5e-3 if quick else 5e-4
+
+    def scaled(est):
+        return make_pipeline(StandardScaler(), est)
+
+    return [
+        Case("breast cancer (standardized)", lambda: load_breast_cancer(return_X_y=True),
+             scaled(NewtonLESSLogistic(random_state=0)), scaled(LogisticRegression()),
+             "LogisticRegression", metric="accuracy"),
+        Case("iris (3 classes, multinomial)", lambda: load_iris(return_X_y=True),
+             NewtonLESSLogistic(random_state=0), LogisticRegression(), "LogisticRegression",
+             metric="accuracy"),
+        Case(f"dense {n}x{d}, sing. values 0.98^j",
+             lambda: make_decaying_spectrum_classification(n, d, random_state=0),
+             NewtonLESSLogistic(tol=1e-3, random_state=0), LogisticRegression(tol=1e-6,
+                                                                              max_iter=5000),
+             "LogisticRegression", metric="accuracy"),
+        Case(f"sparse {ns}x{ds}, density {density:g}",
+             lambda: make_sparse_classification(ns, ds, density=density, random_state=0),
+             NewtonLESSLogistic(tol=1e-3, random_state=0), LogisticRegression(tol=1e-6,
+                                                                              max_iter=5000),
+             "LogisticRegression", metric="accuracy"),
+    ]
+
+
+CASES = {"NewtonLESSLogistic": _logistic_cases, "SketchedRidge": _ridge_cases}
 
 
 def _certificate(est):
