@@ -129,15 +129,16 @@ class _SparseFactor:
     def _gram(A, a, b):
         """``(A - a b^T)^T (A - a b^T)`` for sparse A (rows x cols), dense a (rows), b (cols).
 
-        The rank-two correction is applied in place to the LOWER triangle only (BLAS syr2 /
-        syr, no m x m temporaries), which is all SketchPreconditioner's Cholesky reads.
+        The rank-two correction is applied in place by BLAS rank-one updates (no m x m
+        temporaries).
         """
         G = np.asfortranarray((A.T @ A).toarray())
         if a is not None:
             q = np.asarray(A.T @ a, dtype=np.float64)
             b = np.asarray(b, dtype=np.float64)
-            G = sla.blas.dsyr2(-1.0, q, b, a=G, lower=1, overwrite_a=1)
-            G = sla.blas.dsyr(float(a @ a), b, a=G, lower=1, overwrite_a=1)
+            G = sla.blas.dger(-1.0, q, b, a=G, overwrite_a=1)
+            G = sla.blas.dger(-1.0, b, q, a=G, overwrite_a=1)
+            G = sla.blas.dger(float(a @ a), b, b, a=G, overwrite_a=1)
         return G
 
     def gram(self):
