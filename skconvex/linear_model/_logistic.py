@@ -108,10 +108,12 @@ default="less_uniform"
         Rows of the sketch (per class in the multinomial case). An int fixes it (at least the
         number of samples means the exact Hessian).
     nnz_per_row : int or None, default=None
-        Samples combined per sketch row by the LESS embeddings. None picks the cheapest size
-        that keeps the sketch at about a tenth of a pass over ``X`` (``n / (8 m)``, between 1
-        and ``n_features``); the theory's choice is ``n_features``, which makes the sketch as
-        good as a Gaussian one on any data at ``m * n_features`` row reads per iteration.
+        Samples combined per sketch row by the LESS embeddings. None spends about a quarter
+        of a pass over ``X`` on the sketch's row reads (between 1 and ``n_features``; see
+        :func:`skconvex.solvers.newton_sketch.default_nnz_per_row`). The theory's choice is
+        ``n_features``, which makes the sketch as good as a Gaussian one on any data, at
+        ``m * n_features`` row reads per iteration: many passes' worth when ``m`` is a
+        multiple of ``n_features``.
     tol : float, default=1e-6
         Stop after the first iteration whose approximate Newton decrement
         ``lambda = g^T H_S^{-1} g`` satisfies ``sqrt(lambda / theta^T H theta) <= tol``
