@@ -2,9 +2,9 @@
 
 Conventions
 -----------
-* Index arrays are ``np.intp``; ``s_coef`` holds the signed, scaled entries of S in the
-  dtype of the output, so that every kernel does ``out[...] += coef * A[...]`` and one
-  source serves float32 and float64.
+* Index pointers are ``np.intp``, the row indices of S ``np.int32``; ``s_coef`` holds
+  the signed, scaled entries of S in the dtype of the output, so that every kernel does
+  ``out[...] += coef * A[...]`` and one source serves float32 and float64.
 * Every kernel is serial, ``nogil=True``, and works on a range of the output (a block of
   output columns, or of srht panels) given by its last two arguments, so that two
   ranges never write the same output entry (column blocks are multiples of 64 bytes:
@@ -21,7 +21,8 @@ machine, numba 0.68, OpenMP layer):
   spinning.
 * speed: the same column-block split, so the same throughput (see the measurements in
   ``sketches._scatter_plan`` / ``_srht_plan``); the extra cost is starting a thread
-  (~0.1 ms), paid only above ``sketches._PARALLEL_MIN_WORK``.
+  (~0.1 ms), paid only above ``sketches._PARALLEL_MIN_WORK``. Where a second thread
+  does not pay (sjlt on C-ordered A: memory-bound), the plan uses one.
 """
 
 import numpy as np
@@ -54,10 +55,10 @@ def floyd_distinct_rows(draws, m):
 
 @njit(cache=True)
 def csc_pattern(cols, n):
-    """Counting sort of a row-wise pattern: S[r, cols[r, k]] -> CSC (indptr, rows, perm).
+    """Counting sort of a row-wise pattern S[r, cols[r, k]] into CSC: (indptr, rows).
 
-    ``perm[p]`` is the flat index ``r * s + k`` of the p-th CSC entry, so that the CSC
-    values are ``values.ravel()[perm]``. O(m s + n).
+    Within a column the rows come out in increasing order. ``rows`` is int32 (half the
+    memory traffic of the scatter's index stream). O(m s + n).
     """
     m, s = cols.shape
     indptr = np.zeros(n + 1, dtype=np.intp)
@@ -67,16 +68,13 @@ def csc_pattern(cols, n):
     for i in range(n):
         indptr[i + 1] += indptr[i]
     fill = indptr[:-1].copy()
-    rows = np.empty(m * s, dtype=np.intp)
-    perm = np.empty(m * s, dtype=np.intp)
+    rows = np.empty(m * s, dtype=np.int32)
     for r in range(m):
         for k in range(s):
             c = cols[r, k]
-            q = fill[c]
-            rows[q] = r
-            perm[q] = r * s + k
-            fill[c] = q + 1
-    return indptr, rows, perm
+            rows[fill[c]] = r
+            fill[c] += 1
+    return indptr, rows
 
 
 # --------------------------------------------------------------------------------------

@@ -314,6 +314,8 @@ class Sketch:
     ):
         self.n = _check_int(n, "n")
         self.m = _check_int(m, "m")
+        if self.m >= 2**31:  # row indices of S are int32
+            raise ValueError(f"m must be < 2**31; got m={self.m}.")
         self.kind = _check_kind(kind)
         if nnz_per_row is not None:
             nnz_per_row = _check_int(nnz_per_row, "nnz_per_row")
@@ -346,10 +348,11 @@ class Sketch:
             self.nnz = s
             rng = _rng(self.entropy, _TAG_SJLT)
             if s == 1:
-                rows = rng.integers(0, m, size=n).astype(np.intp)
+                rows = rng.integers(0, m, size=n, dtype=np.int32)
             else:
                 draws = rng.integers(0, m - s + 1 + np.arange(s), size=(n, s))
                 rows = K.floyd_distinct_rows(draws.astype(np.intp), m).ravel()
+                rows = rows.astype(np.int32)
             signs = rng.integers(0, 2, size=n * s, dtype=np.int8) * 2.0 - 1.0
             self._s_indptr = np.arange(0, n * s + 1, s, dtype=np.intp)
             self._s_rows = rows
@@ -369,14 +372,19 @@ class Sketch:
         rng = _rng(self.entropy, _TAG_LESS, s)
         if self.kind == "less_uniform":
             cols = rng.integers(0, n, size=(m, s))
-            base = rng.integers(0, 2, size=(m, s), dtype=np.int8) * 2.0 - 1.0
-            base *= np.sqrt(n / (m * s))
         else:
             cols = rng.choice(n, size=(m, s), p=self.probabilities)
-            base = rng.integers(0, 2, size=(m, s), dtype=np.int8) * 2.0 - 1.0
-            base /= np.sqrt(s * m * self.probabilities[cols])
-        indptr, rows, perm = K.csc_pattern(cols.astype(np.intp, copy=False), n)
-        self._s_indptr, self._s_rows, self._s_base = indptr, rows, base.ravel()[perm]
+        indptr, rows = K.csc_pattern(cols.astype(np.intp, copy=False), n)
+        del cols
+        # the signs are i.i.d. and independent of the pattern: drawn in CSC order
+        base = rng.integers(0, 2, size=m * s, dtype=np.int8) * 2.0 - 1.0
+        if self.kind == "less_uniform":
+            base *= np.sqrt(n / (m * s))
+        else:
+            with np.errstate(divide="ignore"):  # columns with p_j = 0 are never drawn
+                scale = 1.0 / np.sqrt(s * m * self.probabilities)
+            base *= np.repeat(scale, np.diff(indptr))
+        self._s_indptr, self._s_rows, self._s_base = indptr, rows, base
 
     def _resolve_less(self, A, w):
         if self.nnz is None:

@@ -171,7 +171,7 @@ def test_global_random_state_is_used_for_none():
 # --------------------------------------------------------------------------------------
 
 # (n, d, m): small; enough work for 2 column blocks of the scatter kernel and several
-# chunks / tiles of the FWHT; wide (F-ordered column blocks capped at 256 columns)
+# chunks / tiles of the FWHT; wide (several row chunks of the F-ordered scatter)
 _SHAPES = [(37, 5, 12), (3000, 70, 50), (600, 530, 20)]
 
 
