@@ -287,20 +287,30 @@ def run_problem(name, args, gflops):
         ours_cfg.append(("NewtonLESSLogistic solver=newton", "newton", "less_uniform"))
     start = None
     for label, solver, sketch in ours_cfg:
-        def run(tol, solver=solver, sketch=sketch):
-            return timed(fit_ours, X, y, spec, tol, solver, sketch)
+        budget = {"t": 0.0}
 
+        def run(tol, solver=solver, sketch=sketch, budget=budget):
+            t, est = timed(fit_ours, X, y, spec, tol, solver, sketch)
+            budget["t"] += t
+            return t, est
+
+        def give_up(t, est, budget=budget):
+            return t > cap / 3 or budget["t"] > cap
+
+        # exact Newton converges quadratically: its loosest passing tol is large, start there
+        first_tol = 1e-2 if solver == "newton" else (start or 1e-3)
         tol, first, tried = search_loosest(
-            run, OUR_GRID, lambda est: gap_of(est) <= TARGET_GAP,
-            start=start if solver == "newton-less" and start else 1e-3, log=log_run(label))
+            run, OUR_GRID, lambda est: gap_of(est) <= TARGET_GAP, start=first_tol,
+            log=log_run(label), give_up=give_up)
         if tol is None:
             add_row(label, "ours", OUR_GRID[-1], first[0], [first[0]], first[1],
                     [obj_of(first[1])], note="(!) gap not reached", ours=True)
             continue
         if label.endswith("(default)"):
             start = tol
-        t_med, times, est, gaps = time_fit(lambda: run(tol)[1], repeats=repeats, first=first,
-                                           check=obj_of)
+        t_med, times, est, gaps = time_fit(
+            lambda: run(tol)[1], repeats=repeats if first[0] < cap / 10 else 1, first=first,
+            check=obj_of)
         add_row(label, "ours", tol, t_med, times, est, gaps,
                 note=" ".join(f"{t:g}{'+' if p else '-'}" for t, _, p in tried), ours=True)
 
