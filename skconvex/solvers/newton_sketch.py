@@ -60,9 +60,10 @@ from skconvex.utils._progress import ProgressLogger
 _ALPHA, _BETA = 0.1, 0.5  # Armijo constants (the authors' code)
 _T_MIN = 1e-10  # smallest trial step
 _LOCAL_MARGIN = 1.0  # a full step moving no margin by more than this is "in the quadratic regime"
-# initial sketch rows per unit of estimated effective dimension. Measured on L1-like problems
-# (n=1e5-2e5, d=300-500): iterations to a relative objective gap of 1e-6 with 4 / 8 / 16 / 32
-# rows per unit: 10-12 / 8 / 6 / 5 (exact Newton: 5); 16 was the fastest.
+# The estimating sketch is doubled while saturated, up to this many rows per parameter.
+# (Measured on L1-like problems, n=1e5-2e5, d=300-500: iterations to a relative objective gap
+# of 1e-6 with 4 / 8 / 16 / 32 sketch rows per unit of effective dimension: 10-12 / 8 / 6 / 5,
+# exact Newton 5; the cost model of _calibrate picks among these multiples.)
 _SKETCH_PER_DEFF = 16.0
 _MIN_SKETCH = 256
 _LESS_KINDS = ("less_uniform", "less")
