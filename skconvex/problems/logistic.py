@@ -35,12 +35,17 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from skconvex._linalg import small_kernel
+from skconvex.sketching._kernels import csr_weighted_gram
 
 # Rows of a dense block of the fused pass: about 1 MB of X (the L2 cache of a core here), re-read
 # from cache by the second product (X^T R) of the block. Measured (n=2e5, d=500, one thread):
 # blocks of 1 MB made the fused pass cost one plain pass, blocks of 8 MB two.
 _BLOCK_BYTES = 1 << 20
 _GRAM_BLOCK_BYTES = 1 << 25
+# Largest number of columns for which the Gram matrix of a sparse X is accumulated row by row
+# into a dense array (kept in the L2 cache: one-hot data, 6x faster than scipy's product there);
+# wider X goes through scipy's sparse x sparse product.
+SPARSE_GRAM_DENSE_MAX_COLS = 512
 # Products of a dense X with fewer columns than this are done column by column: OpenBLAS's
 # GEMM with 2 or 3 right-hand columns was 2-4x slower than as many GEMV calls.
 _GEMV_MAX_COLS = 4
@@ -498,7 +503,10 @@ class LogisticProblem:
         # accumulated in float64 whatever the data's dtype: the Schur complement on the
         # coefficients (intercepts eliminated) cancels, and float32 rounding can make it
         # indefinite
-        if self.issparse:
+        if self.issparse and d <= SPARSE_GRAM_DENSE_MAX_COLS and X.format == "csr":
+            G[:d, :d], xh = csr_weighted_gram(X.indptr, X.indices, X.data,
+                                              np.ascontiguousarray(h, dtype=np.float64), d)
+        elif self.issparse:
             X64 = X.astype(np.float64, copy=False)
             Xh = X64.multiply(h[:, None]).tocsr()
             G[:d, :d] = (X64.T @ Xh).toarray()

@@ -265,3 +265,45 @@ def srht_csc(indptr, indices, data, dw, idx, scale, out, N, P, L, T, p0, p1):
             _fwht_chunk(buf, P, start, L)
         _fwht_tail(buf, P, N, L, T)
         _srht_gather(buf, P, width, j0, idx, scale, out)
+
+
+# --------------------------------------------------------------------------------------
+# Exact Gram matrix of a sparse matrix (the m = n limit of a sketch)
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def csr_weighted_gram(indptr, indices, data, h, n_cols):
+    """``G = X^T diag(h) X`` (dense, float64) and ``X^T h`` of a CSR matrix, row by row.
+
+    Every row adds the outer product of its nonzeros (``nnz_row^2 / 2`` updates into a dense
+    ``n_cols x n_cols`` accumulator): far cheaper than a sparse x sparse product when the
+    rows are short and ``n_cols`` is small enough for the accumulator to stay in cache
+    (one-hot data). Duplicate column indices within a row are allowed; so are unsorted ones.
+    """
+    G = np.zeros((n_cols, n_cols))
+    xh = np.zeros(n_cols)
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        hi = h[i]
+        if hi == 0.0:
+            continue
+        lo, hi_ptr = indptr[i], indptr[i + 1]
+        for a in range(lo, hi_ptr):
+            ja = indices[a]
+            va = hi * data[a]
+            xh[ja] += va
+            G[ja, ja] += va * data[a]
+            for b in range(a + 1, hi_ptr):
+                jb = indices[b]
+                if jb == ja:
+                    G[ja, ja] += 2.0 * va * data[b]
+                else:
+                    G[ja, jb] += va * data[b]
+    # every off-diagonal pair went to one of its two triangles: fold them together
+    for j in range(n_cols):
+        for k in range(j + 1, n_cols):
+            s = G[j, k] + G[k, j]
+            G[j, k] = s
+            G[k, j] = s
+    return G, xh

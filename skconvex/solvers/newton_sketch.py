@@ -52,6 +52,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from skconvex._linalg import AffineOperator, small_kernel
+from skconvex.problems.logistic import SPARSE_GRAM_DENSE_MAX_COLS
 from skconvex._result import FitResult
 from skconvex.sketching import SKETCH_KINDS, Sketch
 from skconvex.solvers._sketch_precond import AdaptiveSketchSize, SketchPreconditioner
@@ -78,6 +79,10 @@ _W_BLAS3 = 0.1  # a multiply-add of GEMM / Cholesky (large GEMM 0.02 ns; 0.04 as
 _W_SPARSE_PRODUCT = 11.0  # a scalar product inside a sparse x sparse product (4.9 ns)
 _W_GATHER_DENSE = 3.5  # an entry of a row scattered by the LESS kernel into a dense output
 _W_GATHER_SPARSE = 130.0  # an entry of a sparse sketched factor (scipy's S @ X, 58 ns)
+_W_LESS_PER_SAMPLE = 40.0  # a LESS sketch's work per sample of X: the counting sort of its
+# pattern over the n columns, the factor's weights (18 ns; 5 ms of a 2304-row sketch of a
+# 254,654 x 78 one-hot X, where the scattered entries cost 2.5 ms)
+_W_ROW_GRAM = 4.0  # a pair of a row's nonzeros added into a dense, cached Gram (1.7 ns)
 
 
 class _Gram:
@@ -340,7 +345,8 @@ def _build_flops(problem, kind, m, s):
         nnz_b = k * k * m * d
     sparse_b = problem.sparse_factor(kind, m, s or 1)
     if kind in _LESS_KINDS:
-        gather = (_W_GATHER_SPARSE if sparse_b else _W_GATHER_DENSE) * nnz_b
+        gather = (_W_GATHER_SPARSE if sparse_b else _W_GATHER_DENSE) * nnz_b + \
+            _W_LESS_PER_SAMPLE * k * n
     elif kind in ("gaussian", "rademacher"):  # a GEMM with m rows, and m n random numbers
         gather = k * k * (2.0 * _W_BLAS3 * m * problem.nnz + 20.0 * m * n)
     else:  # sjlt, srht: a pass or two per application whatever m
@@ -359,7 +365,10 @@ def _exact_flops(problem):
     if problem.issparse:
         indptr = problem.X.indptr
         sq = float(np.sum(np.diff(indptr).astype(np.float64) ** 2))
-        gram = pairs * (_W_SPARSE_PRODUCT * sq + 2.0 * _W_SPARSE * problem.nnz + p * p)
+        if problem.n_features <= SPARSE_GRAM_DENSE_MAX_COLS and problem.X.format == "csr":
+            gram = pairs * (0.5 * _W_ROW_GRAM * sq + _W_SPARSE * problem.nnz + p * p)
+        else:
+            gram = pairs * (_W_SPARSE_PRODUCT * sq + 2.0 * _W_SPARSE * problem.nnz + p * p)
     else:
         gram = pairs * (_W_BLAS3 * problem.n_samples * p * p + 2.0 * problem.nnz)
     return gram + _W_BLAS3 * (k * p) ** 3 / 3.0
