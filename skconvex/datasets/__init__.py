@@ -5,6 +5,7 @@ from skconvex.datasets._logistic import (
     make_decaying_spectrum_classification,
     make_sparse_classification,
 )
+from skconvex.datasets._networks import make_planted_relu_regression
 from skconvex.datasets._synthetic import (
     make_decaying_spectrum_regression,
     make_sparse_decaying_regression,
@@ -16,6 +17,7 @@ __all__ = [
     "make_decaying_spectrum_classification",
     "make_sparse_classification",
     "make_decaying_spectrum_regression",
+    "make_planted_relu_regression",
     "make_sparse_decaying_regression",
     "ridge_alpha_for_effective_dim",
 ]

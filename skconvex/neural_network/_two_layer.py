@@ -498,12 +498,11 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     Lam = -full.loss.grad(full.scores(T, c_opt))
     G_new = sample_gates(Xt, n_new_patterns, random_state=random_state)
     G_new = G_new[:, :n_new_patterns]
-    M_new = gate_mask(Xt, G_new).astype(np.float64)
-    norms_new = np.sqrt(np.sum((Xt.T @ (M_new[:, :, None] * Lam[:, None, :]).reshape(
-        len(Xt), -1)) ** 2, axis=0))
-    M_old = problem.sign_mask
-    norms_old = np.sqrt(np.sum((Xt.T @ (M_old[:, :, None] * Lam[:, None, :]).reshape(
-        len(Xt), -1)) ** 2, axis=0))
+    probe = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_new), estimator.alpha, loss,
+                                sample_weight=sample_weight,
+                                fit_intercept=estimator.fit_intercept)
+    norms_new = probe.group_norms(probe.adjoint(Lam)).ravel()
+    norms_old = problem.group_norms(problem.adjoint(Lam)).ravel()
     alpha = estimator.alpha
     ratio_new = norms_new / alpha
     worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,

@@ -57,36 +57,82 @@ class TwoLayerReLUProblem:
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.relu = bool(relu)
-        M = np.asarray(mask, dtype=np.float64)
-        self.n_patterns = M.shape[1]
-        if self.relu:
-            self.sign_mask = np.hstack([M, -M])          # sigma_q D_p
-            self.cone = np.tile(2.0 * M - 1.0, (1, 2))   # (2 D_p - I)
-        else:
-            self.sign_mask = M
-            self.cone = None
+        self.mask = np.asarray(mask, dtype=bool)
+        self.M = np.ascontiguousarray(self.mask, dtype=np.float64)  # (n, P) GEMM operand
+        self.n_patterns = self.M.shape[1]
         self.n, self.d = n, d
-        self.Q = self.sign_mask.shape[1]
+        self.Q = 2 * self.n_patterns if self.relu else self.n_patterns
         self.K = self.Y.shape[1]
         self.shape = (d, self.Q, self.K)
         self._lip = None
         self._cvxpy_cons = None
+        self._sign_mask = None
+        self._cone = None
 
-    # -- linear maps (BLAS-3) --------------------------------------------------------------
+    @property
+    def sign_mask(self):
+        """``sigma_q D_p`` for every column (n, Q): ``[M, -M]`` for ReLU, ``M`` for gated."""
+        if self._sign_mask is None:
+            self._sign_mask = np.hstack([self.M, -self.M]) if self.relu else self.M
+        return self._sign_mask
+
+    @property
+    def cone(self):
+        """``(2 D_p - I)`` for every column (n, Q) (ReLU program only)."""
+        if not self.relu:
+            return None
+        if self._cone is None:
+            C = 2.0 * self.M - 1.0
+            self._cone = np.hstack([C, C])
+        return self._cone
+
+    # -- linear maps (BLAS-3, no (n, Q, K) temporaries) -------------------------------------
+    # The network output is linear in U: Z0 = sum_p D_p X U~_p with U~_p = v_p - w_p (ReLU) or
+    # u_p (gated). Row i of it is x_i . (sum_p M_ip U~_p) = x_i . (M U~^T)_i: one GEMM
+    # (n, P) x (P, d K) and a row-wise product with X (n d K, not n P K). The adjoint,
+    # X^T (M * g_k) for every p and output k, is (X * g_k)^T M: one GEMM (d K, n) x (n, P).
+    def _effective(self, U):
+        """Per-pattern weights ``U~`` (d, P, K)."""
+        P = self.n_patterns
+        return U[:, :P] - U[:, P:] if self.relu else U
+
     def forward(self, U):
-        """``T = X @ U``: shape (n, Q, K)."""
+        """The network output without intercept, ``Z0 = sum_q sigma_q D_q X U_q``: (n, K)."""
+        Ue = self._effective(U)
+        d, P, K = Ue.shape
+        B = self.M @ np.ascontiguousarray(Ue.transpose(1, 0, 2)).reshape(P, d * K)
+        if K == 1:
+            return np.einsum("nd,nd->n", self.X, B)[:, None]
+        return np.einsum("nd,ndk->nk", self.X, B.reshape(self.n, d, K))
+
+    def adjoint(self, G):
+        """Adjoint of :meth:`forward`: ``sigma_q X^T D_q G_k`` for G of shape (n, K): (d, Q, K)."""
+        n, d, K = self.n, self.d, self.K
+        A = (self.X[:, :, None] * G[:, None, :]).reshape(n, d * K)
+        R = (A.T @ self.M).reshape(d, K, self.n_patterns).transpose(0, 2, 1)
+        return np.concatenate([R, -R], axis=1) if self.relu else np.ascontiguousarray(R)
+
+    def scores(self, T, c):
+        """Network output ``Z = Z0 + c`` from the image ``Z0`` of :meth:`forward`."""
+        return T + c
+
+    def forward_full(self, U):
+        """``T = X @ U``: every column's pre-activations, shape (n, Q, K) (the cone constraints
+        of the ReLU program need them)."""
         return (self.X @ U.reshape(self.d, -1)).reshape(self.n, self.Q, self.K)
 
-    def adjoint(self, R):
+    def adjoint_full(self, R):
         """``X.T @ R`` for R of shape (n, Q, K): shape (d, Q, K)."""
         return (self.X.T @ R.reshape(self.n, -1)).reshape(self.shape)
 
-    def scores(self, T, c):
-        """Network output ``Z = sum_q sign_mask_q * T_q + c``: shape (n, K)."""
-        return np.einsum("nq,nqk->nk", self.sign_mask, T) + c
+    def full_to_image(self, T):
+        """``Z0`` from the full pre-activations ``T`` (n, Q, K)."""
+        P = self.n_patterns
+        Te = T[:, :P] - T[:, P:] if self.relu else T
+        return np.einsum("np,npk->nk", self.M, Te)
 
-    def scores_adjoint(self, G):
-        """Adjoint of ``T -> scores``: ``sign_mask * G`` broadcast, shape (n, Q, K)."""
+    def image_grad_to_full(self, G):
+        """Adjoint of :meth:`full_to_image`: ``sigma_q D_q G`` broadcast, shape (n, Q, K)."""
         return self.sign_mask[:, :, None] * G[:, None, :]
 
     # -- objective pieces -----------------------------------------------------------------
@@ -106,7 +152,7 @@ class TwoLayerReLUProblem:
         """Data term at ``T`` and its gradients w.r.t. ``T`` and ``c``."""
         val, G = self.loss.value_grad(self.scores(T, c))
         gc = G.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
-        return val, self.scores_adjoint(G), gc
+        return val, G, gc
 
     def smooth_value(self, T, c):
         return self.loss.value(self.scores(T, c))
@@ -127,7 +173,7 @@ class TwoLayerReLUProblem:
                 nrm = np.sqrt(np.sum(U * U) + np.sum(c * c))
                 U, c = U / nrm, c / nrm
                 Z = self.s[:, None] * self.scores(self.forward(U), c)
-                U = self.adjoint(self.scores_adjoint(Z))
+                U = self.adjoint(Z)
                 c = Z.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
                 norm2 = np.sqrt(np.sum(U * U) + np.sum(c * c))
             self._lip = 1.05 * self.loss.curvature * norm2
@@ -140,14 +186,15 @@ class TwoLayerReLUProblem:
         return self._xnorm2
 
     def cone_values(self, T):
-        """``(2 D_p - I) X u_q`` for every column: shape (n, Q, K) (ReLU program only)."""
+        """``(2 D_p - I) X u_q`` for every column from the full pre-activations ``T`` (n, Q, K)
+        (ReLU program only)."""
         return self.cone[:, :, None] * T
 
-    def max_violation(self, T):
-        """Largest violation of the cone constraints (0 for the gated program)."""
+    def max_violation(self, U):
+        """Largest violation of the cone constraints at ``U`` (0 for the gated program)."""
         if not self.relu:
             return 0.0
-        return float(max(0.0, -np.min(self.cone_values(T))))
+        return float(max(0.0, -np.min(self.cone_values(self.forward_full(U)))))
 
     def optimal_intercept(self, T, c=None):
         if not self.fit_intercept:
@@ -177,10 +224,10 @@ class TwoLayerReLUProblem:
         c_opt = self.optimal_intercept(T, c)
         Z = self.scores(T, c_opt)
         Lam = -self.loss.grad(Z)
-        R = self.scores_adjoint(Lam)
+        A = self.adjoint(Lam)
         if self.relu and multipliers is not None:
-            R = R + self.cone[:, :, None] * multipliers
-        norms = self.group_norms(self.adjoint(R))
+            A = A + self.adjoint_full(self.cone[:, :, None] * multipliers)
+        norms = self.group_norms(A)
         worst = float(np.max(norms)) if norms.size else 0.0
         t_max = self.alpha / worst if worst > 0 else np.inf
         if self.loss_name != "squared":

@@ -22,11 +22,12 @@ from skconvex.utils._progress import ProgressLogger
 
 class _Augmented:
     """The inner problem: the base problem with the augmented-Lagrangian penalty added to its
-    smooth part (same operators, same prox)."""
+    smooth part. Its linear image is the full pre-activation tensor ``T = X U`` (the penalty
+    needs every column's constraint values), its prox the base problem's."""
 
     def __init__(self, problem, mu, rho):
         self.p, self.mu, self.rho = problem, mu, rho
-        self.forward, self.adjoint = problem.forward, problem.adjoint
+        self.forward, self.adjoint = problem.forward_full, problem.adjoint_full
         self.prox, self.penalty = problem.prox, problem.penalty
         self.shape, self.K, self.fit_intercept = problem.shape, problem.K, problem.fit_intercept
 
@@ -37,12 +38,12 @@ class _Augmented:
         return val, Zp
 
     def smooth_value(self, T, c):
-        return self.p.smooth_value(T, c) + self._pen(T)[0]
+        return self.p.smooth_value(self.p.full_to_image(T), c) + self._pen(T)[0]
 
     def smooth_value_grad(self, T, c):
-        val, gT, gc = self.p.smooth_value_grad(T, c)
+        val, G, gc = self.p.smooth_value_grad(self.p.full_to_image(T), c)
         pval, Zp = self._pen(T)
-        return val + pval, gT - self.p.cone[:, :, None] * Zp, gc
+        return val + pval, self.p.image_grad_to_full(G) - self.p.cone[:, :, None] * Zp, gc
 
     def lipschitz(self):
         return self.p.lipschitz() + self.rho * self.p.data_norm2()
@@ -57,7 +58,8 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, violation_to
     ``max_iter`` bounds the total number of inner (FISTA) iterations. Returns a FitResult whose
     ``info`` holds ``max_violation``, ``multipliers`` (the final ``mu``), ``n_outer`` and ``rho``.
     """
-    check_problem(problem, REQUIRED + ("dual_bound", "cone_values", "cone", "data_norm2"),
+    check_problem(problem, REQUIRED + ("dual_bound", "cone_values", "cone", "data_norm2",
+                                    "forward_full", "adjoint_full", "full_to_image"),
                   solver="augmented_lagrangian")
     log = ProgressLogger("auglag", verbose, tol=tol)
     if warm_start is not None:
@@ -72,7 +74,7 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, violation_to
     history = []
     inner_tol = 1e-3
     L = None
-    T = problem.forward(U)
+    T = problem.forward_full(U)
     gap = np.inf
     while used < max_iter:
         n_outer += 1
@@ -90,8 +92,9 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, violation_to
         C = problem.cone_values(T)
         viol = float(max(0.0, -np.min(C)))
         mu = np.maximum(mu - rho * C, 0.0)
-        bound, c_opt = problem.dual_bound(U, c, T, multipliers=mu)
-        obj = problem.smooth_value(T, c_opt) + problem.penalty(U)
+        Z0 = problem.full_to_image(T)
+        bound, c_opt = problem.dual_bound(U, c, Z0, multipliers=mu)
+        obj = problem.smooth_value(Z0, c_opt) + problem.penalty(U)
         gap = obj - bound
         rel = gap / max(abs(obj), 1e-300)
         history.append({"iter": used, "objective": obj, "gap": gap, "measure": rel,
@@ -106,9 +109,10 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, violation_to
             L = None
         viol_prev = viol
         inner_tol = max(inner_tol * 0.1, 1e-12)
-    bound, c_opt = problem.dual_bound(U, c, T, multipliers=mu)
-    objective = problem.smooth_value(T, c_opt) + problem.penalty(U)
-    info = {"max_violation": problem.max_violation(T), "multipliers": mu, "n_outer": n_outer,
+    Z0 = problem.full_to_image(T)
+    bound, c_opt = problem.dual_bound(U, c, Z0, multipliers=mu)
+    objective = problem.smooth_value(Z0, c_opt) + problem.penalty(U)
+    info = {"max_violation": problem.max_violation(U), "multipliers": mu, "n_outer": n_outer,
             "rho": rho}
     return FitResult(pack(U, c_opt), objective, bound, max(used, 1), converged, history, info,
                      gap=max(objective - bound, 0.0))
