@@ -15,16 +15,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skconvex.arrangements import gate_mask, sample_gates
 from skconvex.base import ConvexEstimator
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
-from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
-
-
-def _solve_first_order(problem, **kwargs):
-    """FISTA for the gated program; augmented Lagrangian (FISTA inside) for the ReLU one."""
-    if problem.relu:
-        return solve_augmented_lagrangian(problem, **kwargs)
-    return solve_fista(problem, **kwargs)
 
 
 def _solve_cvxpy(problem, **kwargs):
@@ -58,7 +50,7 @@ class _BaseConvexReLU(ConvexEstimator):
     were gated.
     """
 
-    _solvers = {"fista": _solve_first_order, "cvxpy": _solve_cvxpy}
+    _solvers = {"fista": solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
         **ConvexEstimator._parameter_constraints,
@@ -138,7 +130,7 @@ class _BaseConvexReLU(ConvexEstimator):
         self.gate_intercepts_ = gb
         self.n_hidden_ = int(h)
         self.n_patterns_ = int(P)
-        self.max_violation_ = float(result.info.get("max_violation", 0.0))
+        self.max_violation_ = problem.max_violation(U)
         self._gates_std = problem.gates_
         self._convex_weights = result.w
         self._std_weights = (U_std, W2)  # the network on standardized inputs (weight decay)

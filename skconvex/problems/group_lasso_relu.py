@@ -3,24 +3,36 @@
 Notation: ``X`` (n, d) is the data the network sees (a ones column appended for first-layer
 biases), ``M`` (n, P) the boolean activation patterns ``D_p = diag(M[:, p])``, ``K`` the number of
 outputs. The variables are ``U`` of shape (d, Q, K): one weight vector per (column q, output k).
+Column ``q`` belongs to pattern ``col_pattern[q]`` and enters the output with sign
+``col_sign[q]``.
 
-- Gated ReLU (``Q = P``): ``Z = sum_p D_p X U_p + c``; the group lasso
+- Gated ReLU (``Q = P``, signs +1): ``Z = sum_p D_p X U_p + c``; the group lasso
   ``min f(Z) + alpha * sum_{q,k} ||U_qk||_2``.
-- ReLU (``Q = 2P``): columns ``q < P`` are the ``v`` of pattern ``q``, columns ``q >= P`` the ``w`` of
-  pattern ``q - P``; ``Z = sum_p D_p X (v_p - w_p) + c`` with the cone constraints
-  ``(2 D_p - I) X v_p >= 0`` and ``(2 D_p - I) X w_p >= 0``.
+- ReLU (``Q = 2P``): columns ``q < P`` are the ``v`` of pattern ``q`` (sign +1), columns
+  ``q >= P`` the ``w`` of pattern ``q - P`` (sign -1); ``Z = sum_p D_p X (v_p - w_p) + c`` with the
+  cone constraints ``(2 D_p - I) X v_p >= 0`` and ``(2 D_p - I) X w_p >= 0``.
 
 Each output k has its own neurons (a column (q, k) is one hidden unit feeding output k only), so
 for every loss the convex objective equals the regularized loss of the recovered non-convex
 network exactly (spec two_layer.md, section 4). ``c`` is an unpenalized output intercept.
 
-The forward operator is one GEMM ``T = X @ U.reshape(d, Q*K)`` followed by a masked sum over
-``q``; the adjoint is one GEMM ``X.T @ (mask * R)``. Solvers work on ``T`` so that the extrapolated
-points of accelerated methods cost no extra product (linearity).
+Operators (BLAS-3, no (n, Q, K) temporaries): with ``S = M[:, col_pattern] * col_sign`` (n, Q),
+the network output is linear in U, ``Z0_k = rowsum(X * (S @ U_k^T))`` (one GEMM (n, Q) x (Q, d K)
+and a row-wise product with X: n d K work, not n Q K), and the adjoint ``X^T D_q g_k`` for every
+column is ``(X * g_k)^T S`` (one GEMM). Solvers work on the image ``Z0`` (n, K), so extrapolated
+points of accelerated methods cost no product (linearity).
+
+Constraints: the ReLU program is solved by proximal gradient with the exact prox of
+``alpha ||u|| + i_{K_p}(u)`` (projection onto the polyhedral cone ``K_p``, then group
+soft-thresholding; :mod:`skconvex.problems._cone_kernels`), so every iterate is feasible. The dual
+certificate of a column is the norm of the projection of ``-gradient`` onto its cone (the
+optimal cone multipliers are the other part of the Moreau decomposition), which makes the duality
+gap of the ReLU program exact without multiplier estimates.
 """
 
 import numpy as np
 
+from skconvex.problems._cone_kernels import project_columns
 from skconvex.problems._losses import LOSSES
 
 
@@ -58,49 +70,54 @@ class TwoLayerReLUProblem:
         self.fit_intercept = bool(fit_intercept)
         self.relu = bool(relu)
         self.mask = np.asarray(mask, dtype=bool)
-        self.M = np.ascontiguousarray(self.mask, dtype=np.float64)  # (n, P) GEMM operand
-        self.n_patterns = self.M.shape[1]
+        self.n_patterns = self.mask.shape[1]
         self.n, self.d = n, d
-        self.Q = 2 * self.n_patterns if self.relu else self.n_patterns
         self.K = self.Y.shape[1]
-        self.shape = (d, self.Q, self.K)
+        P = self.n_patterns
+        if self.relu:
+            self._set_columns(np.tile(np.arange(P), 2),
+                              np.concatenate([np.ones(P), -np.ones(P)]), np.arange(2 * P))
+            # active constraints of every column's last cone projection (warm starts), shared
+            # with the restricted programs of working-set solvers
+            self._active = np.zeros((2 * P, self.K, d + 1), dtype=np.int64)
+            self._n_active = np.zeros((2 * P, self.K), dtype=np.int64)
+        else:
+            self._set_columns(np.arange(P), np.ones(P), np.arange(P))
+
+    def _set_columns(self, col_pattern, col_sign, col_id):
+        self.col_id = np.asarray(col_id, dtype=np.intp)
+        self.col_pattern = np.asarray(col_pattern, dtype=np.intp)
+        self.col_sign = np.asarray(col_sign, dtype=np.float64)
+        self.Q = self.col_pattern.size
+        self.shape = (self.d, self.Q, self.K)
+        self._S = None
         self._lip = None
         self._cvxpy_cons = None
-        self._sign_mask = None
-        self._cone = None
 
     @property
     def sign_mask(self):
-        """``sigma_q D_p`` for every column (n, Q): ``[M, -M]`` for ReLU, ``M`` for gated."""
-        if self._sign_mask is None:
-            self._sign_mask = np.hstack([self.M, -self.M]) if self.relu else self.M
-        return self._sign_mask
+        """``S = col_sign * D_{col_pattern}`` (n, Q) float64, the GEMM operand."""
+        if self._S is None:
+            self._S = np.ascontiguousarray(self.mask[:, self.col_pattern], dtype=np.float64)
+            neg = self.col_sign < 0
+            if neg.any():
+                self._S[:, neg] *= -1.0
+        return self._S
 
-    @property
-    def cone(self):
-        """``(2 D_p - I)`` for every column (n, Q) (ReLU program only)."""
-        if not self.relu:
-            return None
-        if self._cone is None:
-            C = 2.0 * self.M - 1.0
-            self._cone = np.hstack([C, C])
-        return self._cone
+    def restrict(self, columns):
+        """The same program on a subset of its columns (a working set): same data, loss,
+        weights and constraints."""
+        sub = object.__new__(type(self))
+        sub.__dict__.update(self.__dict__)
+        sub._set_columns(self.col_pattern[columns], self.col_sign[columns],
+                         self.col_id[columns])
+        return sub
 
-    # -- linear maps (BLAS-3, no (n, Q, K) temporaries) -------------------------------------
-    # The network output is linear in U: Z0 = sum_p D_p X U~_p with U~_p = v_p - w_p (ReLU) or
-    # u_p (gated). Row i of it is x_i . (sum_p M_ip U~_p) = x_i . (M U~^T)_i: one GEMM
-    # (n, P) x (P, d K) and a row-wise product with X (n d K, not n P K). The adjoint,
-    # X^T (M * g_k) for every p and output k, is (X * g_k)^T M: one GEMM (d K, n) x (n, P).
-    def _effective(self, U):
-        """Per-pattern weights ``U~`` (d, P, K)."""
-        P = self.n_patterns
-        return U[:, :P] - U[:, P:] if self.relu else U
-
+    # -- linear maps ---------------------------------------------------------------------
     def forward(self, U):
         """The network output without intercept, ``Z0 = sum_q sigma_q D_q X U_q``: (n, K)."""
-        Ue = self._effective(U)
-        d, P, K = Ue.shape
-        B = self.M @ np.ascontiguousarray(Ue.transpose(1, 0, 2)).reshape(P, d * K)
+        d, Q, K = U.shape
+        B = self.sign_mask @ np.ascontiguousarray(U.transpose(1, 0, 2)).reshape(Q, d * K)
         if K == 1:
             return np.einsum("nd,nd->n", self.X, B)[:, None]
         return np.einsum("nd,ndk->nk", self.X, B.reshape(self.n, d, K))
@@ -109,31 +126,12 @@ class TwoLayerReLUProblem:
         """Adjoint of :meth:`forward`: ``sigma_q X^T D_q G_k`` for G of shape (n, K): (d, Q, K)."""
         n, d, K = self.n, self.d, self.K
         A = (self.X[:, :, None] * G[:, None, :]).reshape(n, d * K)
-        R = (A.T @ self.M).reshape(d, K, self.n_patterns).transpose(0, 2, 1)
-        return np.concatenate([R, -R], axis=1) if self.relu else np.ascontiguousarray(R)
+        R = (A.T @ self.sign_mask).reshape(d, K, self.Q).transpose(0, 2, 1)
+        return np.ascontiguousarray(R)
 
     def scores(self, T, c):
         """Network output ``Z = Z0 + c`` from the image ``Z0`` of :meth:`forward`."""
         return T + c
-
-    def forward_full(self, U):
-        """``T = X @ U``: every column's pre-activations, shape (n, Q, K) (the cone constraints
-        of the ReLU program need them)."""
-        return (self.X @ U.reshape(self.d, -1)).reshape(self.n, self.Q, self.K)
-
-    def adjoint_full(self, R):
-        """``X.T @ R`` for R of shape (n, Q, K): shape (d, Q, K)."""
-        return (self.X.T @ R.reshape(self.n, -1)).reshape(self.shape)
-
-    def full_to_image(self, T):
-        """``Z0`` from the full pre-activations ``T`` (n, Q, K)."""
-        P = self.n_patterns
-        Te = T[:, :P] - T[:, P:] if self.relu else T
-        return np.einsum("np,npk->nk", self.M, Te)
-
-    def image_grad_to_full(self, G):
-        """Adjoint of :meth:`full_to_image`: ``sigma_q D_q G`` broadcast, shape (n, Q, K)."""
-        return self.sign_mask[:, :, None] * G[:, None, :]
 
     # -- objective pieces -----------------------------------------------------------------
     def group_norms(self, U):
@@ -142,14 +140,27 @@ class TwoLayerReLUProblem:
     def penalty(self, U):
         return self.alpha * float(np.sum(self.group_norms(U)))
 
+    def project(self, U, selected=None):
+        """Every column (or those with ``selected[q, k]``) onto its cone (ReLU program; the
+        identity for the gated one)."""
+        if not self.relu:
+            return U
+        if selected is None:
+            selected = np.ones(U.shape[1:], dtype=bool)
+        return project_columns(self.X, self.mask, self.col_pattern, self.col_id,
+                               np.ascontiguousarray(U), self._active, self._n_active,
+                               np.ascontiguousarray(selected))
+
     def prox(self, U, step):
-        """Block soft-thresholding of every (q, k) column by ``step * alpha``."""
+        """Prox of ``step * (alpha sum ||U_qk|| + cone indicators)``: projection onto the cones
+        (ReLU), then block soft-thresholding of every (q, k) column by ``step * alpha``."""
+        U = self.project(U)
         norms = self.group_norms(U)
         scale = np.maximum(0.0, 1.0 - step * self.alpha / np.maximum(norms, 1e-300))
         return U * scale[None, :, :]
 
     def smooth_value_grad(self, T, c):
-        """Data term at ``T`` and its gradients w.r.t. ``T`` and ``c``."""
+        """Data term at the image ``T = Z0`` and its gradients w.r.t. ``T`` and ``c``."""
         val, G = self.loss.value_grad(self.scores(T, c))
         gc = G.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
         return val, G, gc
@@ -179,22 +190,14 @@ class TwoLayerReLUProblem:
             self._lip = 1.05 * self.loss.curvature * norm2
         return self._lip
 
-    def data_norm2(self):
-        """``||X||_2^2`` (the Lipschitz constant of the cone map per unit penalty)."""
-        if getattr(self, "_xnorm2", None) is None:
-            self._xnorm2 = float(np.linalg.eigvalsh(self.X.T @ self.X)[-1])
-        return self._xnorm2
-
-    def cone_values(self, T):
-        """``(2 D_p - I) X u_q`` for every column from the full pre-activations ``T`` (n, Q, K)
-        (ReLU program only)."""
-        return self.cone[:, :, None] * T
-
     def max_violation(self, U):
-        """Largest violation of the cone constraints at ``U`` (0 for the gated program)."""
-        if not self.relu:
+        """Largest violation of the cone constraints at ``U`` (0 for the gated program),
+        relative to nothing: ``max(0, -min_i s_i x_i . u_q)``."""
+        if not self.relu or U.size == 0:
             return 0.0
-        return float(max(0.0, -np.min(self.cone_values(self.forward_full(U)))))
+        T = (self.X @ U.reshape(self.d, -1)).reshape(self.n, self.Q, self.K)
+        C = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
+        return float(max(0.0, -np.min(C[:, :, None] * T)))
 
     def optimal_intercept(self, T, c=None):
         if not self.fit_intercept:
@@ -205,35 +208,52 @@ class TwoLayerReLUProblem:
         return self.loss.intercept(Z0, c)
 
     # -- certificate -----------------------------------------------------------------------
-    def dual_bound(self, U, c, T=None, multipliers=None):
-        """A lower bound on the optimum from the primal point (the duality-gap certificate).
+    def dual_norms(self, Lam):
+        """Each column's dual constraint value for the dual point ``Lam`` (n, K): the norm of
+        ``sigma_q X^T D_q Lam_k``, projected onto the column's cone for the ReLU program (the
+        best cone multipliers); the point is feasible when every value is ``<= alpha``.
+        Shape (Q, K).
+
+        For the ReLU program only the columns whose unprojected norm exceeds ``alpha / 2`` are
+        projected (a projection never increases the norm): the others keep that upper bound,
+        which can only make the certificate more conservative, and only below ``alpha / 2``,
+        where no column is a violator.
+        """
+        A = self.adjoint(Lam)
+        raw = self.group_norms(A)
+        if not self.relu:
+            return raw
+        selected = raw > 0.5 * self.alpha
+        if not selected.any():
+            return raw
+        return np.where(selected, self.group_norms(self.project(A, selected)), raw)
+
+    def certificate(self, U, c, T=None):
+        """``(objective, dual bound, optimal intercept, column dual norms (Q, K))`` at ``U``.
 
         ``Lam = -grad f(Z)`` at the primal point with the optimal intercept (so ``sum Lam = 0``),
-        scaled by the largest ``t`` that makes it dual feasible:
-        ``||X^T (sigma_q D_p Lam_k + (2 D_p - I) mu_qk)|| <= alpha`` for every column, with the cone
-        multipliers ``mu >= 0`` of the ReLU program (``multipliers``, zero if not given) scaled
-        alike; then ``t`` is optimized for the dual objective on ``[0, t_max]``.
-
-        Returns
-        -------
-        bound : float
-        c_opt : ndarray (K,)
-            The intercept used (optimal for ``U``).
+        scaled by the largest ``t`` that makes it dual feasible
+        (``dual_norms(t Lam) <= alpha``), then optimized for the dual objective on
+        ``[0, t_max]``; weak duality makes the bound a lower bound on the optimum.
         """
-        T = self.forward(U) if T is None else T
-        c_opt = self.optimal_intercept(T, c)
-        Z = self.scores(T, c_opt)
+        Z0 = self.forward(U) if T is None else T
+        c_opt = self.optimal_intercept(Z0, c)
+        Z = Z0 + c_opt
         Lam = -self.loss.grad(Z)
-        A = self.adjoint(Lam)
-        if self.relu and multipliers is not None:
-            A = A + self.adjoint_full(self.cone[:, :, None] * multipliers)
-        norms = self.group_norms(A)
+        norms = self.dual_norms(Lam)
         worst = float(np.max(norms)) if norms.size else 0.0
         t_max = self.alpha / worst if worst > 0 else np.inf
         if self.loss_name != "squared":
             t_max = min(1.0, t_max)
         t = self.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
-        return self.loss.dual_value(t * Lam), c_opt
+        objective = self.loss.value(Z) + self.penalty(U)
+        return objective, self.loss.dual_value(t * Lam), c_opt, norms
+
+    def dual_bound(self, U, c, T=None):
+        """A lower bound on the optimum from the primal point, and the intercept it used:
+        ``(bound, c_opt)`` (see :meth:`certificate`)."""
+        _, bound, c_opt, _ = self.certificate(U, c, T)
+        return bound, c_opt
 
     # -- reference -------------------------------------------------------------------------
     def to_cvxpy(self):
@@ -242,11 +262,12 @@ class TwoLayerReLUProblem:
 
         Us = [cp.Variable((self.d, self.Q)) for _ in range(self.K)]
         c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
+        S = self.sign_mask
         cols = []
         for k in range(self.K):
             XU = self.X @ Us[k]
             ck = c[k] if self.fit_intercept else 0.0
-            cols.append(cp.sum(cp.multiply(self.sign_mask, XU), axis=1) + ck)
+            cols.append(cp.sum(cp.multiply(S, XU), axis=1) + ck)
         Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (self.n, 1), order="F")
         s = self.s
         if self.loss_name == "squared":
@@ -259,24 +280,20 @@ class TwoLayerReLUProblem:
         reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
         cons = []
         if self.relu:
-            cons = [cp.multiply(self.cone, self.X @ Uk) >= 0 for Uk in Us]
+            C = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
+            cons = [cp.multiply(C, self.X @ Uk) >= 0 for Uk in Us]
         self._cvxpy_cons = cons
         return cp.Problem(cp.Minimize(data + reg), cons), (Us, c)
 
     def evaluate_cvxpy(self, variables):
-        """``(packed w, objective, dual bound)`` of a solved cvxpy program."""
+        """``(packed w, objective, dual bound)`` of a solved cvxpy program. The interior-point
+        solution is projected onto the cones first (it is feasible only to the solver's
+        tolerance), so the objective is that of a feasible point."""
         U, c = self.from_cvxpy(variables)
-        T = self.forward(U)
-        mu = None
-        if self.relu and self._cvxpy_cons is not None:
-            # the cone constraints' multipliers (cvxpy: >= 0 for "expr >= 0") complete the
-            # dual certificate of the ReLU program
-            duals = [con.dual_value for con in self._cvxpy_cons]
-            if all(dv is not None for dv in duals):
-                mu = np.maximum(np.stack([np.asarray(dv) for dv in duals], axis=-1), 0.0)
-        bound, c_opt = self.dual_bound(U, c, T, multipliers=mu)
+        U = self.project(U)
+        objective, bound, c_opt, _ = self.certificate(U, c)
         w = np.concatenate([U.ravel(), c_opt])
-        return w, self.smooth_value(T, c_opt) + self.penalty(U), bound
+        return w, objective, bound
 
     def from_cvxpy(self, variables):
         """``(U, c)`` arrays from solved cvxpy variables."""

@@ -1,0 +1,212 @@
+"""numba kernels: Euclidean projection onto the polyhedral cones of the ReLU program.
+
+The ReLU program constrains the weights ``u`` of pattern ``p`` to the cone
+``K_p = {u : s_i x_i . u >= 0 for every sample i}`` with ``s_i = +1`` where the pattern is on and
+``-1`` where it is off (the pre-activations have the pattern's signs). The projection
+``argmin_{u in K_p} ||u - z||`` is ``z + sum_{i in S} rho_i s_i x_i`` with ``rho >= 0`` supported on
+the active constraints ``S``: a nonnegative least-squares problem in ``rho`` (Lawson-Hanson on
+the dual), whose active set has at most ``d`` elements. Each outer step adds the most violated
+constraint; the least-squares solves are ``|S| x |S|``.
+
+Because ``K_p`` is a cone and the group norm is radial, the prox of ``t alpha ||u|| + i_{K_p}(u)``
+is the projection followed by the group soft-thresholding (see ``TwoLayerReLUProblem.prox``).
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _solve_active(X, signs, z, S, n_s):
+    """Least-squares multipliers on the active set: ``min ||z + A_S^T rho||`` (A_S rows
+    ``s_i x_i``, i in S[:n_s]). Normal equations ``(A_S A_S^T) rho = -A_S z`` by Cholesky
+    (``n_s <= d`` small); lstsq when the active rows are (numerically) dependent."""
+    d = X.shape[1]
+    A = np.empty((n_s, d))
+    for a in range(n_s):
+        i = S[a]
+        for j in range(d):
+            A[a, j] = signs[i] * X[i, j]
+    G = A @ A.T
+    b = -(A @ z)
+    L = np.zeros((n_s, n_s))
+    ok = True
+    for a in range(n_s):
+        acc = G[a, a]
+        for k in range(a):
+            acc -= L[a, k] * L[a, k]
+        if acc <= 1e-12 * max(G[a, a], 1e-300):
+            ok = False
+            break
+        L[a, a] = np.sqrt(acc)
+        for r in range(a + 1, n_s):
+            acc2 = G[r, a]
+            for k in range(a):
+                acc2 -= L[r, k] * L[a, k]
+            L[r, a] = acc2 / L[a, a]
+    if not ok:
+        return np.linalg.lstsq(A.T.copy(), -z)[0]
+    y = np.empty(n_s)
+    for a in range(n_s):
+        acc = b[a]
+        for k in range(a):
+            acc -= L[a, k] * y[k]
+        y[a] = acc / L[a, a]
+    x = np.empty(n_s)
+    for a in range(n_s - 1, -1, -1):
+        acc = y[a]
+        for k in range(a + 1, n_s):
+            acc -= L[k, a] * x[k]
+        x[a] = acc / L[a, a]
+    return x
+
+
+@njit(cache=True, nogil=True)
+def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0):
+    """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
+
+    Returns ``(u, S, n_active)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
+    on the multipliers: repeatedly add the most violated constraint, re-solve least squares on
+    the active set, and step back to feasibility (removing constraints whose multipliers turn
+    negative). ``warm[:n_warm]``: a guess of the active set (the last projection's of the same
+    column; successive proximal-gradient points are close), kept while its least-squares
+    multipliers are positive.
+    """
+    n, d = X.shape
+    if max_steps <= 0:
+        max_steps = 3 * d + 10
+    scale = 0.0
+    for j in range(d):
+        scale += z[j] * z[j]
+    scale = np.sqrt(scale)
+    u = z.copy()
+    S = np.empty(d + 1, dtype=np.int64)
+    if scale == 0.0:
+        return u, S, 0
+    in_s = np.zeros(n, dtype=np.bool_)
+    rho = np.zeros(d + 1)
+    n_s = 0
+    xnorm = np.empty(n)
+    for i in range(n):
+        acc = 0.0
+        for j in range(d):
+            acc += X[i, j] * X[i, j]
+        xnorm[i] = np.sqrt(acc)
+    # warm start: the guessed active set, pruned until its multipliers are positive
+    for a in range(min(n_warm, d)):
+        i = warm[a]
+        if 0 <= i < n and not in_s[i]:
+            S[n_s] = i
+            in_s[i] = True
+            n_s += 1
+    while n_s > 0:
+        sol = _solve_active(X, signs, z, S, n_s)
+        amin = 0
+        for a in range(1, n_s):
+            if sol[a] < sol[amin]:
+                amin = a
+        if sol[amin] > 0.0:
+            for a in range(n_s):
+                rho[a] = sol[a]
+            break
+        in_s[S[amin]] = False
+        for a in range(amin, n_s - 1):
+            S[a] = S[a + 1]
+        n_s -= 1
+    for j in range(d):
+        u[j] = z[j]
+    for a in range(n_s):
+        i = S[a]
+        for j in range(d):
+            u[j] += rho[a] * signs[i] * X[i, j]
+    for _ in range(max_steps):
+        # most violated constraint (relative to the row's norm)
+        worst, arg = 0.0, -1
+        for i in range(n):
+            if in_s[i]:
+                continue
+            acc = 0.0
+            for j in range(d):
+                acc += X[i, j] * u[j]
+            v = signs[i] * acc
+            if v < -rtol * scale * xnorm[i] and v / max(xnorm[i], 1e-300) < worst:
+                worst = v / max(xnorm[i], 1e-300)
+                arg = i
+        if arg < 0 or n_s >= d:
+            break
+        S[n_s] = arg
+        in_s[arg] = True
+        rho[n_s] = 0.0
+        n_s += 1
+        # inner loop: least squares on S, back off to keep rho >= 0
+        for _inner in range(3 * d + 10):
+            sol = _solve_active(X, signs, z, S, n_s)
+            neg = False
+            for a in range(n_s):
+                if sol[a] <= 0.0:
+                    neg = True
+                    break
+            if not neg:
+                for a in range(n_s):
+                    rho[a] = sol[a]
+                break
+            # step from rho toward sol until the first multiplier hits zero
+            tmin = 1.0
+            for a in range(n_s):
+                if sol[a] <= 0.0:
+                    den = rho[a] - sol[a]
+                    t = rho[a] / den if den > 0 else 0.0
+                    if t < tmin:
+                        tmin = t
+            for a in range(n_s):
+                rho[a] = rho[a] + tmin * (sol[a] - rho[a])
+            # drop the zero multipliers
+            k = 0
+            for a in range(n_s):
+                if rho[a] > 1e-15 * scale:
+                    S[k] = S[a]
+                    rho[k] = rho[a]
+                    k += 1
+                else:
+                    in_s[S[a]] = False
+            n_s = k
+            if n_s == 0:
+                break
+        for j in range(d):
+            u[j] = z[j]
+        for a in range(n_s):
+            i = S[a]
+            for j in range(d):
+                u[j] += rho[a] * signs[i] * X[i, j]
+    return u, S, n_s
+
+
+@njit(cache=True, nogil=True)
+def project_columns(X, M, col_pattern, col_id, Z, active, n_active, selected):
+    """Project the columns ``Z[:, q, k]`` with ``selected[q, k]`` onto the cone of pattern
+    ``col_pattern[q]`` (mask column of ``M``, bool (n, P)); the others are copied. The active
+    sets are read from and written to ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]``
+    (warm starts across calls). Returns the result (d, Q, K)."""
+    n, d = X.shape
+    Q, K = Z.shape[1], Z.shape[2]
+    out = Z.copy()
+    signs = np.empty(n)
+    for q in range(Q):
+        p = col_pattern[q]
+        g = col_id[q]
+        filled = False
+        for k in range(K):
+            if not selected[q, k]:
+                continue
+            if not filled:
+                for i in range(n):
+                    signs[i] = 1.0 if M[i, p] else -1.0
+                filled = True
+            u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
+                                    active[g, k], n_active[g, k])
+            for a in range(ns):
+                active[g, k, a] = S[a]
+            n_active[g, k] = ns
+            for j in range(d):
+                out[j, q, k] = u[j]
+    return out
