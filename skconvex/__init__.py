@@ -7,5 +7,7 @@ the math gives one) and large convex problems are solved fast with randomized sk
 __version__ = "0.1.0.dev0"
 
 from skconvex.linear_model import NewtonLESSLogistic, SketchedRidge  # noqa: E402
+from skconvex.neural_network import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
 
-__all__ = ["NewtonLESSLogistic", "SketchedRidge", "__version__"]
+__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "NewtonLESSLogistic", "SketchedRidge",
+           "__version__"]

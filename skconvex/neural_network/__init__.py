@@ -1,8 +1,11 @@
-"""Neural networks trained through their exact convex formulations.
+"""Neural networks trained through their exact convex formulations."""
 
-The two-layer convex ReLU estimators live in ``skconvex.neural_network._two_layer`` while their
-solvers are brought to the package's speed targets; they are exported (and so registered,
-checked and compared) once they meet them.
-"""
+from skconvex.neural_network._two_layer import (
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
+    OptimalityCertificate,
+    certify_global_optimality,
+)
 
-__all__ = []
+__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "OptimalityCertificate",
+           "certify_global_optimality"]

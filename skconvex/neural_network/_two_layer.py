@@ -17,26 +17,60 @@ from skconvex.base import ConvexEstimator
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
+from skconvex.solvers.support_newton import polish_support_newton
 
 
-def _solve_cvxpy(problem, **kwargs):
-    kwargs.pop("warm_start", None)
-    # interior point: tightening the tolerance costs a few iterations only
-    kwargs["tol"] = min(kwargs.get("tol", 1e-6), 1e-10)
-    result = solve_cvxpy(problem, **kwargs)
-    if not problem.relu:
-        # polish the interior-point solution (accurate to ~1e-8) with proximal gradient steps
-        # from it, which converge fast this close to the optimum and identify the exact zeros
-        polished = solve_fista(problem, tol=1e-12, max_iter=5000, warm_start=result.w)
-        if polished.objective <= result.objective:
-            polished.n_iter += result.n_iter
-            polished.converged = True
-            return polished
+def _newton_polish(problem, result, user_tol):
+    """Newton's method on the support of ``result`` (tiny programs): machine-precision
+    predictions (the sample-weight equivalence of scikit-learn's checks compares them to
+    rtol=1e-7, far below what a duality gap of 1e-10 guarantees on a flat loss)."""
+    w, improved = polish_support_newton(problem, result.w)
+    if improved:
+        U, c = unpack(w, problem.shape)
+        objective, bound, c_opt, _ = problem.certificate(U, c)
+        if objective <= result.objective:
+            result.w = np.concatenate([U.ravel(), c_opt])
+            result.objective, result.dual_bound = objective, bound
+            result.gap = max(objective - bound, 0.0)
+    result.converged = result.gap <= user_tol * abs(result.objective)
     return result
 
 
-# "auto" uses cvxpy (Clarabel) when n_samples * n_columns * n_outputs is at most this
-_CVXPY_MAX_SIZE = 20_000
+def _solve_first_order(problem, **kwargs):
+    """Proximal gradient (working sets, cone projections for relu); on tiny programs
+    (``n_samples * columns * outputs <= 20,000``) run to a tight gap, which identifies the
+    support, then polished by Newton's method on the support."""
+    if problem.n * problem.Q * problem.K > _SMALL_SIZE:
+        return solve_fista(problem, **kwargs)
+    user_tol = kwargs.get("tol", 1e-6)
+    kwargs["tol"] = min(user_tol, _SMALL_TOL)
+    kwargs["max_iter"] = max(kwargs.get("max_iter", 0), _POLISH_ITER)
+    return _newton_polish(problem, solve_fista(problem, **kwargs), user_tol)
+
+
+def _solve_cvxpy(problem, **kwargs):
+    """The interior-point reference (Clarabel), polished: proximal-gradient steps from its
+    solution (accurate to ~1e-8 and feasible only to the solver's tolerance) identify the exact
+    zeros and keep relu iterates in the cones, then Newton's method on the support."""
+    kwargs.pop("warm_start", None)
+    user_tol = kwargs.get("tol", 1e-6)
+    # interior point: tightening the tolerance costs a few iterations only
+    kwargs["tol"] = min(user_tol, 1e-10)
+    result = solve_cvxpy(problem, **kwargs)
+    polished = solve_fista(problem, tol=1e-12, max_iter=_POLISH_ITER, warm_start=result.w,
+                           working_set=False)
+    if not polished.objective <= result.objective:
+        return result
+    polished.n_iter += result.n_iter
+    return _newton_polish(problem, polished, user_tol)
+
+
+# tiny programs: relative gap and iteration budget of the proximal-gradient stage before the
+# Newton polish
+_SMALL_TOL, _POLISH_ITER = 1e-10, 5000
+
+# programs with n_samples * n_columns * n_outputs up to this are polished by Newton's method
+_SMALL_SIZE = 20_000
 
 
 class _BaseConvexReLU(ConvexEstimator):
@@ -50,7 +84,7 @@ class _BaseConvexReLU(ConvexEstimator):
     were gated.
     """
 
-    _solvers = {"fista": solve_fista, "cvxpy": _solve_cvxpy}
+    _solvers = {"fista": _solve_first_order, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
         **ConvexEstimator._parameter_constraints,
@@ -63,10 +97,6 @@ class _BaseConvexReLU(ConvexEstimator):
     }
 
     def _auto_solver(self, problem):
-        # an interior-point method is exact and fast on tiny programs (the sklearn checks,
-        # toy data); first-order methods everywhere else
-        if problem.n * problem.Q * problem.K <= _CVXPY_MAX_SIZE:
-            return "cvxpy"
         return "fista"
 
     def _solver_kwargs(self, solver, problem):
@@ -173,7 +203,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
 
     Parameters
     ----------
-    alpha : float, default=1e-3
+    alpha : float, default=1e-2
         Weight decay (> 0), relative to the mean squared error.
     n_patterns : int, default=100
         Budget of distinct activation patterns sampled (Gaussian generators).
@@ -182,12 +212,13 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     fit_intercept : bool, default=True
         Biases in the hidden layer and an unpenalized output intercept.
     solver : {"auto", "fista", "cvxpy"}, default="auto"
-        "fista": accelerated proximal gradient with restarts (gated) or an augmented Lagrangian
-        with FISTA inner solves (relu); "cvxpy": the same program with Clarabel (small
-        problems, the reference). "auto" is "cvxpy" for tiny programs (n_samples x columns x
-        outputs <= 20,000) and "fista" otherwise.
+        "fista": accelerated proximal gradient with backtracking and restarts on working sets of
+        groups; for relu its prox projects every column onto its cone exactly (every iterate
+        is feasible). Tiny programs (n_samples x columns x outputs <= 20,000) are then polished
+        by Newton's method on the support. "cvxpy": the same program with Clarabel (the
+        reference; slow beyond small problems), polished the same way. "auto" is "fista".
     tol : float, default=1e-6
-        Target relative duality gap (and, for relu, also the constraint violation).
+        Target relative duality gap ``(objective - dual bound) / objective``.
     max_iter : int, default=2000
         Maximum number of (inner) proximal-gradient iterations.
     random_state : int, RandomState instance or None, default=None
@@ -237,7 +268,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         "loss": [StrOptions({"squared"})],
     }
 
-    def __init__(self, alpha=1e-3, *, n_patterns=100, activation="gated_relu", loss="squared",
+    def __init__(self, alpha=1e-2, *, n_patterns=100, activation="gated_relu", loss="squared",
                  fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
                  random_state=None, verbose=0, warm_start=False):
         self.alpha = alpha
@@ -297,7 +328,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
 
     Parameters
     ----------
-    alpha : float, default=1e-3
+    alpha : float, default=1e-2
     n_patterns : int, default=100
     activation : {"relu", "gated_relu"}, default="gated_relu"
     loss : {"auto", "logistic", "cross_entropy"}, default="auto"
@@ -334,7 +365,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
         "loss": [StrOptions({"auto", "logistic", "cross_entropy"})],
     }
 
-    def __init__(self, alpha=1e-3, *, n_patterns=100, activation="gated_relu", loss="auto",
+    def __init__(self, alpha=1e-2, *, n_patterns=100, activation="gated_relu", loss="auto",
                  fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
                  random_state=None, verbose=0, warm_start=False):
         self.alpha = alpha

@@ -43,6 +43,13 @@ class SquaredLoss:
         quad = float(np.sum(Lam[pos] ** 2 / self.s[pos, None]))
         return t_max if quad <= 0 else float(np.clip(lin / quad, 0.0, t_max))
 
+    def hessian_rows(self, Z):
+        """Second derivative of the loss in each row's scores: (n, K, K)."""
+        n, K = Z.shape
+        H = np.zeros((n, K, K))
+        H[:, np.arange(K), np.arange(K)] = self.s[:, None]
+        return H
+
     def intercept(self, Z0):
         """Optimal output intercept for fixed scores ``Z0``."""
         return self.s @ (self.Y - Z0) / self.s.sum()
@@ -66,6 +73,11 @@ class LogisticLoss:
 
     def value_grad(self, Z):
         return self.value(Z), self.grad(Z)
+
+    def hessian_rows(self, Z):
+        """Second derivative of the loss in each row's score: (n, 1, 1)."""
+        p = np.exp(log_expit(-self.Y * Z))
+        return (self.s[:, None] * p * (1.0 - p))[:, :, None]
 
     def dual_value(self, Lam):
         # with u_i = y_i Lam_i / s_i in [0, 1]: -f*(-Lam) = -sum_i s_i (u log u + (1-u) log(1-u))
@@ -107,6 +119,15 @@ class CrossEntropyLoss:
 
     def value_grad(self, Z):
         return self.value(Z), self.grad(Z)
+
+    def hessian_rows(self, Z):
+        """Second derivative of the loss in each row's scores, ``s_i (diag(p) - p p^T)``:
+        (n, K, K)."""
+        P = softmax(Z, axis=1)
+        H = -P[:, :, None] * P[:, None, :]
+        K = Z.shape[1]
+        H[:, np.arange(K), np.arange(K)] += P
+        return self.s[:, None, None] * H
 
     def dual_value(self, Lam):
         # q_i = y_i - Lam_i / s_i lies in the simplex; -f*(-Lam) = -sum_i s_i sum_k q log q

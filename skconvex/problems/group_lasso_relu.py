@@ -58,18 +58,27 @@ class TwoLayerReLUProblem:
 
     def __init__(self, X, Y, mask, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True, relu=False):
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.Y = np.asarray(Y, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        mask = np.asarray(mask, dtype=bool)
+        if sample_weight is not None:
+            # samples of weight zero are not part of the program: no loss term, and no cone
+            # constraint (a ReLU network need not follow a pattern on data it is not fitted to)
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            keep = sample_weight > 0
+            if not keep.all():
+                X, Y, mask, sample_weight = X[keep], Y[keep], mask[keep], sample_weight[keep]
+        self.X = np.ascontiguousarray(X)
+        self.Y = Y
         n, d = self.X.shape
-        s = np.full(n, 1.0 / n) if sample_weight is None else \
-            np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight)
+        s = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / np.sum(sample_weight)
         self.s = s
         self.loss = LOSSES[loss](self.Y, s)
         self.loss_name = loss
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.relu = bool(relu)
-        self.mask = np.asarray(mask, dtype=bool)
+        self.mask = mask
         self.n_patterns = self.mask.shape[1]
         self.n, self.d = n, d
         self.K = self.Y.shape[1]

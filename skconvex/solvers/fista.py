@@ -107,7 +107,7 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn=None, check_every=10, lipsch
 
 
 def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_every=10,
-                working_set="auto", random_state=None, verbose=0):
+                working_set="auto", fixed_point=False, random_state=None, verbose=0):
     """Solve a group-lasso type problem to a relative duality gap ``<= tol``.
 
     Parameters
@@ -126,6 +126,10 @@ def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_ever
     working_set : {"auto", True, False}
         Solve a sequence of restricted programs (see :func:`_solve_working_set`). "auto": when
         the problem supports it and has at least 32 groups.
+    fixed_point : bool
+        Stop when the iterates stop moving (relative step ``<= tol``) instead of on the duality
+        gap: for polishing an almost optimal point to machine precision, where objective
+        differences are lost to rounding but the iterates still converge.
 
     Returns
     -------
@@ -153,9 +157,14 @@ def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_ever
         bound, c_opt = problem.dual_bound(U, c, T)
         return problem.smooth_value(T, c_opt) + problem.penalty(U), bound
 
+    def stop_fn(U, c, T, U_prev):
+        step = float(np.sqrt(np.sum((U - U_prev) ** 2)))
+        size = max(float(np.sqrt(np.sum(U * U))), 1e-300)
+        return step / size, step <= tol * size
+
     U, c, T, n_iter, converged, L, history = fista(
-        problem, U0, c0, max_iter=max_iter, tol=tol, gap_fn=gap_fn, check_every=check_every,
-        log=log)
+        problem, U0, c0, max_iter=max_iter, tol=tol, check_every=check_every, log=log,
+        **({"stop_fn": stop_fn} if fixed_point else {"gap_fn": gap_fn}))
     bound, c_opt = problem.dual_bound(U, c, T)
     objective = problem.smooth_value(T, c_opt) + problem.penalty(U)
     return FitResult(pack(U, c_opt), objective, bound, n_iter, converged, history,
