@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skconvex import NewtonLESSLogistic, SketchedRidge
+from skconvex import ConvexReLURegressor, NewtonLESSLogistic, SketchedRidge
 from skconvex.utils import all_estimators
 
 # Per-estimator parameters for the checks (as scikit-learn's PER_ESTIMATOR_CHECK_PARAMS); none
@@ -21,7 +21,10 @@ def _instances():
             # too (tol tight enough for the sample-weight equivalence check's rtol=1e-7)
             NewtonLESSLogistic(solver="newton"),
             NewtonLESSLogistic(solver="newton-gaussian", random_state=0),
-            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0)]
+            NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0),
+            # the ReLU program (cone-constrained, projected proximal gradient); the defaults
+            # are the gated ReLU program
+            ConvexReLURegressor(activation="relu")]
     return out
 
 
@@ -34,4 +37,6 @@ def test_registry_lists_public_estimators():
     names = [name for name, _ in all_estimators()]
     assert "SketchedRidge" in names
     assert names == sorted(names)
-    assert [n for n, _ in all_estimators("regressor")] == ["SketchedRidge"]
+    assert [n for n, _ in all_estimators("regressor")] == ["ConvexReLURegressor", "SketchedRidge"]
+    assert [n for n, _ in all_estimators("classifier")] == ["ConvexReLUClassifier",
+                                                           "NewtonLESSLogistic"]

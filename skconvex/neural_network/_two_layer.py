@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from numbers import Integral, Real
 
+import warnings
+
+import cvxpy as cp
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, MultiOutputMixin, RegressorMixin
@@ -36,40 +39,47 @@ def _newton_polish(problem, result, user_tol):
     return result
 
 
-def _solve_first_order(problem, **kwargs):
-    """Proximal gradient (working sets, cone projections for relu); on tiny programs
-    (``n_samples * columns * outputs <= 20,000``) run to a tight gap, which identifies the
-    support, then polished by Newton's method on the support."""
-    if problem.n * problem.Q * problem.K > _SMALL_SIZE:
-        return solve_fista(problem, **kwargs)
-    user_tol = kwargs.get("tol", 1e-6)
-    kwargs["tol"] = min(user_tol, _SMALL_TOL)
-    kwargs["max_iter"] = max(kwargs.get("max_iter", 0), _POLISH_ITER)
-    return _newton_polish(problem, solve_fista(problem, **kwargs), user_tol)
+def _polish(problem, result, user_tol):
+    """Rounds of proximal-gradient steps (they identify the exact zeros; for relu they keep
+    every iterate in the cones) and Newton's method on the support, until the duality gap is at
+    rounding level."""
+    n_iter = result.n_iter
+    for _ in range(_NEWTON_ROUNDS):
+        result = solve_fista(problem, tol=_NEWTON_GAP, max_iter=_ROUND_ITER,
+                             warm_start=result.w, working_set=False)
+        n_iter += result.n_iter
+        result = _newton_polish(problem, result, user_tol)
+        if result.gap <= _NEWTON_GAP * abs(result.objective):
+            break
+    result.n_iter = n_iter
+    result.converged = result.gap <= user_tol * abs(result.objective)
+    return result
 
 
 def _solve_cvxpy(problem, **kwargs):
-    """The interior-point reference (Clarabel), polished: proximal-gradient steps from its
-    solution (accurate to ~1e-8 and feasible only to the solver's tolerance) identify the exact
-    zeros and keep relu iterates in the cones, then Newton's method on the support."""
+    """The interior-point reference (Clarabel), polished (:func:`_polish`): its solution is
+    accurate to ~1e-8 and feasible only to the solver's tolerance. If the interior-point
+    solver fails (it happens on degenerate ReLU programs), proximal gradient takes over, with a
+    warning."""
     kwargs.pop("warm_start", None)
     user_tol = kwargs.get("tol", 1e-6)
-    # interior point: tightening the tolerance costs a few iterations only
-    kwargs["tol"] = min(user_tol, 1e-10)
-    result = solve_cvxpy(problem, **kwargs)
-    polished = solve_fista(problem, tol=1e-12, max_iter=_POLISH_ITER, warm_start=result.w,
-                           working_set=False)
-    if not polished.objective <= result.objective:
-        return result
-    polished.n_iter += result.n_iter
-    return _newton_polish(problem, polished, user_tol)
+    try:
+        # interior point: tightening the tolerance costs a few iterations only
+        result = solve_cvxpy(problem, **{**kwargs, "tol": min(user_tol, 1e-10)})
+    except cp.error.SolverError:
+        warnings.warn("the interior-point solver failed on this program; solving it by "
+                      "proximal gradient instead", RuntimeWarning, stacklevel=2)
+        result = solve_fista(problem, **{**kwargs, "tol": min(user_tol, 1e-8),
+                                         "max_iter": max(kwargs.get("max_iter", 0), 5000)})
+    return _polish(problem, result, user_tol)
 
 
-# tiny programs: relative gap and iteration budget of the proximal-gradient stage before the
-# Newton polish
-_SMALL_TOL, _POLISH_ITER = 1e-10, 5000
+# tiny programs: the polish rounds (proximal-gradient iterations per round, number of rounds)
+# stop at this relative duality gap (usually reached by the first Newton solve: 1e-14)
+_NEWTON_GAP, _NEWTON_ROUNDS, _ROUND_ITER = 1e-12, 4, 500
 
-# programs with n_samples * n_columns * n_outputs up to this are polished by Newton's method
+# solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
+# polished interior point
 _SMALL_SIZE = 20_000
 
 
@@ -84,7 +94,7 @@ class _BaseConvexReLU(ConvexEstimator):
     were gated.
     """
 
-    _solvers = {"fista": _solve_first_order, "cvxpy": _solve_cvxpy}
+    _solvers = {"fista": solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
         **ConvexEstimator._parameter_constraints,
@@ -97,6 +107,10 @@ class _BaseConvexReLU(ConvexEstimator):
     }
 
     def _auto_solver(self, problem):
+        # tiny programs (the sklearn checks, toy data): the interior point, polished to machine
+        # precision, is robust and fast there; proximal gradient on working sets elsewhere
+        if problem.n * problem.Q * problem.K <= _SMALL_SIZE:
+            return "cvxpy"
         return "fista"
 
     def _solver_kwargs(self, solver, problem):
@@ -214,9 +228,10 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     solver : {"auto", "fista", "cvxpy"}, default="auto"
         "fista": accelerated proximal gradient with backtracking and restarts on working sets of
         groups; for relu its prox projects every column onto its cone exactly (every iterate
-        is feasible). Tiny programs (n_samples x columns x outputs <= 20,000) are then polished
-        by Newton's method on the support. "cvxpy": the same program with Clarabel (the
-        reference; slow beyond small problems), polished the same way. "auto" is "fista".
+        is feasible). "cvxpy": the same program with Clarabel (the reference; slow beyond small
+        problems), polished by proximal-gradient steps and Newton's method on the support to
+        machine precision. "auto": "cvxpy" for tiny programs (n_samples x columns x outputs
+        <= 20,000), "fista" otherwise.
     tol : float, default=1e-6
         Target relative duality gap ``(objective - dual bound) / objective``.
     max_iter : int, default=2000
@@ -253,7 +268,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     Examples
     --------
     >>> import numpy as np
-    >>> from skconvex.neural_network._two_layer import ConvexReLURegressor
+    >>> from skconvex import ConvexReLURegressor
     >>> rng = np.random.RandomState(0)
     >>> X = rng.randn(200, 3)
     >>> y = np.maximum(X @ [1.0, -2.0, 0.5], 0) + 0.05 * rng.randn(200)
@@ -352,7 +367,7 @@ class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
-    >>> from skconvex.neural_network._two_layer import ConvexReLUClassifier
+    >>> from skconvex import ConvexReLUClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = ConvexReLUClassifier(alpha=1e-3, n_patterns=20, activation="gated_relu",
     ...                            random_state=0).fit(X, y)

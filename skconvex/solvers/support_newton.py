@@ -41,6 +41,16 @@ def _bases(problem, U, cols, norms):
     return out
 
 
+def _solve_spd(H, g):
+    """``-H^{-1} g`` for the (semi)definite Newton system: Cholesky, least squares when H is
+    singular (the softmax loss is flat along equal shifts of all outputs)."""
+    try:
+        return -scipy.linalg.cho_solve(scipy.linalg.cho_factor(H, check_finite=False), g,
+                                       check_finite=False)
+    except np.linalg.LinAlgError:
+        return -scipy.linalg.lstsq(H, g, check_finite=False)[0]
+
+
 def polish_support_newton(problem, w, *, max_iter=30):
     """Polish ``w`` (packed ``(U, c)``, an almost optimal point) by Newton's method on its
     support. Returns ``(w, improved)``; ``w`` is returned unchanged when the polish would
@@ -104,7 +114,12 @@ def polish_support_newton(problem, w, *, max_iter=30):
             sl = slice(offs[b], offs[b + 1])
             g[sl] += alpha * zb / nz
             H[sl, sl] += alpha * (np.eye(zb.size) / nz - np.outer(zb, zb) / nz**3)
-        step = -np.linalg.lstsq(H, g, rcond=None)[0]
+        if problem.loss_name == "cross_entropy" and n_icpt:
+            # the softmax loss is flat along equal shifts of the intercepts: curvature there
+            # (the gradient has no component along it) makes the system definite
+            ic = slice(offs[-1], offs[-1] + K)
+            H[ic, ic] += np.trace(H) / n_var / K
+        step = _solve_spd(H, g)
         slope = float(g @ step)
         if not slope < 0:
             break

@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from skconvex.arrangements import gate_mask, sample_gates
-from skconvex.neural_network._two_layer import (
+from skconvex.neural_network import (
     ConvexReLUClassifier,
     ConvexReLURegressor,
     certify_global_optimality,
