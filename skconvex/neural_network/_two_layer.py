@@ -486,9 +486,9 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     patterns. This samples ``n_new_patterns`` new patterns, reports how many violate that
     constraint (a violated pattern means that adding it would lower the optimum), and the
     duality gap against the enlarged program (fitted patterns plus the new ones), with the dual
-    point rescaled to satisfy all of them. For ``relu`` the new patterns' cone multipliers are
-    taken as zero, which makes the test conservative (it may report violations that a better
-    multiplier would remove).
+    point rescaled to satisfy all of them. For ``relu`` the constraint of a pattern is
+    ``||P_K(X~^T D Lam)|| <= alpha`` for ``v`` and the same with ``-Lam`` for ``w``, ``P_K`` the
+    projection onto the pattern's cone (the best cone multipliers), computed exactly.
 
     Parameters
     ----------
@@ -520,27 +520,24 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
         loss = "squared"
         Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
     G_old = estimator._gates_std
-    problem = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), estimator.alpha, loss,
-                                  sample_weight=sample_weight,
-                                  fit_intercept=estimator.fit_intercept, relu=False)
-    U, c = unpack(estimator._convex_weights, (Xt.shape[1], problem.Q * (
-        2 if estimator.activation == "relu" else 1), problem.K))
-    # the fitted predictions and the dual direction
+    relu = estimator.activation == "relu"
     full = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), estimator.alpha, loss,
                                sample_weight=sample_weight,
-                               fit_intercept=estimator.fit_intercept,
-                               relu=estimator.activation == "relu")
-    T = full.forward(U)
-    bound_old, c_opt = full.dual_bound(U, c, T)
-    objective = full.smooth_value(T, c_opt) + full.penalty(U)
-    Lam = -full.loss.grad(full.scores(T, c_opt))
+                               fit_intercept=estimator.fit_intercept, relu=relu)
+    U, c = unpack(estimator._convex_weights, full.shape)
+    # the fitted predictions and the dual direction
+    objective, bound_old, c_opt, norms_old = full.certificate(U, c)
+    Lam = -full.loss.grad(full.scores(full.forward(U), c_opt))
     G_new = sample_gates(Xt, n_new_patterns, random_state=random_state)
     G_new = G_new[:, :n_new_patterns]
     probe = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_new), estimator.alpha, loss,
                                 sample_weight=sample_weight,
-                                fit_intercept=estimator.fit_intercept)
-    norms_new = probe.group_norms(probe.adjoint(Lam)).ravel()
-    norms_old = problem.group_norms(problem.adjoint(Lam)).ravel()
+                                fit_intercept=estimator.fit_intercept, relu=relu)
+    # exact dual constraint values of the new patterns (projected for relu); those below
+    # alpha / 2 come back as their unprojected upper bound, which decides nothing here
+    norms_new = np.zeros(probe.n_patterns)
+    np.maximum.at(norms_new, probe.col_pattern, probe.dual_norms(Lam).max(axis=1))
+    norms_old = norms_old.ravel()
     alpha = estimator.alpha
     ratio_new = norms_new / alpha
     worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,

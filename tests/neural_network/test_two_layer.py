@@ -182,6 +182,23 @@ def test_certificate_flags_missing_patterns():
     assert cert.lower_bound_enlarged <= est.objective_ - est.duality_gap_ + 1e-12
 
 
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_certificate_with_every_pattern_sampled(activation):
+    """With every activation pattern of the data in the program, fresh patterns find nothing
+    (the fit is globally optimal over all two-layer networks for relu)."""
+    X, y = _all_patterns_problem()
+    est = ConvexReLURegressor(alpha=1e-2, n_patterns=2000, activation=activation,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer distinct patterns than asked
+        est.fit(X, y)
+    cert = certify_global_optimality(est, X, y, n_new_patterns=300, random_state=1)
+    assert cert.is_certified and cert.n_violated == 0
+    assert cert.max_constraint_ratio <= 1 + 1e-4
+    assert cert.relative_gap <= 1e-6
+    assert cert.relative_gap_enlarged <= 1e-6
+
+
 def test_classifier_binary_and_multiclass():
     from sklearn.datasets import load_iris
 
