@@ -64,9 +64,14 @@ def _solve_cvxpy(problem, **kwargs):
     kwargs.pop("warm_start", None)
     user_tol = kwargs.get("tol", 1e-6)
     try:
-        # interior point: tightening the tolerance costs a few iterations only
-        result = solve_cvxpy(problem, **{**kwargs, "tol": min(user_tol, 1e-10)})
-    except cp.error.SolverError:
+        with warnings.catch_warnings():
+            # "solution may be inaccurate": the polish below takes it to machine precision
+            # and the certificate is recomputed, so the warning would be noise
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate",
+                                    category=UserWarning)
+            # interior point: tightening the tolerance costs a few iterations only
+            result = solve_cvxpy(problem, **{**kwargs, "tol": min(user_tol, 1e-10)})
+    except (cp.error.SolverError, RuntimeError):
         warnings.warn("the interior-point solver failed on this program; solving it by "
                       "proximal gradient instead", RuntimeWarning, stacklevel=2)
         result = solve_fista(problem, **{**kwargs, "tol": min(user_tol, 1e-8),
@@ -202,7 +207,7 @@ class _BaseConvexReLU(ConvexEstimator):
 
 
 class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
-    """Two-layer ReLU network regression trained to global optimality by a convex program.
+    """Two-layer ReLU network regression trained by its convex program, with a certificate.
 
     Fits ``f(x) = sum_j (x~ . u_j)_+ a_j + c`` (``x~`` the standardized input with a bias entry)
     with weight decay, ``(1/2) mean_i (f(x_i) - y_i)^2 + (alpha/2) sum_j (||u_j||^2 + a_j^2)``, by
@@ -214,6 +219,16 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     to the best network with the sampled patterns. With ``activation="gated_relu"`` the gates
     ``1[x~ . g_i >= 0]`` are fixed by the sampled generators and the program is an unconstrained
     group lasso (Mishkin et al., 2022).
+
+    What is certified: the fit is optimal (to ``duality_gap_``) among networks whose hidden units
+    follow the sampled activation patterns on the training data. With every pattern of the data
+    sampled (small ``n_features`` or many patterns) that is the global optimum over all
+    two-layer ReLU networks of any width; with a pattern budget far below the number of
+    patterns (which grows like ``n_samples ** rank(X)``), a network trained by local search can
+    reach a lower regularized loss than the sampled program's optimum.
+    :func:`certify_global_optimality` tells which case a fit is in, by checking the dual
+    certificate against freshly sampled patterns; more patterns (or ``warm_start`` with a
+    larger budget) close the distance.
 
     Parameters
     ----------
@@ -334,7 +349,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
 
 
 class ConvexReLUClassifier(ClassifierMixin, _BaseConvexReLU):
-    """Two-layer ReLU network classifier trained to global optimality by a convex program.
+    """Two-layer ReLU network classifier trained by its convex program, with a certificate.
 
     Binary problems use the logistic loss on one output; multiclass problems the softmax
     cross-entropy on one output per class, each hidden unit feeding one class (so the convex
