@@ -173,6 +173,8 @@ def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_ever
 
 # first working set: this many groups (or all if fewer), then at least doubled per round
 _WS_START = 16
+# smallest iteration budget of a round that is not the last
+_WS_MIN_ROUND = 100
 
 
 def _solve_working_set(problem, U, c, *, tol, max_iter, check_every, log):
@@ -225,8 +227,11 @@ def _solve_working_set(problem, U, c, *, tol, max_iter, check_every, log):
             b_, c_o = _sub.dual_bound(U_, c_, T_)
             return _sub.smooth_value(T_, c_o) + _sub.penalty(U_), b_
 
+        # a round may not take the whole remaining budget: a restricted solve that stalls
+        # must leave iterations for the next certificate of the whole program
+        budget = max_iter - used if final else max(_WS_MIN_ROUND, (max_iter - used) // 2)
         Us, c, _, k, _, L, hist = fista(
-            sub, U[:, ws], c, max_iter=max_iter - used, tol=tol_sub, gap_fn=gap_fn,
+            sub, U[:, ws], c, max_iter=min(budget, max_iter - used), tol=tol_sub, gap_fn=gap_fn,
             check_every=check_every, lipschitz=L, log=log, start_iter=used)
         used += k
         history.extend(hist)
