@@ -135,7 +135,9 @@ class TwoLayerReLUProblem:
         """Adjoint of :meth:`forward`: ``sigma_q X^T D_q G_k`` for G of shape (n, K): (d, Q, K)."""
         n, d, K = self.n, self.d, self.K
         A = (self.X[:, :, None] * G[:, None, :]).reshape(n, d * K)
-        R = (A.T @ self.sign_mask).reshape(d, K, self.Q).transpose(0, 2, 1)
+        # S^T A (Q, d K), not A^T S: OpenBLAS is 8x slower with the short (d K) side as the
+        # output's leading dimension (measured n=20000, d=51, Q=500: 0.42 s against 0.053 s)
+        R = (self.sign_mask.T @ A).reshape(self.Q, d, K).transpose(1, 0, 2)
         return np.ascontiguousarray(R)
 
     def scores(self, T, c):
