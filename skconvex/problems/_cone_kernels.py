@@ -62,7 +62,19 @@ def _solve_active(X, signs, z, S, n_s):
 
 
 @njit(cache=True, nogil=True)
-def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0):
+def row_norms(X):
+    n, d = X.shape
+    out = np.empty(n)
+    for i in range(n):
+        acc = 0.0
+        for j in range(d):
+            acc += X[i, j] * X[i, j]
+        out[i] = np.sqrt(acc)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None):
     """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
 
     Returns ``(u, S, n_active)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
@@ -86,12 +98,19 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0):
     in_s = np.zeros(n, dtype=np.bool_)
     rho = np.zeros(d + 1)
     n_s = 0
-    xnorm = np.empty(n)
+    if xnorm is None:
+        xnorm = row_norms(X)
+    # z already in the cone (an interior column of a proximal-gradient step): done
+    inside = True
     for i in range(n):
         acc = 0.0
         for j in range(d):
-            acc += X[i, j] * X[i, j]
-        xnorm[i] = np.sqrt(acc)
+            acc += X[i, j] * z[j]
+        if signs[i] * acc < -rtol * scale * xnorm[i]:
+            inside = False
+            break
+    if inside:
+        return u, S, 0
     # warm start: the guessed active set, pruned until its multipliers are positive
     for a in range(min(n_warm, d)):
         i = warm[a]
@@ -182,16 +201,17 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0):
 
 
 @njit(cache=True, nogil=True)
-def project_columns(X, M, col_pattern, col_id, Z, active, n_active, selected):
-    """Project the columns ``Z[:, q, k]`` with ``selected[q, k]`` onto the cone of pattern
-    ``col_pattern[q]`` (mask column of ``M``, bool (n, P)); the others are copied. The active
-    sets are read from and written to ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]``
-    (warm starts across calls). Returns the result (d, Q, K)."""
+def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selected, out,
+                    q_lo, q_hi):
+    """Project the columns ``Z[:, q, k]``, ``q_lo <= q < q_hi``, with ``selected[q, k]`` onto the
+    cone of pattern ``col_pattern[q]`` (mask column of ``M``, bool (n, P)) into ``out`` (the
+    other columns are left alone). The active sets are read from and written to
+    ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]`` (warm starts across calls).
+    Ranges of q touch disjoint parts of ``out`` and of the cache: threads may split them."""
     n, d = X.shape
-    Q, K = Z.shape[1], Z.shape[2]
-    out = Z.copy()
+    K = Z.shape[2]
     signs = np.empty(n)
-    for q in range(Q):
+    for q in range(q_lo, q_hi):
         p = col_pattern[q]
         g = col_id[q]
         filled = False
@@ -203,10 +223,10 @@ def project_columns(X, M, col_pattern, col_id, Z, active, n_active, selected):
                     signs[i] = 1.0 if M[i, p] else -1.0
                 filled = True
             u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
-                                    active[g, k], n_active[g, k])
-            for a in range(ns):
-                active[g, k, a] = S[a]
-            n_active[g, k] = ns
+                                    active[g, k], n_active[g, k], 1e-12, 0, xnorm)
+            if ns > 0:  # keep the last active set of a column that is inside its cone now
+                for a in range(ns):
+                    active[g, k, a] = S[a]
+                n_active[g, k] = ns
             for j in range(d):
                 out[j, q, k] = u[j]
-    return out

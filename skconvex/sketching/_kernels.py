@@ -8,7 +8,7 @@ Conventions
 * Every kernel is serial, ``nogil=True``, and works on a range of the output (a block of
   output columns, or of srht panels) given by its last two arguments, so that two
   ranges never write the same output entry (column blocks are multiples of 64 bytes:
-  no shared cache lines). ``sketches._run_tasks`` runs the ranges on threads.
+  no shared cache lines). ``skconvex.utils._parallel.run_tasks`` runs the ranges on threads.
 
 Why threads and not ``parallel=True`` + ``prange`` (measured on this 2-core AMD EPYC
 machine, numba 0.68, OpenMP layer):

@@ -43,7 +43,6 @@ An int seed is used as is, so ``Sketch(..., random_state=0)`` is reproducible.
 """
 
 import numbers
-import threading
 
 import numba
 import numpy as np
@@ -51,6 +50,7 @@ import scipy.sparse as sp
 from sklearn.utils import assert_all_finite, check_array, check_random_state
 
 from skconvex.sketching import _kernels as K
+from skconvex.utils._parallel import run_tasks as _run_tasks
 
 SKETCH_KINDS = ("gaussian", "rademacher", "srht", "sjlt", "less_uniform", "less")
 
@@ -179,35 +179,6 @@ _PARALLEL_MIN_WORK = 1 << 21
 
 def _threads_for(work):
     return _num_threads() if work >= _PARALLEL_MIN_WORK else 1
-
-
-def _run_tasks(kernel, args, bounds):
-    """Run ``kernel(*args, lo, hi)`` for consecutive (lo, hi) in ``bounds`` (a sorted list
-    of split points), the first range on the calling thread, the others on threads.
-
-    The kernels are ``nogil`` numba functions writing disjoint parts of the output.
-    """
-    ranges = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-    if len(ranges) <= 1:
-        for lo, hi in ranges:
-            kernel(*args, lo, hi)
-        return
-    errors = []
-
-    def target(lo, hi):
-        try:
-            kernel(*args, lo, hi)
-        except BaseException as exc:  # pragma: no cover - kernels do not raise
-            errors.append(exc)
-
-    threads = [threading.Thread(target=target, args=r) for r in ranges[1:]]
-    for t in threads:
-        t.start()
-    target(*ranges[0])
-    for t in threads:
-        t.join()
-    if errors:  # pragma: no cover
-        raise errors[0]
 
 
 def _split(total, parts, align=1, cap=None):
