@@ -62,6 +62,18 @@ def _solve_active(X, signs, z, S, n_s):
 
 
 @njit(cache=True, nogil=True)
+def _primal(X, signs, z, S, rho, n_s, u):
+    """``u = z + sum_a rho_a s_i x_i`` over the active constraints ``i = S[a]`` (in place)."""
+    d = X.shape[1]
+    for j in range(d):
+        u[j] = z[j]
+    for a in range(n_s):
+        i = S[a]
+        for j in range(d):
+            u[j] += rho[a] * signs[i] * X[i, j]
+
+
+@njit(cache=True, nogil=True)
 def row_norms(X):
     n, d = X.shape
     out = np.empty(n)
@@ -132,12 +144,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
         for a in range(amin, n_s - 1):
             S[a] = S[a + 1]
         n_s -= 1
-    for j in range(d):
-        u[j] = z[j]
-    for a in range(n_s):
-        i = S[a]
-        for j in range(d):
-            u[j] += rho[a] * signs[i] * X[i, j]
+    _primal(X, signs, z, S, rho, n_s, u)
     for _ in range(max_steps):
         # most violated constraint (relative to the row's norm)
         worst, arg = 0.0, -1
@@ -191,12 +198,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
             n_s = k
             if n_s == 0:
                 break
-        for j in range(d):
-            u[j] = z[j]
-        for a in range(n_s):
-            i = S[a]
-            for j in range(d):
-                u[j] += rho[a] * signs[i] * X[i, j]
+        _primal(X, signs, z, S, rho, n_s, u)
     return u, S, n_s
 
 
