@@ -85,7 +85,7 @@ _NEWTON_GAP, _NEWTON_ROUNDS, _ROUND_ITER = 1e-12, 4, 500
 
 # solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
 # polished interior point
-_SMALL_SIZE = 20_000
+_SMALL_SIZE = 10_000
 
 
 class _BaseConvexReLU(ConvexEstimator):
@@ -246,7 +246,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         is feasible). "cvxpy": the same program with Clarabel (the reference; slow beyond small
         problems), polished by proximal-gradient steps and Newton's method on the support to
         machine precision. "auto": "cvxpy" for tiny programs (n_samples x columns x outputs
-        <= 20,000), "fista" otherwise.
+        <= 10,000), "fista" otherwise.
     tol : float, default=1e-6
         Target relative duality gap ``(objective - dual bound) / objective``.
     max_iter : int, default=2000
