@@ -39,13 +39,12 @@ def unpack(w, shape):
     return w[:size].reshape(shape), w[size:]
 
 
-def fista(problem, U0, c0, *, max_iter, tol, gap_fn=None, check_every=10, lipschitz=None,
-          log=None, stop_fn=None, start_iter=0):
+def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=None,
+          log=None, start_iter=0):
     """Core loop. Returns ``(U, c, T, n_iter, converged, L, history)``.
 
     ``gap_fn(U, c, T) -> (objective, bound)`` is evaluated every ``check_every`` iterations and
-    the loop stops when ``(objective - bound) <= tol * max(|objective|, tiny)``. Without a
-    ``gap_fn``, ``stop_fn(U, c, T, U_prev) -> (measure, done)`` decides.
+    the loop stops when ``(objective - bound) <= tol * max(|objective|, tiny)``.
     """
     L = float(lipschitz if lipschitz is not None else problem.lipschitz())
     L = max(L, 1e-12)
@@ -84,17 +83,12 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn=None, check_every=10, lipsch
         y = x_new + beta * (x_new - x)
         cy = c_new + beta * (c_new - c)
         Ty = T_new + beta * (T_new - Tx)
-        U_prev = x
         x, c, Tx, t = x_new, c_new, T_new, t_new
         if it % check_every == 0 or it == max_iter:
-            if gap_fn is not None:
-                obj, bound = gap_fn(x, c, Tx)
-                gap = obj - bound
-                measure = gap / max(abs(obj), 1e-300)
-                done = measure <= tol
-            else:
-                obj, gap = f_new + problem.penalty(x), None
-                measure, done = stop_fn(x, c, Tx, U_prev)
+            obj, bound = gap_fn(x, c, Tx)
+            gap = obj - bound
+            measure = gap / max(abs(obj), 1e-300)
+            done = measure <= tol
             history.append({"iter": start_iter + it, "objective": obj, "gap": gap,
                             "measure": measure, "step": 1.0 / L})
             if log is not None:
@@ -107,7 +101,7 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn=None, check_every=10, lipsch
 
 
 def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_every=10,
-                working_set="auto", fixed_point=False, random_state=None, verbose=0):
+                working_set="auto", random_state=None, verbose=0):
     """Solve a group-lasso type problem to a relative duality gap ``<= tol``.
 
     Parameters
@@ -126,10 +120,6 @@ def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_ever
     working_set : {"auto", True, False}
         Solve a sequence of restricted programs (see :func:`_solve_working_set`). "auto": when
         the problem supports it and has at least 32 groups.
-    fixed_point : bool
-        Stop when the iterates stop moving (relative step ``<= tol``) instead of on the duality
-        gap: for polishing an almost optimal point to machine precision, where objective
-        differences are lost to rounding but the iterates still converge.
 
     Returns
     -------
@@ -157,14 +147,9 @@ def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_ever
         bound, c_opt = problem.dual_bound(U, c, T)
         return problem.smooth_value(T, c_opt) + problem.penalty(U), bound
 
-    def stop_fn(U, c, T, U_prev):
-        step = float(np.sqrt(np.sum((U - U_prev) ** 2)))
-        size = max(float(np.sqrt(np.sum(U * U))), 1e-300)
-        return step / size, step <= tol * size
-
     U, c, T, n_iter, converged, L, history = fista(
-        problem, U0, c0, max_iter=max_iter, tol=tol, check_every=check_every, log=log,
-        **({"stop_fn": stop_fn} if fixed_point else {"gap_fn": gap_fn}))
+        problem, U0, c0, max_iter=max_iter, tol=tol, gap_fn=gap_fn, check_every=check_every,
+        log=log)
     bound, c_opt = problem.dual_bound(U, c, T)
     objective = problem.smooth_value(T, c_opt) + problem.penalty(U)
     return FitResult(pack(U, c_opt), objective, bound, n_iter, converged, history,
