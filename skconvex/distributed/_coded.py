@@ -433,7 +433,8 @@ def _quantile_grid(cdf, ppf, G):
         lo_v, hi_v = np.zeros_like(q), np.full_like(q, hi)
         for _ in range(80):
             mid = 0.5 * (lo_v + hi_v)
-            below = F(mid) < q
+            Fm = F(mid)
+            below = np.where(q > 0, Fm < q, Fm <= 0)  # q = 0: the end of the flat start
             lo_v = np.where(below, mid, lo_v)
             hi_v = np.where(below, hi_v, mid)
         t = hi_v

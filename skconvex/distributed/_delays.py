@@ -13,8 +13,9 @@ from sklearn.utils import check_random_state
 
 class _DelayModel:
     def sample(self, size=None, random_state=None):
-        """Draw runtimes (seconds)."""
-        rng = check_random_state(random_state)
+        """Draw runtimes (seconds); ``random_state`` may also be a ``np.random.Generator``."""
+        rng = random_state if isinstance(random_state, np.random.Generator) else \
+            check_random_state(random_state)
         return self.ppf(rng.uniform(size=size))
 
     def mean(self):  # pragma: no cover - overridden
