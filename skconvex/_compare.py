@@ -176,7 +176,61 @@ def _relu_classifier_cases(quick):
     return cases
 
 
+class _SecondMomentScored:
+    """A scikit-learn density model scored like :class:`~skconvex.generative.ConvexWGAN`:
+    ``score(X) = -||S_X - C||_2``, the largest gap a unit quadratic discriminator sees between
+    the held-out data (second moment ``S_X`` about the model's mean) and the model's
+    covariance ``C`` (``get_covariance()`` / ``covariances_``)."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def get_params(self, deep=True):
+        return {"estimator": self.estimator}
+
+    def set_params(self, **params):
+        self.estimator = params.get("estimator", self.estimator)
+        return self
+
+    def fit(self, X, y=None):
+        self.estimator.fit(X)
+        return self
+
+    def score(self, X, y=None):
+        est = self.estimator
+        if hasattr(est, "get_covariance"):
+            mean, C = est.mean_, est.get_covariance()
+        else:  # GaussianMixture(n_components=1)
+            mean, C = est.means_[0], est.covariances_[0]
+        Xc = np.asarray(X, dtype=np.float64) - mean
+        return -float(np.linalg.norm(Xc.T @ Xc / Xc.shape[0] - C, 2))
+
+
+def _wgan_cases(quick):
+    from sklearn.datasets import load_digits, load_wine
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    from skconvex.generative import ConvexWGAN
+
+    metric = "-||S_test - C||_2"
+    cases = []
+    for k in (10, 30):
+        # probabilistic PCA's covariance is also a thresholded spectrum (hard threshold of the
+        # directions plus isotropic noise); the convex WGAN's is soft-thresholded
+        cases.append(Case(f"digits, {k} components", lambda: load_digits(return_X_y=True),
+                          ConvexWGAN(n_components=k, random_state=0),
+                          _SecondMomentScored(PCA(n_components=k)), "PCA (probabilistic)",
+                          metric=metric))
+    cases.append(Case("wine, beta = 0 (covariance matched)", lambda: load_wine(return_X_y=True),
+                      ConvexWGAN(beta=0.0, random_state=0),
+                      _SecondMomentScored(GaussianMixture(1, reg_covar=1e-12)),
+                      "GaussianMixture(1)", metric=metric))
+    return cases
+
+
 CASES = {
+    "ConvexWGAN": _wgan_cases,
     "ConvexReLUClassifier": _relu_classifier_cases,
     "ConvexReLURegressor": _relu_regressor_cases,
     "NewtonLESSLogistic": _logistic_cases,

@@ -40,7 +40,8 @@ def weighted_moments(X, sample_weight=None):
         w = sample_weight / sample_weight.sum()
     mean = w @ X
     Xc = X - mean
-    S = (Xc * w[:, None]).T @ Xc
+    Y = Xc if sample_weight is None else Xc * np.sqrt(w * X.shape[0])[:, None]
+    S = (Y.T @ Y) / X.shape[0]
     return mean, 0.5 * (S + S.T), Xc, w
 
 
