@@ -87,3 +87,98 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
             UserWarning,
         )
     return np.column_stack(gens) if gens else np.zeros((d, 0))
+
+
+def subnetwork_mask(X, W1, w2, *, chunk=64):
+    """Second-layer activation patterns ``(X W1_b)_+ w2_b >= 0`` of sub-networks ``b``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    W1 : ndarray of shape (n_subnetworks, n_features, width)
+    w2 : ndarray of shape (n_subnetworks, width)
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_samples, n_subnetworks)
+    """
+    X = np.asarray(X)
+    out = np.empty((X.shape[0], W1.shape[0]), dtype=bool)
+    for lo in range(0, W1.shape[0], chunk):  # bounded (n, chunk, width) temporaries
+        hi = min(lo + chunk, W1.shape[0])
+        H = np.maximum(np.einsum("nd,bdm->nbm", X, W1[lo:hi]), 0.0)
+        out[:, lo:hi] = np.einsum("nbm,bm->nb", H, w2[lo:hi]) >= 0
+    return out
+
+
+def sample_subnetwork_gates(X, n_patterns, *, width, first_layer=None, max_rounds=20,
+                            sample_weight=None, random_state=None):
+    """Sample width-``width`` ReLU sub-networks whose second-layer patterns on ``X`` are
+    distinct.
+
+    A sub-network ``x -> (x W1)_+ w2`` (``W1`` of shape (n_features, width)) gates its output
+    unit by ``1[(X W1)_+ w2 >= 0]``; these are the second-layer patterns of three-layer programs
+    (spec p1_three_layer.md, section 2). Only patterns that a width-``width`` sub-network can
+    reach are drawn.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The (preprocessed) data, including a bias column if any.
+    n_patterns : int
+        Budget of distinct second-layer patterns.
+    width : int
+        First-layer width of the random sub-networks.
+    first_layer : ndarray of shape (n_features, n_gates) or None
+        If given, the first-layer weights of every sub-network are columns of it drawn at
+        random (the sampled first-layer generators: then every second-layer pattern is
+        reachable with the sampled first-layer patterns); else Gaussian.
+    max_rounds : int, default=20
+    sample_weight : ndarray of shape (n_samples,) or None
+        Rows with zero weight do not count when telling patterns apart.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    W1 : ndarray of shape (n_found, n_features, width)
+    w2 : ndarray of shape (n_found, width)
+        One sub-network per distinct non-empty pattern, in the order found
+        (:func:`subnetwork_mask` gives the patterns).
+
+    Warns
+    -----
+    UserWarning
+        When fewer than ``n_patterns`` distinct patterns were found.
+    """
+    rng = check_random_state(random_state)
+    n, d = X.shape
+    rows = slice(None) if sample_weight is None else np.asarray(sample_weight) > 0
+    keys, found_W, found_w = set(), [], []
+    for _ in range(max_rounds):
+        need = n_patterns - len(found_W)
+        if need <= 0:
+            break
+        batch = max(2 * need, 16)
+        if first_layer is None or first_layer.shape[1] == 0:
+            W1 = rng.standard_normal((batch, d, width))
+        else:
+            idx = rng.randint(0, first_layer.shape[1], (batch, width))
+            W1 = np.ascontiguousarray(first_layer.T[idx].transpose(0, 2, 1))
+        w2 = rng.standard_normal((batch, width))
+        mask = subnetwork_mask(X, W1, w2)[rows]
+        nonempty = mask.any(axis=0)
+        for col, key in zip(np.flatnonzero(nonempty), _pattern_keys(mask[:, nonempty])):
+            if key not in keys:
+                keys.add(key)
+                found_W.append(W1[col])
+                found_w.append(w2[col])
+                if len(found_W) == n_patterns:
+                    break
+    if len(found_W) < n_patterns:
+        warnings.warn(
+            f"n_patterns={n_patterns} exceeds the {len(found_W)} distinct second-layer "
+            f"activation patterns found on these data after {max_rounds} sampling rounds; "
+            f"using {len(found_W)}.", UserWarning)
+    if not found_W:
+        return np.zeros((0, d, width)), np.zeros((0, width))
+    return np.stack(found_W), np.stack(found_w)

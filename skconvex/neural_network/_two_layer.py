@@ -79,6 +79,21 @@ def _solve_cvxpy(problem, **kwargs):
     return _polish(problem, result, user_tol)
 
 
+def _standardize(X, sample_weight, fit_intercept):
+    """``(Z, mean, scale)``: ``Z = (X - mean) / scale`` with (weighted) means and standard
+    deviations (constant features get scale 1), and a ones column appended when
+    ``fit_intercept`` (hidden-unit biases). Shared by the convex network estimators."""
+    s = None if sample_weight is None else sample_weight
+    mean = np.average(X, axis=0, weights=s)
+    var = np.average((X - mean) ** 2, axis=0, weights=s)
+    scale = np.sqrt(var)
+    scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)] = 1.0
+    Z = (X - mean) / scale
+    if fit_intercept:
+        Z = np.hstack([Z, np.ones((Z.shape[0], 1))])
+    return Z, mean, scale
+
+
 # tiny programs: the polish rounds (proximal-gradient iterations per round, number of rounds)
 # stop at this relative duality gap (usually reached by the first Newton solve: 1e-14)
 _NEWTON_GAP, _NEWTON_ROUNDS, _ROUND_ITER = 1e-12, 4, 500
@@ -128,15 +143,7 @@ class _BaseConvexReLU(ConvexEstimator):
 
     # -- preprocessing -------------------------------------------------------------------
     def _prepare(self, X, sample_weight):
-        s = None if sample_weight is None else sample_weight
-        mean = np.average(X, axis=0, weights=s)
-        var = np.average((X - mean) ** 2, axis=0, weights=s)
-        scale = np.sqrt(var)
-        scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)] = 1.0
-        Z = (X - mean) / scale
-        if self.fit_intercept:
-            Z = np.hstack([Z, np.ones((Z.shape[0], 1))])
-        return Z, mean, scale
+        return _standardize(X, sample_weight, self.fit_intercept)
 
     def _build(self, X, Y, sample_weight, loss):
         Xt, mean, scale = self._prepare(X, sample_weight)

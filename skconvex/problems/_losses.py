@@ -185,3 +185,15 @@ def _golden_max(fun, t_max, n_iter=40):
 
 
 LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss, "cross_entropy": CrossEntropyLoss}
+
+
+def cvxpy_loss(name, Z, Y, s):
+    """The data term ``sum_i s_i l(Z_i, y_i)`` of loss ``name`` as a cvxpy expression of the
+    (n, K) score expression ``Z`` (reference solvers)."""
+    import cvxpy as cp
+
+    if name == "squared":
+        return 0.5 * cp.sum(cp.multiply(s[:, None], cp.square(Z - Y)))
+    if name == "logistic":
+        return cp.sum(cp.multiply(s[:, None], cp.logistic(-cp.multiply(Y, Z))))
+    return cp.sum(cp.multiply(s, cp.log_sum_exp(Z, axis=1) - cp.sum(cp.multiply(Y, Z), axis=1)))

@@ -1,0 +1,451 @@
+"""Three-layer ReLU sub-networks as a convex group-l1 program over sampled pattern pairs.
+
+The model (spec p1_three_layer.md) is a sum of sub-networks
+``f(X) = sum_k ((X W1_k)_+ w2_k)_+ w3_k + c`` trained in the normalized form
+
+    (N)  min  L(f(X), y) + alpha sum_k |w3_k|   s.t. ||W1_k||_F <= 1, ||w2_k||_2 <= 1,
+
+whose exact convex reformulation over first-layer patterns ``D1_i = diag(M1[:, i])`` and
+second-layer patterns ``D2_j = diag(M2[:, j])`` is
+
+    min  L( sum_j s3 D2_j H_{j,s3} + c, y ) + alpha sum ||z||
+    H_{j,s3} = sum_i D1_i X (z_{i,j,+,s3} - z_{i,j,-,s3})          (second-layer pre-activation)
+    s.t. (2 D1_i - I) X z >= 0 for every column z        (first-layer cones, per column)
+         (2 D2_j - I) H_{j,s3} >= 0 for every block (j, s3)   (second-layer cones, coupled)
+
+Notation. ``X`` (n, d) is the data the network sees (a ones column for first-layer biases),
+``M1`` (n, P1) and ``M2`` (n, P2) the boolean patterns, ``K`` the number of outputs. A *block*
+``b = (s3, j)`` (``b = j`` for ``s3 = +``, ``b = P2 + j`` for ``s3 = -``) is one second-layer
+unit with the sign of its output weight; there are ``2 P2`` blocks per output. A *column*
+``q = (b, s2, i)``, ``q = (2 b + s2) P1 + i``, is the merged first-layer neuron of pattern ``i``
+with second-layer sign ``s2`` in block ``b``. The variables are ``U`` (d, Q, K), ``Q = 4 P1 P2``:
+one group per (column, output); every output has its own sub-networks (vector output), so for
+every loss the convex objective equals the objective (N) of the recovered network.
+
+Operators. The image of ``U`` is the block pre-activations ``H`` (n, B, K), linear in ``U``; the
+output is ``Z = sum_b O_b H_b + c`` with ``O_b = s3 D2_j``. With every column present,
+``H = X~ W`` with the lifted matrix ``X~ = [D1_1 X, ..., D1_P1 X]`` (n, P1 d) and
+``W = z_{., +} - z_{., -}`` (one GEMM, n P1 d B flops, u and v share it); on a working set of
+columns, ``H_b = sum_{q in b} sigma_q D1_q X z_q`` (one GEMM n d Q and a segment sum).
+
+Constraints. The first-layer cones are per column: the prox projects onto them exactly (the
+two-layer kernel, :mod:`skconvex.problems._cone_kernels`), so every iterate satisfies them. The
+second-layer cones couple the columns of a block; they are handled by an augmented Lagrangian
+(multipliers ``mu`` (n, B, K) >= 0, penalty ``rho``, both in ``al_state``), whose smooth term
+``Psi(H) = sum s_i ((mu - rho a h)_+^2 - mu^2) / (2 rho)`` (``a = 2 D2 - 1``) is a function of
+the image ``H``: accelerated methods extrapolate it for free.
+
+Certificate. With ``Lam = -grad L(Z)`` and multipliers ``nu >= 0`` of the second-layer cones
+(``mu+ = (mu - rho a h)_+``), the dual point ``Gam_b = O_b Lam + a_b s nu_b`` is feasible when
+every column's ``||P_{C_i}(sigma X^T D1_i Gam_b)|| <= alpha`` (``P_{C_i}`` the projection onto
+the column's first-layer cone: the best first-layer multipliers); scaling ``(Lam, nu)`` jointly
+makes it feasible, and ``-L^*(-t Lam)`` is a lower bound on the optimum (weak duality).
+"""
+
+import numpy as np
+
+from skconvex._linalg import small_kernel
+from skconvex.problems._losses import _golden_max, cvxpy_loss
+from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
+
+# the lifted matrix X~ (n, P1 d) is formed when it has at most this many entries; beyond, the
+# full-program products loop over first-layer patterns
+_MAX_LIFT = 2 ** 25
+
+
+class ThreeLayerReLUProblem(TwoLayerReLUProblem):
+    """The three-layer convex program over sampled pattern pairs (see the module docstring).
+
+    Reuses the two-layer program's data handling, losses, first-layer cone projections, group
+    prox and intercept; adds the block structure, the second-layer cones and their
+    augmented-Lagrangian state.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    Y : ndarray of shape (n, K)
+    mask1 : ndarray of bool, shape (n, P1)
+        First-layer patterns.
+    mask2 : ndarray of bool, shape (n, P2)
+        Second-layer patterns.
+    alpha : float
+        Weight of ``sum |w3|`` in (N).
+    loss : {"squared", "logistic", "cross_entropy"}
+    sample_weight : ndarray of shape (n,) or None
+    fit_intercept : bool
+        Whether the output intercept ``c`` is a variable.
+    """
+
+    def __init__(self, X, Y, mask1, mask2, alpha, loss="squared", *, sample_weight=None,
+                 fit_intercept=True):
+        mask2 = np.asarray(mask2, dtype=bool)
+        if sample_weight is not None:
+            keep = np.asarray(sample_weight, dtype=np.float64) > 0
+            if not keep.all():
+                mask2 = mask2[keep]
+        super().__init__(X, Y, mask1, alpha, loss, sample_weight=sample_weight,
+                         fit_intercept=fit_intercept, relu=True)
+        self.mask2 = mask2
+        P1, P2 = self.mask.shape[1], mask2.shape[1]
+        self.n_first, self.n_second = P1, P2
+        self.n_blocks = 2 * P2
+        nb = self.n_blocks
+        # block b: second-layer pattern b % P2, output sign + for b < P2
+        self.block_pattern = np.arange(nb) % P2
+        self.block_sign = np.where(np.arange(nb) < P2, 1.0, -1.0)
+        Q = 4 * P1 * P2
+        self.n_columns = Q
+        col_block = np.repeat(np.arange(nb), 2 * P1)
+        col_sign = np.tile(np.repeat([1.0, -1.0], P1), nb)
+        col_pattern = np.tile(np.arange(P1), 2 * nb)
+        self._active = np.zeros((Q, self.K, self.d + 1), dtype=np.int64)
+        self._n_active = np.zeros((Q, self.K), dtype=np.int64)
+        self._lift = None
+        # augmented-Lagrangian state, shared by reference with restricted programs
+        self.al_state = {"mu": np.zeros((self.n, nb, self.K)), "rho": 0.0}
+        self._set_columns(col_pattern, col_sign, np.arange(Q), col_block)
+
+    def _set_columns(self, col_pattern, col_sign, col_id, col_block=None):
+        super()._set_columns(col_pattern, col_sign, col_id)
+        if col_block is None:  # the two-layer constructor's columns: replaced right after
+            return
+        self.col_block = np.asarray(col_block, dtype=np.intp)
+        if np.any(np.diff(self.col_block) < 0):
+            raise ValueError("columns must be sorted by block")
+        self.blocks, self.col_bpos = np.unique(self.col_block, return_inverse=True)
+        self.n_blocks_active = self.blocks.size
+        self._starts = np.flatnonzero(np.r_[True, np.diff(self.col_bpos) > 0])
+        self._full = self.Q == self.n_columns and np.array_equal(self.col_id,
+                                                                 np.arange(self.n_columns))
+        self._O = self._A = None
+
+    def restrict(self, columns):
+        """The same program on the columns ``columns`` (sorted column indices of this
+        program): same data, multipliers and constraints."""
+        columns = np.asarray(columns)
+        sub = object.__new__(type(self))
+        sub.__dict__.update(self.__dict__)
+        sub._set_columns(self.col_pattern[columns], self.col_sign[columns],
+                         self.col_id[columns], self.col_block[columns])
+        return sub
+
+    # -- block data --------------------------------------------------------------------------
+    @property
+    def out_mask(self):
+        """``O`` (n, B): ``s3 D2_j`` of every block of this program (float)."""
+        if self._O is None:
+            j = self.block_pattern[self.blocks]
+            self._O = self.mask2[:, j] * self.block_sign[self.blocks]
+        return self._O
+
+    @property
+    def cone_sign(self):
+        """``A`` (n, B): ``2 D2_j - 1`` of every block of this program (float)."""
+        if self._A is None:
+            j = self.block_pattern[self.blocks]
+            self._A = np.where(self.mask2[:, j], 1.0, -1.0)
+        return self._A
+
+    @property
+    def lifted(self):
+        """``X~ = [D1_1 X, ..., D1_P1 X]`` (n, P1 d), or None when too large."""
+        if self._lift is None and self.n * self.n_first * self.d <= _MAX_LIFT:
+            self._lift = np.ascontiguousarray(
+                (self.mask[:, :, None] * self.X[:, None, :]).reshape(self.n, -1))
+        return self._lift
+
+    # -- linear maps -----------------------------------------------------------------------
+    def forward(self, U):
+        """Block pre-activations ``H_b = sum_{q in b} sigma_q D1_q X U_q``: (n, B, K)."""
+        d, Q, K = U.shape
+        n, P1 = self.n, self.n_first
+        if self._full:
+            nb = self.n_blocks
+            W = U.reshape(d, nb, 2, P1, K)
+            Wd = (W[:, :, 0] - W[:, :, 1]).transpose(2, 0, 1, 3).reshape(P1 * d, nb * K)
+            Xl = self.lifted
+            with small_kernel(2.0 * n * P1 * d * nb * K):
+                if Xl is not None:
+                    H = Xl @ Wd
+                else:
+                    H = np.zeros((n, nb * K))
+                    for i in range(P1):
+                        H += self.mask[:, i, None] * (self.X @ Wd[i * d:(i + 1) * d])
+            return H.reshape(n, nb, K)
+        with small_kernel(2.0 * n * Q * d * K):
+            R = (self.X @ U.reshape(d, Q * K)).reshape(n, Q, K)
+        R *= self.sign_mask[:, :, None]
+        return np.add.reduceat(R, self._starts, axis=1)
+
+    def adjoint(self, G):
+        """Adjoint of :meth:`forward`: ``sigma_q X^T D1_q G_b(q)`` for G (n, B, K): (d, Q, K)."""
+        n, d, K, P1 = self.n, self.d, self.K, self.n_first
+        if self._full:
+            nb = self.n_blocks
+            Gm = np.ascontiguousarray(G).reshape(n, nb * K)
+            Xl = self.lifted
+            with small_kernel(2.0 * n * P1 * d * nb * K):
+                if Xl is not None:
+                    gW = (Gm.T @ Xl).T  # (P1 d, nb K); G^T X~ is the fast GEMM orientation
+                else:
+                    gW = np.vstack([((self.mask[:, i, None] * Gm).T @ self.X).T
+                                    for i in range(P1)])
+            gW = gW.reshape(P1, d, nb, K).transpose(1, 2, 0, 3)  # (d, nb, P1, K)
+            return np.ascontiguousarray(np.stack([gW, -gW], axis=2).reshape(d, self.Q, K))
+        E = G[:, self.col_bpos, :] * self.sign_mask[:, :, None]
+        with small_kernel(2.0 * n * self.Q * d * K):
+            R = E.reshape(n, self.Q * K).T @ self.X  # (Q K, d)
+        return np.ascontiguousarray(R.reshape(self.Q, K, d).transpose(2, 0, 1))
+
+    def scores(self, T, c):
+        """Network output ``Z = sum_b O_b H_b + c`` from the block pre-activations ``T``."""
+        return np.einsum("nb,nbk->nk", self.out_mask, T) + c
+
+    # -- augmented Lagrangian ----------------------------------------------------------------
+    def _mu(self):
+        mu = self.al_state["mu"]
+        return mu if self.n_blocks_active == self.n_blocks else mu[:, self.blocks]
+
+    def mu_plus(self, T):
+        """Multiplier estimate ``(mu - rho a h)_+`` at the image ``T``: (n, B, K)."""
+        mu, rho = self._mu(), self.al_state["rho"]
+        if rho == 0.0:
+            return mu
+        return np.maximum(mu - rho * self.cone_sign[:, :, None] * T, 0.0)
+
+    def _al_term(self, T):
+        """``Psi(T)`` and ``mu+`` (the gradient of Psi is ``-a s mu+``)."""
+        rho = self.al_state["rho"]
+        if rho == 0.0:
+            return 0.0, None
+        mu = self._mu()
+        P = np.maximum(mu - rho * self.cone_sign[:, :, None] * T, 0.0)
+        val = float(np.einsum("n,nbk->", self.s, P * P - mu * mu)) / (2.0 * rho)
+        return val, P
+
+    def smooth_value_grad(self, T, c):
+        """Data term plus the augmented-Lagrangian term at the image ``T`` and its gradients
+        w.r.t. ``T`` and ``c``."""
+        val, G = self.loss.value_grad(self.scores(T, c))
+        gT = self.out_mask[:, :, None] * G[:, None, :]
+        psi, P = self._al_term(T)
+        if P is not None:
+            gT -= (self.cone_sign * self.s[:, None])[:, :, None] * P
+        gc = G.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
+        return val + psi, gT, gc
+
+    def smooth_value(self, T, c):
+        return self.loss.value(self.scores(T, c)) + self._al_term(T)[0]
+
+    def set_multipliers(self, mu, rho):
+        """Set the augmented-Lagrangian state (mu of shape (n, 2 P2, K), rho >= 0)."""
+        self.al_state["mu"] = np.asarray(mu, dtype=np.float64)
+        self.al_state["rho"] = float(rho)
+        self._lip = None
+
+    def update_multipliers(self, T):
+        """The multiplier step ``mu <- (mu - rho a h)_+`` at the full program's image ``T``."""
+        if not self._full:
+            raise ValueError("update the multipliers on the full program")
+        self.al_state["mu"] = self.mu_plus(T)
+
+    def lipschitz(self, n_iter=20, random_state=0):
+        """Estimate of the Lipschitz constant of the smooth part's gradient in (U, c): power
+        iteration on ``F^T (curvature O^T s O + rho s) F`` (solvers backtrack anyway)."""
+        if self._lip is None:
+            rng = np.random.RandomState(random_state)
+            U = rng.standard_normal(self.shape)
+            c = rng.standard_normal(self.K) if self.fit_intercept else np.zeros(self.K)
+            rho, curv, s = self.al_state["rho"], self.loss.curvature, self.s
+            norm2 = 1.0
+            for _ in range(n_iter):
+                nrm = np.sqrt(np.sum(U * U) + np.sum(c * c))
+                U, c = U / nrm, c / nrm
+                T = self.forward(U)
+                Z = curv * s[:, None] * self.scores(T, c)
+                gT = self.out_mask[:, :, None] * Z[:, None, :] + rho * s[:, None, None] * T
+                U = self.adjoint(gT)
+                c = Z.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
+                norm2 = np.sqrt(np.sum(U * U) + np.sum(c * c))
+            self._lip = 1.05 * norm2
+        return self._lip
+
+    # -- feasibility -------------------------------------------------------------------------
+    def second_layer_violation(self, T):
+        """Largest violation of the second-layer cones at the image ``T``:
+        ``max(0, -min a h)`` (in output units: the largest difference between the recovered
+        network's output and the convex model's on a training sample is at most this)."""
+        if T.size == 0:
+            return 0.0
+        return float(max(0.0, -np.min(self.cone_sign[:, :, None] * T)))
+
+    def first_layer_violation(self, U):
+        """Largest violation of the first-layer cones (0 up to rounding: the prox projects)."""
+        nz = np.flatnonzero(self.group_norms(U).max(axis=1) > 0)
+        if nz.size == 0:
+            return 0.0
+        T = (self.X @ U[:, nz].reshape(self.d, -1)).reshape(self.n, nz.size, self.K)
+        C = np.where(self.mask[:, self.col_pattern[nz]], 1.0, -1.0)
+        return float(max(0.0, -np.min(C[:, :, None] * T)))
+
+    def max_violation(self, U, T=None):
+        T = self.forward(U) if T is None else T
+        return max(self.first_layer_violation(U), self.second_layer_violation(T))
+
+    # -- certificates ------------------------------------------------------------------------
+    def dual_point(self, T, c):
+        """``(Lam, Gam)``: ``Lam = -grad L(Z)`` (n, K) and the H-space dual point
+        ``Gam = O Lam + a s mu+`` (n, B, K) at the image ``T``."""
+        Lam = -self.loss.grad(self.scores(T, c))
+        Gam = self.out_mask[:, :, None] * Lam[:, None, :]
+        mup = self.mu_plus(T)
+        if mup is not None:
+            Gam = Gam + (self.cone_sign * self.s[:, None])[:, :, None] * mup
+        return Lam, Gam
+
+    def certificate(self, U, c, T=None):
+        """``(objective, dual bound, optimal intercept, column dual norms (Q, K))`` of the
+        program (N) (without the augmented-Lagrangian term) at ``U``; the second-layer
+        multipliers are ``mu+`` of the current state (exact cone multipliers of the first
+        layer through the projected dual norms)."""
+        T = self.forward(U) if T is None else T
+        c_opt = self.optimal_intercept(T, c)
+        Z = self.scores(T, c_opt)
+        Lam, Gam = self.dual_point(T, c_opt)
+        norms = self.dual_norms(Gam)
+        t_max = self._t_max(norms)
+        t = self.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
+        objective = self.loss.value(Z) + self.penalty(U)
+        return objective, self.loss.dual_value(t * Lam), c_opt, norms
+
+    def _t_max(self, norms):
+        worst = float(np.max(norms)) if norms.size else 0.0
+        t_max = self.alpha / worst if worst > 0 else np.inf
+        if self.loss_name != "squared":
+            t_max = min(1.0, t_max)
+        return t_max
+
+    def dual_bound(self, U, c, T=None):
+        _, bound, c_opt, _ = self.certificate(U, c, T)
+        return bound, c_opt
+
+    def al_certificate(self, U, c, T=None):
+        """``(objective of (N), gap of the augmented-Lagrangian subproblem, c_opt)``.
+
+        The subproblem ``min L + Psi + alpha sum ||z||`` (first-layer cones) has the lower
+        bound ``-L^*(-t Lam) - sum s (t mu+ - mu)^2 / (2 rho)`` for every ``t`` that makes
+        ``t Gam`` feasible (``Psi^*`` at ``-t a s mu+``); the gap is the subproblem's objective
+        minus the best such bound (>= 0, and 0 at the subproblem's optimum)."""
+        T = self.forward(U) if T is None else T
+        c_opt = self.optimal_intercept(T, c)
+        Z = self.scores(T, c_opt)
+        Lam, Gam = self.dual_point(T, c_opt)
+        t_max = self._t_max(self.dual_norms(Gam))
+        loss_val, pen = self.loss.value(Z), self.penalty(U)
+        rho = self.al_state["rho"]
+        if rho == 0.0:
+            t = self.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
+            return loss_val + pen, loss_val + pen - self.loss.dual_value(t * Lam), c_opt
+        psi, mup = self._al_term(T)
+        mu = self._mu()
+        s = self.s[:, None, None]
+        # the quadratic Psi^* part: sum s (t mu+ - mu)^2 / (2 rho), a parabola in t
+        q2 = float(np.sum(s * mup * mup)) / (2 * rho)
+        q1 = float(np.sum(s * mup * mu)) / rho
+        q0 = float(np.sum(s * mu * mu)) / (2 * rho)
+
+        def bound(t):
+            return self.loss.dual_value(t * Lam) - (q2 * t * t - q1 * t + q0)
+
+        t_hi = t_max if np.isfinite(t_max) else 1e6
+        t = _golden_max(bound, t_hi, n_iter=60)
+        gap = loss_val + psi + pen - bound(t)
+        return loss_val + pen, max(gap, 0.0), c_opt
+
+    def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new):
+        """Dual constraint values of fresh pattern pairs for the dual point of this program:
+        every pair of (sampled or new first-layer pattern, sampled or new second-layer
+        pattern) not in the program. ``Gam_old`` (n, 2 P2, K) carries the multipliers of the
+        program's own blocks; new blocks get zero multipliers (an upper bound of their best
+        value: conservative). Returns the largest projected norm of each new column, flat."""
+        out = []
+        M1_all = np.hstack([self.mask, mask1_new])
+        P1o = self.n_first
+        # (a) new first-layer patterns in the program's own blocks
+        if mask1_new.shape[1]:
+            out.append(_pair_norms(self, M1_all[:, P1o:], Gam_old))
+        # (b) every first-layer pattern in the new blocks (zero multipliers)
+        if mask2_new.shape[1]:
+            P2n = mask2_new.shape[1]
+            O = np.hstack([mask2_new, -1.0 * mask2_new])  # blocks (s3, j) of the new patterns
+            Gam_new = O[:, :, None] * Lam[:, None, :]
+            out.append(_pair_norms(self, M1_all, Gam_new, n_blocks=2 * P2n))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    # -- reference -------------------------------------------------------------------------
+    def to_cvxpy(self):
+        """The same program in cvxpy (small problems). Returns ``(problem, (U_vars, c))``."""
+        import cvxpy as cp
+
+        Us = [cp.Variable((self.d, self.Q)) for _ in range(self.K)]
+        c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
+        S = self.sign_mask
+        C1 = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
+        agg = np.zeros((self.Q, self.n_blocks_active))
+        agg[np.arange(self.Q), self.col_bpos] = 1.0
+        O, A = self.out_mask, self.cone_sign
+        cols, cons, cons2 = [], [], []
+        for k in range(self.K):
+            XU = self.X @ Us[k]
+            H = cp.multiply(S, XU) @ agg
+            cons.append(cp.multiply(C1, XU) >= 0)
+            cons2.append(cp.multiply(A, H) >= 0)
+            ck = c[k] if self.fit_intercept else 0.0
+            cols.append(cp.sum(cp.multiply(O, H), axis=1) + ck)
+        Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (self.n, 1), order="F")
+        data = cvxpy_loss(self.loss_name, Z, self.Y, self.s)
+        reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
+        self._cvxpy_cons = cons + cons2
+        self._cvxpy_second = cons2
+        return cp.Problem(cp.Minimize(data + reg), cons + cons2), (Us, c)
+
+    def evaluate_cvxpy(self, variables):
+        """``(packed w, objective, dual bound)`` of a solved cvxpy program. The first-layer
+        cones are restored exactly by projection; the second-layer multipliers are the
+        solver's duals (``nu = s mu``), which the certificate uses."""
+        U, c = self.from_cvxpy(variables)
+        U = self.project(U)
+        nu = np.stack([np.asarray(con.dual_value, dtype=np.float64).reshape(self.n, -1)
+                       for con in self._cvxpy_second], axis=-1)
+        mu = np.zeros((self.n, self.n_blocks, self.K))
+        mu[:, self.blocks] = np.maximum(nu, 0.0) / self.s[:, None, None]
+        self.set_multipliers(mu, 0.0)
+        objective, bound, c_opt, _ = self.certificate(U, c)
+        w = np.concatenate([U.ravel(), c_opt])
+        return w, objective, bound
+
+
+def _pair_norms(problem, M1, Gam, n_blocks=None):
+    """Largest projected dual norm over the two second-layer signs of every (first-layer
+    pattern of ``M1``, block of ``Gam``) column: ``||P_C(+-X^T D1 Gam_b)||``, flat."""
+    n, d, K = problem.n, problem.d, problem.K
+    B = Gam.shape[1]
+    P1 = M1.shape[1]
+    # raw: (d, P1, B, K) = X^T (D1_i Gam_b)
+    A = np.einsum("nd,ni,nbk->dibk", problem.X, M1.astype(np.float64), Gam, optimize=True)
+    A = A.reshape(d, P1 * B, K)
+    V = np.concatenate([A, -A], axis=1)  # columns (+, i, b) then (-, i, b)
+    probe = object.__new__(type(problem))
+    probe.__dict__.update(problem.__dict__)
+    pattern = np.tile(np.repeat(np.arange(P1), B), 2)
+    probe.mask = np.ascontiguousarray(M1)
+    probe.col_pattern = pattern
+    probe.col_id = np.arange(pattern.size)
+    probe._active = np.zeros((pattern.size, K, d + 1), dtype=np.int64)
+    probe._n_active = np.zeros((pattern.size, K), dtype=np.int64)
+    raw = np.sqrt(np.einsum("dqk,dqk->qk", V, V))
+    selected = raw > 0.5 * problem.alpha
+    norms = raw.copy()
+    if selected.any():
+        norms = np.where(selected, probe.group_norms(probe.project(V, selected)), raw)
+    return norms.max(axis=1)
