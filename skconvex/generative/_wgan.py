@@ -12,8 +12,8 @@ from skconvex.problems.wgan import (
     SQRT_2PI,
     WGANProblem,
     generator_weight,
+    spectral_norm_sym,
     relu_moments,
-    soft_threshold_spectrum,
     solve_closed_form,
     solve_sdp,
     weighted_moments,
@@ -191,19 +191,20 @@ class ConvexWGAN(ConvexEstimator):
         d = X.shape[1]
         beta = 0.0 if self.beta is None else float(self.beta)
         U = c = None
+        problem = WGANProblem(self.discriminator, mean, S, beta)
         if self.n_components is not None:
-            lam = np.linalg.eigvalsh(S)[::-1]
+            lam = problem.eigenvalues
             beta = float(max(lam[self.n_components], 0.0)) if self.n_components < d else 0.0
+            problem.beta = beta
         if self.discriminator == "relu":
             rng = check_random_state(self.random_state)
             U = rng.standard_normal((d, self.n_neurons))
             U /= np.linalg.norm(U, axis=0)
             c = relu_moments(Xc, U, w)
         self._n_train = X.shape[0]
-        if self.discriminator == "linear":
-            # the linear discriminator compares uncentered means
-            return WGANProblem("linear", mean, S, beta)
-        return WGANProblem(self.discriminator, mean, S, beta, U, c)
+        # (the linear discriminator compares the uncentered means)
+        problem.U, problem.c = U, c
+        return problem
 
     def _set_fitted(self, result, problem):
         d = problem.d
@@ -227,7 +228,7 @@ class ConvexWGAN(ConvexEstimator):
             lam_m, V = lam_m[::-1], V[:, ::-1]
             keep = lam_m > 1e-9 * max(float(lam_m[0]), np.finfo(float).tiny)
             mu = lam_m[keep]
-            lam = np.linalg.eigvalsh(problem.S)[::-1]
+            lam = problem.eigenvalues
         k = mu.size
         self.eigenvalues_ = lam
         self.components_ = V[:, :k].T.copy()
@@ -250,8 +251,8 @@ class ConvexWGAN(ConvexEstimator):
         self.generator_bias_ = problem.mean.copy()
         self.covariance_ = W.T @ W
         if problem.kind == "quadratic":
-            G = Z @ W
-            self.constraint_value_ = problem.constraint(M=G.T @ G / n_f)
+            # G^T G / n_f of the realized batch G = Z W, as W^T (Z^T Z / n_f) W
+            self.constraint_value_ = problem.constraint(M=W.T @ ((Z.T @ Z / n_f) @ W))
         else:
             self.neurons_ = problem.U
             self.constraint_value_ = problem.constraint(M=self.covariance_)
@@ -260,7 +261,7 @@ class ConvexWGAN(ConvexEstimator):
         if problem.kind == "quadratic" and not self.whiten_latent:
             _, sz, _ = np.linalg.svd(Z, full_matrices=False)
             # lower bound for non-whitened latents: n_f sum_i mu_i / s_i^2 (von Neumann)
-            _, _, mu_opt = soft_threshold_spectrum(problem.S, problem.beta)
+            mu_opt = np.maximum(problem.eigenvalues - problem.beta, 0.0)
             m = min(mu_opt.size, sz.size)
             result.dual_bound = float(n_f * np.sum(mu_opt[:m] / sz[:m] ** 2))
             result.gap = max(result.objective - result.dual_bound, 0.0)
@@ -312,7 +313,7 @@ class ConvexWGAN(ConvexEstimator):
             return float(np.linalg.norm(X.mean(axis=0) - self.generator_bias_))
         Xc = X - self.generator_bias_
         if self.discriminator == "quadratic" and directions is None:
-            return float(np.linalg.norm(Xc.T @ Xc / X.shape[0] - self.covariance_, 2))
+            return spectral_norm_sym(Xc.T @ Xc / X.shape[0] - self.covariance_)
         U = self.neurons_ if directions is None else np.asarray(directions, dtype=np.float64)
         if U.ndim != 2 or U.shape[0] != self.n_features_in_:
             raise ValueError(f"directions must have shape (n_features={self.n_features_in_}, "

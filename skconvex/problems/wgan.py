@@ -108,6 +108,14 @@ class WGANProblem:
         self.kind, self.mean, self.S, self.beta = kind, mean, S, float(beta)
         self.U, self.c = U, c
         self.d = mean.shape[0]
+        self._lam = None
+
+    @property
+    def eigenvalues(self):
+        """Eigenvalues of ``S``, descending (computed once)."""
+        if self._lam is None:
+            self._lam = np.linalg.eigvalsh(self.S)[::-1].copy()
+        return self._lam
 
     # -- relu bounds ---------------------------------------------------------------------
     def relu_bounds(self):
@@ -121,7 +129,7 @@ class WGANProblem:
         if self.kind == "linear":
             return float(np.linalg.norm(self.mean - b))
         if self.kind == "quadratic":
-            return float(np.linalg.norm(self.S - M, 2))
+            return spectral_norm_sym(self.S - M)
         q = np.sqrt(np.maximum(np.einsum("ij,ik,kj->j", self.U, M, self.U), 0.0)) / SQRT_2PI
         return float(np.max(np.abs(self.c - q))) if q.size else 0.0
 
@@ -130,8 +138,7 @@ class WGANProblem:
         if self.kind == "linear":
             return max(float(np.linalg.norm(self.mean)) - self.beta, 0.0) ** 2
         if self.kind == "quadratic":
-            lam = np.linalg.eigvalsh(self.S)
-            return float(np.sum(np.maximum(lam - self.beta, 0.0)))
+            return float(np.sum(np.maximum(self.eigenvalues - self.beta, 0.0)))
         return None
 
     def closed_form(self):
@@ -142,11 +149,20 @@ class WGANProblem:
             return self.mean * shrink, {}
         if self.kind != "quadratic":
             raise ValueError("the relu discriminator has no closed form; use solver='cvxpy'")
-        lam, V, mu = soft_threshold_spectrum(self.S, self.beta)
+        from scipy.linalg import eigh
+
+        lam = self.eigenvalues
+        mu = np.maximum(lam - self.beta, 0.0)
         # retained: above the rounding of the eigen-decomposition
         tiny = 10 * self.d * np.finfo(float).eps * max(abs(lam[0]), np.finfo(float).tiny)
         k = int(np.sum(mu > tiny)) if lam.size else 0
-        return (V[:, :k] * mu[:k]) @ V[:, :k].T, {"eigenvalues": lam, "V": V, "mu": mu[:k]}
+        if k == 0:
+            V = np.zeros((self.d, 0))
+        else:  # eigenvectors of the retained directions only
+            lam_k, V = eigh(self.S, subset_by_index=[self.d - k, self.d - 1])
+            V = V[:, ::-1]
+            mu = np.maximum(lam_k[::-1] - self.beta, 0.0)
+        return (V * mu[:k]) @ V.T, {"eigenvalues": lam, "V": V, "mu": mu[:k]}
 
     def to_cvxpy(self):
         """``(cvxpy.Problem, variable)``: the SDP in ``M`` (quadratic, relu) or the SOCP in
@@ -184,6 +200,12 @@ class WGANProblem:
         A = (self.U * (lam - nu)) @ self.U.T
         s = max(1.0, float(np.linalg.eigvalsh(0.5 * (A + A.T))[-1]))
         return float(lam @ lo - nu @ hi) / s
+
+
+def spectral_norm_sym(A):
+    """``||A||_2`` of a symmetric matrix (largest absolute eigenvalue; cheaper than an SVD)."""
+    lam = np.linalg.eigvalsh(0.5 * (A + A.T))
+    return float(max(abs(lam[0]), abs(lam[-1]))) if lam.size else 0.0
 
 
 def _psd_part(A):
