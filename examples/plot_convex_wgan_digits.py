@@ -28,7 +28,7 @@ X = images.reshape(len(images), -1)
 
 gan8 = ConvexWGAN(n_components=8, random_state=0).fit(X)
 gan24 = ConvexWGAN(n_components=24, random_state=0).fit(X)
-pro = ProCoGAN(truncations=[16, 17], latent_dim=24, random_state=0).fit(images)
+pro = ProCoGAN(truncations=[16, 16], latent_dim=24, random_state=0).fit(images)
 
 rows = [("real", images[:10]),
         ("convex WGAN, 8 directions", gan8.sample(10, random_state=0).reshape(-1, 8, 8)),

@@ -217,7 +217,8 @@ def _blobs(n=300, size=8, seed=0):
 def test_procogan_stages_shapes_and_constraints():
     images = _blobs()
     with pytest.warns(UserWarning, match="clipped"):
-        gan = ProCoGAN(truncations=[6, 8], latent_dim=10, random_state=0).fit(images)
+        gan = ProCoGAN(truncations=[6, 8], latent_dim=10, bias=True,
+                       random_state=0).fit(images)
     assert gan.resolutions_ == [4, 8]
     assert [W.shape for W in gan.stages_] == [(11, 16), (65, 64)]
     assert gan.truncations_ == [6, 7]  # stage 2 clipped to the rank of its input (6 + bias)
@@ -232,6 +233,24 @@ def test_procogan_stages_shapes_and_constraints():
         out = gan.sample(7, random_state=0, stage=s)
         assert out.shape == (7, r, r)
     assert gan.sample(3, random_state=1).shape == (3, 8, 8)
+
+
+def test_procogan_without_bias_is_centered():
+    """Without the ones column no retained direction is constant over samples: the generated
+    mean is the data mean; with it, the shift the released code has."""
+    images = _blobs(n=400)
+    scale = images.std()
+    plain = ProCoGAN(truncations=[8, 8], latent_dim=12, random_state=0).fit(images)
+    assert [W.shape for W in plain.stages_] == [(12, 16), (64, 64)]
+    assert plain.truncations_ == [8, 8]
+    for c, b in zip(plain.constraint_values_, plain.betas_):
+        assert c == pytest.approx(b, rel=1e-8)
+    gen = plain.sample(20_000, random_state=0)
+    assert np.abs(gen.mean(axis=0) - images.mean(axis=0)).max() <= 0.05 * scale
+    biased = ProCoGAN(truncations=[8, 8], latent_dim=12, bias=True, random_state=0).fit(images)
+    shift = np.abs(biased.sample(20_000, random_state=0).mean(axis=0)
+                   - images.mean(axis=0)).max()
+    assert shift > 0.2 * scale
 
 
 def test_procogan_betas_and_defaults():
