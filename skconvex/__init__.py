@@ -6,8 +6,13 @@ the math gives one) and large convex problems are solved fast with randomized sk
 
 __version__ = "0.1.0.dev0"
 
-from skconvex.linear_model import NewtonLESSLogistic, SketchedRidge  # noqa: E402
+from skconvex.linear_model import (  # noqa: E402
+    DeepLinearRegressor,
+    NewtonLESSLogistic,
+    ParallelDeepLinearRegressor,
+    SketchedRidge,
+)
 from skconvex.neural_network import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
 
-__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "NewtonLESSLogistic", "SketchedRidge",
-           "__version__"]
+__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "DeepLinearRegressor",
+           "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "SketchedRidge", "__version__"]

@@ -37,7 +37,9 @@ def test_registry_lists_public_estimators():
     names = [name for name, _ in all_estimators()]
     assert "SketchedRidge" in names
     assert names == sorted(names)
-    assert [n for n, _ in all_estimators("regressor")] == ["ConvexReLURegressor", "SketchedRidge"]
+    assert [n for n, _ in all_estimators("regressor")] == [
+        "ConvexReLURegressor", "DeepLinearRegressor", "ParallelDeepLinearRegressor",
+        "SketchedRidge"]
     assert [n for n, _ in all_estimators("classifier")] == ["ConvexReLUClassifier",
                                                            "NewtonLESSLogistic"]
     # generative: ConvexWGAN (fit(X) / score(X) / sample) is registered; ProCoGAN takes image
