@@ -13,9 +13,12 @@ from skconvex.distributed._coded import (
     UndecodableError,
     polarize_cdf,
 )
+from skconvex.distributed._dask import DaskCodedMatVec
+from skconvex.distributed._fit import dask_config
 from skconvex.distributed._delays import ExponentialDelay, ParetoDelay, ShiftedExponentialDelay
 
 __all__ = [
+    "DaskCodedMatVec",
     "ExponentialDelay",
     "MDSCodedMatVec",
     "ParetoDelay",
@@ -23,5 +26,6 @@ __all__ = [
     "ShiftedExponentialDelay",
     "UncodedMatVec",
     "UndecodableError",
+    "dask_config",
     "polarize_cdf",
 ]

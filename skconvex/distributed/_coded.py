@@ -123,6 +123,19 @@ class _CodedMatVec(BaseEstimator):
         self.coded_blocks_ = self.encode(blocks)
         return self
 
+    def fit_layout(self, n_rows, n_cols):
+        """Design the code for an ``(n_rows, n_cols)`` matrix whose coded blocks are built
+        elsewhere (e.g. encoded on a cluster by
+        :func:`skconvex.distributed._dask.encode_futures`): :meth:`decode` works, there are
+        no local ``coded_blocks_``."""
+        self._design()
+        K = self.n_blocks_
+        self.n_rows_, self.n_cols_ = int(n_rows), int(n_cols)
+        self.block_rows_ = math.ceil(self.n_rows_ / K)
+        if hasattr(self, "coded_blocks_"):
+            del self.coded_blocks_
+        return self
+
     def worker_tasks(self):
         """The coded blocks, one per worker: worker ``i`` returns ``worker_tasks()[i] @ x``."""
         check_is_fitted(self, "coded_blocks_")
@@ -382,7 +395,7 @@ class PolarCodedMatVec(_CodedMatVec):
             If an information position can be recovered from neither combination of the
             available results.
         """
-        check_is_fitted(self, "coded_blocks_")
+        check_is_fitted(self, "block_rows_")
         Y, mask, shape = self._collect(results, available)
         U, failed, flops = sc_decode(Y, mask, self._frozen)
         self.decode_flops_ = int(flops)
@@ -523,7 +536,7 @@ class MDSCodedMatVec(_CodedMatVec):
     def decode(self, results, available=None):
         """``A @ x`` from any ``k`` available results (the first ``k`` in worker order):
         a ``k x k`` solve. Raises :class:`UndecodableError` with fewer than ``k``."""
-        check_is_fitted(self, "coded_blocks_")
+        check_is_fitted(self, "block_rows_")
         Y, mask, shape = self._collect(results, available)
         K = self.n_blocks_
         idx = np.flatnonzero(mask)
@@ -541,7 +554,7 @@ class MDSCodedMatVec(_CodedMatVec):
         """The ``k``-th smallest runtime: the information-theoretic lower bound of any scheme
         in which each worker does ``1/k`` of the work."""
         T = self._check_T(T)
-        return np.sort(T, axis=-1)[..., self.n_blocks_ - 1]
+        return np.sort(T, axis=-1)[..., self.n_blocks_ - 1][()]
 
 
 class UncodedMatVec(_CodedMatVec):
@@ -585,7 +598,7 @@ class UncodedMatVec(_CodedMatVec):
 
     def decode(self, results, available=None):
         """Concatenate the results; raises :class:`UndecodableError` if any is missing."""
-        check_is_fitted(self, "coded_blocks_")
+        check_is_fitted(self, "block_rows_")
         Y, mask, shape = self._collect(results, available)
         if not mask.all():
             raise UndecodableError(

@@ -19,21 +19,27 @@ from skconvex.sketching import SKETCH_KINDS
 from skconvex.solvers import solve_newton_sketch
 
 
+def _newton_sketch(problem, **kwargs):
+    # a problem over a dask array (skconvex.distributed) runs its own map-reduce Newton sketch
+    solve = getattr(problem, "newton_sketch", None)
+    return solve(**kwargs) if solve is not None else solve_newton_sketch(problem, **kwargs)
+
+
 def _solve_newton_less(problem, **kwargs):
-    return solve_newton_sketch(problem, **kwargs)
+    return _newton_sketch(problem, **kwargs)
 
 
 def _solve_newton_gaussian(problem, **kwargs):
     kwargs["sketch"] = "gaussian"
     kwargs.pop("nnz_per_row", None)
-    return solve_newton_sketch(problem, **kwargs)
+    return _newton_sketch(problem, **kwargs)
 
 
 def _solve_newton_exact(problem, **kwargs):
     kwargs["sketch"] = "exact"
     kwargs.pop("sketch_size", None)
     kwargs.pop("nnz_per_row", None)
-    return solve_newton_sketch(problem, **kwargs)
+    return _newton_sketch(problem, **kwargs)
 
 
 def _check_label_types(y):
@@ -234,6 +240,11 @@ default="less_uniform"
 
     # -- fit ----------------------------------------------------------------------------------
     def _make_problem(self, X, y, sample_weight=None):
+        if type(X).__module__.startswith("dask."):
+            # a row-chunked dask array: map-reduce Newton sketch over its blocks
+            from skconvex.distributed._fit import logistic_problem
+
+            return logistic_problem(self, X, y, sample_weight)
         if sp.issparse(X) and any(
                 getattr(X, a, np.empty(0, np.int32)).dtype == np.int64
                 for a in ("indices", "indptr")):

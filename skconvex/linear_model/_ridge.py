@@ -151,6 +151,11 @@ class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
         self.verbose = verbose
 
     def _make_problem(self, X, y, sample_weight=None):
+        if type(X).__module__.startswith("dask."):
+            # a row-chunked dask array: passes over X are map-reduce on its blocks
+            from skconvex.distributed._fit import ridge_problem
+
+            return ridge_problem(self, X, y, sample_weight)
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                              dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, ensure_min_samples=2)
