@@ -112,6 +112,11 @@ def _prepare_X(X, n_blocks=None):
     return X, blocks, offsets, dask
 
 
+def _check_2d(X):
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D dask array, got {X.ndim} dimension(s).")
+
+
 def _in_memory(v, name, n):
     """A numpy copy of a row vector (dask collections are computed)."""
     if v is None:
@@ -411,6 +416,7 @@ def _n_blocks_of(code):
 
 def ridge_problem(est, X, y, sample_weight=None):
     """The problem ``SketchedRidge.fit`` solves for a dask array ``X``."""
+    _check_2d(X)
     n, d = X.shape
     if n < 2:
         raise ValueError(f"Found array with {n} sample(s) while a minimum of 2 is required.")
@@ -655,6 +661,7 @@ class DaskLogisticProblem:
 def logistic_problem(est, X, y, sample_weight=None):
     """The problem ``NewtonLESSLogistic.fit`` solves for a dask array ``X``."""
     _dask()
+    _check_2d(X)
     n, d = X.shape
     if n < 2:
         raise ValueError(f"Found array with {n} sample(s) while a minimum of 2 is required.")
