@@ -151,21 +151,21 @@ class _CodedMatVec(BaseEstimator):
             mask = np.array([r is not None for r in results], dtype=bool)
         else:
             mask = _check_available(available, N)
-        shape = None
-        for i in np.flatnonzero(mask):
-            if results[i] is None:
-                raise ValueError(f"worker {i} is marked available but its result is None.")
-            shape = np.shape(results[i])
-            break
-        if shape is None:
-            shape = (self.block_rows_,)
-        Y = np.zeros((N, int(np.prod(shape))))
-        for i in np.flatnonzero(mask):
-            r = np.asarray(results[i], dtype=np.float64)
-            if r.shape != shape:
-                raise ValueError(f"result of worker {i} has shape {r.shape}, expected "
-                                 f"{shape}.")
-            Y[i] = r.ravel()
+        idx = np.flatnonzero(mask)
+        if any(results[i] is None for i in idx):
+            bad = next(i for i in idx if results[i] is None)
+            raise ValueError(f"worker {bad} is marked available but its result is None.")
+        if idx.size == 0:
+            return np.zeros((N, self.block_rows_)), mask, (self.block_rows_,)
+        shape = np.shape(results[idx[0]])
+        try:
+            stacked = np.stack([np.asarray(results[i], dtype=np.float64) for i in idx])
+        except ValueError:
+            bad = next(i for i in idx if np.shape(results[i]) != shape)
+            raise ValueError(f"result of worker {bad} has shape {np.shape(results[bad])}, "
+                             f"expected {shape}.") from None
+        Y = np.zeros((N, stacked[0].size))
+        Y[idx] = stacked.reshape(idx.size, -1)
         return Y, mask, shape
 
     def _assemble(self, U_info, shape):

@@ -90,17 +90,20 @@ def sc_decode(y, avail, frozen):
     while (1 << n) < N:
         n += 1
     u = np.zeros((N, L))
-    # observation of the current node at each depth, concatenated: depth l occupies
-    # rows [N*(2 - 2^{1-l}) ...) -- simpler: one (n+1, N, L) buffer using the first s_l rows
-    Y = np.zeros((n + 1, N, L))
-    A = np.zeros((n + 1, N), dtype=np.bool_)
-    XL = np.zeros((n + 1, N, L))  # codeword of the left child of the current node, per depth
-    C = np.zeros((N, L))  # codeword being propagated up
+    # per depth l, the observation of the current node (N >> l rows) and the codeword of its
+    # left child (N >> (l + 1) rows), stacked: depth l starts at row off[l] = 2N - 2(N >> l)
+    off = np.empty(n + 2, dtype=np.int64)
+    for lv in range(n + 2):
+        off[lv] = 2 * N - 2 * (N >> lv) if lv <= n else 2 * N
+    Y = np.empty((2 * N, L))
+    A = np.empty(2 * N, dtype=np.bool_)
+    XL = np.empty((N, L))  # left-child codeword of depth l at rows off[l] / 2
+    C = np.empty((N, L))  # codeword being propagated up
     for j in range(N):
-        A[0, j] = avail[j]
+        A[j] = avail[j]
         if avail[j]:
             for c in range(L):
-                Y[0, j, c] = y[j, c]
+                Y[j, c] = y[j, c]
     flops = 0
     for i in range(N):
         if i == 0:
@@ -108,56 +111,58 @@ def sc_decode(y, avail, frozen):
         else:
             # depth of the node whose left subtree leaf i-1 finished: g step there
             ls = n - 1 - _ctz(i)
-            s = N >> ls
-            h = s // 2
+            h = (N >> ls) // 2
+            o, o1, ox = off[ls], off[ls + 1], off[ls] // 2
             for j in range(h):
-                a1 = A[ls, j]
-                a2 = A[ls, j + h]
+                a1 = A[o + j]
+                a2 = A[o + j + h]
                 if a2:
                     for c in range(L):
-                        Y[ls + 1, j, c] = Y[ls, j + h, c]
+                        Y[o1 + j, c] = Y[o + j + h, c]
                 elif a1:
                     for c in range(L):
-                        Y[ls + 1, j, c] = Y[ls, j, c] - XL[ls, j, c]
+                        Y[o1 + j, c] = Y[o + j, c] - XL[ox + j, c]
                     flops += L
-                A[ls + 1, j] = a1 or a2
+                A[o1 + j] = a1 or a2
             start = ls + 1
         # f steps down to the leaf
         for lv in range(start, n):
-            s = N >> lv
-            h = s // 2
+            h = (N >> lv) // 2
+            o, o1 = off[lv], off[lv + 1]
             for j in range(h):
-                ok = A[lv, j] and A[lv, j + h]
-                A[lv + 1, j] = ok
+                ok = A[o + j] and A[o + j + h]
+                A[o1 + j] = ok
                 if ok:
                     for c in range(L):
-                        Y[lv + 1, j, c] = Y[lv, j, c] - Y[lv, j + h, c]
+                        Y[o1 + j, c] = Y[o + j, c] - Y[o + j + h, c]
                     flops += L
         # leaf
+        leaf = off[n]
         if frozen[i]:
             for c in range(L):
                 C[0, c] = 0.0
         else:
-            if not A[n, 0]:
+            if not A[leaf]:
                 return u, i, flops
             for c in range(L):
-                u[i, c] = Y[n, 0, c]
-                C[0, c] = Y[n, 0, c]
+                u[i, c] = Y[leaf, c]
+                C[0, c] = Y[leaf, c]
         # propagate the codeword up while leaf i closes right subtrees
         size = 1
         lv = n - 1
         while lv >= 0:
+            ox = off[lv] // 2
             bit = (i >> (n - 1 - lv)) & 1
             if bit == 0:
                 for j in range(size):
                     for c in range(L):
-                        XL[lv, j, c] = C[j, c]
+                        XL[ox + j, c] = C[j, c]
                 break
             # right child finished: node codeword = [XL + C, C]
             for j in range(size - 1, -1, -1):
                 for c in range(L):
                     C[j + size, c] = C[j, c]
-                    C[j, c] = XL[lv, j, c] + C[j, c]
+                    C[j, c] = XL[ox + j, c] + C[j, c]
             flops += size * L
             size *= 2
             lv -= 1
