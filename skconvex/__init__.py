@@ -13,6 +13,11 @@ from skconvex.linear_model import (  # noqa: E402
     SketchedRidge,
 )
 from skconvex.neural_network import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
+from skconvex.neural_network import (  # noqa: E402
+    PathRegularizedReLUClassifier,
+    PathRegularizedReLURegressor,
+)
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "DeepLinearRegressor",
-           "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "SketchedRidge", "__version__"]
+           "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "PathRegularizedReLUClassifier",
+           "PathRegularizedReLURegressor", "SketchedRidge", "__version__"]

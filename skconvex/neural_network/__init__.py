@@ -1,5 +1,10 @@
 """Neural networks trained through their exact convex formulations."""
 
+from skconvex.neural_network._deep import (
+    PathRegularizedReLUClassifier,
+    PathRegularizedReLURegressor,
+    certify_path_optimality,
+)
 from skconvex.neural_network._two_layer import (
     ConvexReLUClassifier,
     ConvexReLURegressor,
@@ -8,4 +13,5 @@ from skconvex.neural_network._two_layer import (
 )
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "OptimalityCertificate",
-           "certify_global_optimality"]
+           "PathRegularizedReLUClassifier", "PathRegularizedReLURegressor",
+           "certify_global_optimality", "certify_path_optimality"]

@@ -362,6 +362,47 @@ class PathDeepProblem(TwoLayerReLUProblem):
             out[:, lo:hi] = outc
         return out
 
+    def prox(self, U, step):
+        """Prox of ``step * (alpha sum ||U_qk||_F + cone indicators)``: projection onto the
+        cones, then group soft-thresholding. A column of norm ``<= step * alpha`` is zero after
+        both (a projection onto a cone does not increase the norm): it is not projected."""
+        norms = self.group_norms(U)
+        thr = step * self.alpha
+        U = self.project(U, norms > thr)
+        norms = self.group_norms(U)
+        scale = np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300))
+        return U * scale[None, :, :]
+
+    def _path_coefs(self, c):
+        """``coef[i, u, p]``: the coefficient of ``X z_p`` in node ``u``'s pre-activation at
+        sample ``i`` for cell ``c`` (products of ``sig * mask`` below ``u``): (n, N, l)."""
+        tree, ell = self.tree, self.n_leaves
+        m, sg = self.masks[:, c, :], self.sigs[c]
+        coef = np.zeros((self.n, tree.n_nodes, ell))
+        for u in range(tree.n_nodes):
+            for p in range(tree.leaf_lo[u], tree.leaf_hi[u]):
+                col = np.ones(self.n)
+                v = p
+                while v != u:
+                    col = col * m[:, v] * sg[v]
+                    v = int(tree.parent[v])
+                coef[:, u, p] = col
+        return coef
+
+    def cone_rows(self, q):
+        """Every cone constraint of column ``q`` as a row (``rows @ u >= 0``): (n N, d l)."""
+        c = self.col_cell[q]
+        coef = self._path_coefs(c)
+        sign = np.where(self.masks[:, c, :], 1.0, -1.0)
+        rows = (sign[:, :, None, None] * self.X[:, None, :, None]) * coef[:, :, None, :]
+        return rows.reshape(-1, self.shape[0])
+
+    def column_jacobian(self, q):
+        """The output's Jacobian with respect to column ``q``: ``[sign_p M_p x_i]`` (n, d l)."""
+        ell = self.n_leaves
+        S = self.sign_mask[:, q * ell:(q + 1) * ell]
+        return (self.X[:, :, None] * S[:, None, :]).reshape(self.n, -1)
+
     def max_violation(self, U):
         """Largest violation of the cone constraints at ``U`` (absolute, in pre-activation
         units of the standardized data)."""

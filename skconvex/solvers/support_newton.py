@@ -23,21 +23,38 @@ from skconvex.solvers.fista import pack, unpack
 MAX_JACOBIAN_SIZE = 4_000_000
 
 
+def _cone_rows(problem, q):
+    """The rows of column ``q``'s cone constraints (``rows @ u >= 0``): the problem's own
+    ``cone_rows(q)`` where it has one (programs whose columns are not single neurons), else
+    the two-layer ReLU program's ``(2 D_q - I) X``."""
+    if hasattr(problem, "cone_rows"):
+        return problem.cone_rows(q)
+    signs = np.where(problem.mask[:, problem.col_pattern[q]], 1.0, -1.0)
+    return signs[:, None] * problem.X
+
+
+def _column_jacobian(problem, q):
+    """Jacobian (n, column size) of the output a column feeds with respect to the column:
+    ``problem.column_jacobian(q)`` where defined, else the two-layer ``sigma_q D_q X``."""
+    if hasattr(problem, "column_jacobian"):
+        return problem.column_jacobian(q)
+    return problem.sign_mask[:, q, None] * problem.X
+
+
 def _bases(problem, U, cols, norms):
     """An orthonormal basis of each column's feasible subspace (all of R^d for the gated
     program; the null space of the active cone rows for the ReLU one)."""
-    X, d = problem.X, problem.d
+    size = problem.shape[0]
     out = []
     for q, k in cols:
         if not problem.relu:
-            out.append(np.eye(d))
+            out.append(np.eye(size))
             continue
-        signs = np.where(problem.mask[:, problem.col_pattern[q]], 1.0, -1.0)
-        A = signs[:, None] * X
+        A = _cone_rows(problem, q)
         slack = A @ U[:, q, k]
         row_norms = np.linalg.norm(A, axis=1)
         act = slack <= 1e-9 * row_norms * norms[q, k]
-        out.append(scipy.linalg.null_space(A[act], rcond=1e-10) if act.any() else np.eye(d))
+        out.append(scipy.linalg.null_space(A[act], rcond=1e-10) if act.any() else np.eye(size))
     return out
 
 
@@ -71,11 +88,11 @@ def polish_support_newton(problem, w, *, max_iter=30):
     n_var = int(offs[-1]) + n_icpt
     if n * K * n_var > MAX_JACOBIAN_SIZE:
         return w, False
-    S, X, alpha, loss = problem.sign_mask, problem.X, problem.alpha, problem.loss
+    alpha, loss = problem.alpha, problem.loss
     # Jacobian of the scores (n, K, n_var): column (q, k) moves output k only
     J = np.zeros((n, K, n_var))
     for b, ((q, k), B) in enumerate(zip(cols, bases)):
-        J[:, k, offs[b]:offs[b + 1]] = (S[:, q, None] * X) @ B
+        J[:, k, offs[b]:offs[b + 1]] = _column_jacobian(problem, q) @ B
     for k in range(n_icpt):
         J[:, k, offs[-1] + k] = 1.0
     Jf = J.reshape(n * K, n_var)

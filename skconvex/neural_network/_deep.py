@@ -1,0 +1,557 @@
+"""Path-regularized parallel deep ReLU networks trained by their convex program."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from skconvex.base import ConvexEstimator
+from skconvex.neural_network._two_layer import OptimalityCertificate, _BaseConvexReLU
+from skconvex.neural_network._two_layer import _solve_cvxpy as _two_layer_cvxpy
+from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
+from skconvex.solvers.fista import solve_fista, unpack
+
+# solver="auto" uses the polished interior point up to n_samples * columns * column size *
+# outputs of this size, proximal gradient above
+_SMALL_SIZE = 60_000
+
+
+def _solve_cvxpy(problem, **kwargs):
+    """The interior-point reference (Clarabel) on the cvxpy form, polished like the two-layer
+    reference (proximal-gradient rounds, whose prox projects onto the cones exactly, and
+    Newton's method on the support and the active faces of the cones) to a rounding-level
+    duality gap; proximal gradient with a warning when the interior point fails."""
+    return _two_layer_cvxpy(problem, **kwargs)
+
+
+def _low_rank_bound(loss, sigma, n_paths, sum_norms, value, s_max):
+    """Largest change of the data term when the data move by a matrix of spectral norm
+    ``sigma`` under a parallel network of tree sub-networks with ``n_paths`` paths each and
+    path norms summing to ``sum_norms``, from a data term ``value`` (derived: the outputs move
+    by at most ``sigma sqrt(n_paths) sum_norms`` in the Euclidean norm over samples; the weighted
+    mean loss is then bounded by its Lipschitz constant, or for the squared loss by
+    ``||r|| ||D|| + ||D||^2 / 2`` in the weighted norm)."""
+    B = np.sqrt(s_max) * sigma * np.sqrt(n_paths) * sum_norms
+    if loss == "squared":
+        return float(np.sqrt(2.0 * max(value, 0.0)) * B + 0.5 * B * B)
+    return float((2.0 if loss == "cross_entropy" else 1.0) * B)
+
+
+class _BasePathReLU(ConvexEstimator):
+    """Shared machinery of the path-regularized estimators.
+
+    Preprocessing as the two-layer estimators (standardized features, a ones column for the
+    first-layer biases with ``fit_intercept``); cells are sampled on the preprocessed data
+    (after the rank-``rank`` truncation when ``rank`` is set), and the recovered first-layer
+    weights are mapped back to the raw input space, so ``predict`` is the forward pass of the
+    recovered network on raw inputs.
+    """
+
+    _solvers = {"fista": solve_fista, "cvxpy": _solve_cvxpy}
+
+    _parameter_constraints: dict = {
+        **ConvexEstimator._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "depth": [Interval(Integral, 3, None, closed="left")],
+        "widths": [None, tuple, list],
+        "n_cells": [Interval(Integral, 1, None, closed="left")],
+        "rank": [None, Interval(Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "fista", "cvxpy"})],
+    }
+
+    def _auto_solver(self, problem):
+        if problem.n * problem.Q * problem.shape[0] * problem.K <= _SMALL_SIZE:
+            return "cvxpy"
+        return "fista"
+
+    def _tree(self):
+        widths = (2,) * (self.depth - 2) if self.widths is None else tuple(self.widths)
+        if len(widths) != self.depth - 2 or not all(
+                isinstance(m, Integral) and not isinstance(m, bool) and m >= 1 for m in widths):
+            raise ValueError(f"widths must be a tuple of depth - 2 = {self.depth - 2} positive "
+                             f"ints (the branching of layers 1 .. depth-2), got {self.widths!r}")
+        return CellTree(widths)
+
+    def _build(self, X, Y, sample_weight, loss):
+        tree = self._tree()
+        Xt, mean, scale = _BaseConvexReLU._prepare(self, X, sample_weight)
+        V = None
+        sigma_next = 0.0
+        if self.rank is not None and self.rank < min(Xt.shape):
+            # the polynomial-time approximation: the program on the rank-r truncation X_r
+            _, sv, Vt = np.linalg.svd(Xt, full_matrices=False)
+            V = Vt[:self.rank].T
+            sigma_next = float(sv[self.rank])
+            Xt = (Xt @ V) @ V.T
+        masks, sigs = sample_cells(Xt, self.n_cells, tree, sample_weight=sample_weight,
+                                   random_state=check_random_state(self.random_state))
+        if masks.shape[1] == 0:
+            raise ValueError("no cell with an active last hidden unit was found on these data "
+                             "(constant features?)")
+        problem = PathDeepProblem(Xt, Y, masks, sigs, tree, self.alpha, loss,
+                                  sample_weight=sample_weight, fit_intercept=self.fit_intercept)
+        problem.mean_, problem.scale_, problem.V_ = mean, scale, V
+        problem.cells_ = (masks, sigs)  # on every training row (the problem drops weight 0)
+        problem.sigma_next_ = sigma_next
+        s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        problem.s_max_ = float(np.max(s) / np.sum(s))
+        return problem
+
+    # -- recovery ------------------------------------------------------------------------
+    def _set_fitted(self, result, problem):
+        U, c = unpack(result.w, problem.shape)
+        subnets = problem.subnetworks(U)
+        d = problem.mean_.shape[0]
+        tree = problem.tree
+        std_nets, raw_nets, norms, outputs = [], [], [], []
+        for k, t, weights in subnets:
+            W1 = weights[0]
+            if problem.V_ is not None:  # the leaf vectors lie in span(V) up to rounding
+                W1 = problem.V_ @ (problem.V_.T @ W1)
+            std_nets.append([W1] + weights[1:])
+            W1_raw = W1[:d] / problem.scale_[:, None]
+            b1 = (W1[d] if self.fit_intercept else np.zeros(W1.shape[1])) - \
+                problem.mean_ @ W1_raw
+            raw_nets.append({"coefs": [W1_raw] + weights[1:], "intercept": b1, "output": k})
+            norms.append(path_norm(weights))
+            outputs.append(k)
+        self.subnetworks_ = raw_nets
+        self.path_norms_ = np.asarray(norms, dtype=np.float64)
+        self.n_subnetworks_ = len(raw_nets)
+        self.n_cells_ = int(problem.n_cells)
+        self.widths_ = tree.widths
+        self.intercept_ = np.asarray(c, dtype=np.float64)
+        self.max_violation_ = problem.max_violation(U)
+        self._std_nets = std_nets
+        self._mean, self._scale = problem.mean_, problem.scale_
+        self._n_outputs = problem.K
+        self._pack(raw_nets, tree, problem.d - (1 if self.fit_intercept else 0))
+        self._cells = problem.cells_
+        self._convex_weights = result.w
+        self._V = problem.V_
+        if problem.V_ is not None:
+            s_norm = float(np.sum(self.path_norms_))
+            obj = float(result.objective)
+            # the optimal network of the full-rank data has path norms summing to at most
+            # objective / alpha (its objective is at most ours)
+            self.low_rank_bound_ = _low_rank_bound(
+                problem.loss_name, problem.sigma_next_, tree.n_leaves,
+                max(obj / self.alpha, s_norm), obj, problem.s_max_)
+        else:
+            self.low_rank_bound_ = 0.0
+
+    def _pack(self, nets, tree, d):
+        """Stack the sub-networks for a batched forward pass: first layer (d, S l), then per
+        layer the weight of the edge from each child into its parent (S, units, m)."""
+        S, ell = len(nets), tree.n_leaves
+        self._W1 = np.zeros((d, S * ell))
+        self._b1 = np.zeros(S * ell)
+        self._edges = []
+        for layer in range(1, len(tree.layer_nodes)):
+            n_units = tree.layer_sizes[layer]
+            self._edges.append(np.zeros((S, n_units, tree.widths[layer - 1])))
+        self._wL = np.zeros(S)
+        self._out = np.zeros((S, self._n_outputs))
+        for s, net in enumerate(nets):
+            self._W1[:, s * ell:(s + 1) * ell] = net["coefs"][0]
+            self._b1[s * ell:(s + 1) * ell] = net["intercept"]
+            for layer, W in enumerate(net["coefs"][1:-1]):
+                m = tree.widths[layer]
+                # block-diagonal: unit u's children are rows u*m .. (u+1)*m - 1
+                for u in range(W.shape[1]):
+                    self._edges[layer][s, u] = W[u * m:(u + 1) * m, u]
+            self._wL[s] = net["coefs"][-1]
+            self._out[s, net["output"]] = 1.0
+
+    def _forward(self, X):
+        """The forward pass of the recovered parallel network (raw inputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        n, S = X.shape[0], self._wL.size
+        h = (X @ self._W1 + self._b1).reshape(n, S, -1)
+        for E in self._edges:
+            a = np.maximum(h, 0.0).reshape(n, S, E.shape[1], E.shape[2])
+            h = np.einsum("nsum,sum->nsu", a, E)
+        out = (np.maximum(h[:, :, 0], 0.0) * self._wL) @ self._out
+        return out + self.intercept_
+
+    def _path_penalty(self):
+        return self.alpha * float(sum(path_norm(w) for w in self._std_nets))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+_DOC_PROGRAM = """
+    The network is ``f(x) = sum_k f_k(x) + c``, a sum of depth-``depth`` ReLU sub-networks; each
+    sub-network is a tree whose unit in layer ``l + 1`` has ``widths[l - 1]`` children in layer
+    ``l`` (layer 1 units see the standardized input with a bias entry, the last hidden layer has
+    one unit, the output weight is a scalar; equivalently, a layered network with block-diagonal
+    weight matrices). Training minimizes ``loss(f) + alpha sum_k R_k`` with ``R_k`` the l2 path
+    norm of sub-network ``k`` (square root of the sum over input-output paths of the product of
+    the squared weights, a first-layer unit's input weight vector counting by its norm; not
+    squared). This is solved exactly as a convex group lasso with one Frobenius group per
+    *cell* (activation patterns of every unit and signs of every edge) and the cone constraints
+    that make the patterns those of the network; ``n_cells`` cells are sampled from random
+    sub-networks of the tree shape (Ergen & Pilanci, 2021). Every nonzero group is one
+    sub-network; the recovered network's regularized loss equals the convex objective, and its
+    forward pass equals the convex model's prediction on the training data (the cone
+    constraints hold to rounding: ``max_violation_``).
+
+    What is certified: ``duality_gap_`` bounds the distance to the best network whose units
+    follow one of the sampled cells on the training data. With every cell of the data sampled
+    this is the global optimum over all such parallel networks (any number of sub-networks);
+    with a cell budget far below the number of cells (which grows polynomially in the number of
+    samples only for fixed widths and data rank), local search may find a lower objective.
+    :func:`certify_path_optimality` checks the dual point against freshly sampled cells.
+
+    ``rank``: the paper's polynomial-time approximation. The program is solved on the
+    rank-``rank`` truncated SVD ``X_r`` of the preprocessed data, whose number of cells is
+    polynomial in the number of samples for fixed ``rank`` and widths. The first-layer weights of
+    the solution lie in the row space of ``X_r``, so the recovered network computes the same
+    outputs on ``X`` as on ``X_r``: the fit is a network for the real data with the objective
+    ``objective_``. ``low_rank_bound_`` (derived here; the paper's constant was not available)
+    bounds how much the optimum on ``X_r`` can exceed the optimum on ``X``: at most
+    ``h(sigma_{r+1} sqrt(l) objective_ / alpha)`` with ``h`` the loss's modulus of continuity
+    (``sqrt(2 objective_) B + B^2 / 2`` for the squared loss, ``B`` for the logistic, ``2 B``
+    for the cross-entropy, ``B`` scaled by the square root of the largest normalized sample
+    weight) and ``l`` the number of paths of a sub-network. So ``objective_`` is within
+    ``duality_gap_ + low_rank_bound_`` of the full-rank optimum when the sample covers every
+    cell of ``X_r``.
+"""
+
+_DOC_PARAMS = """
+    alpha : float, default=1e-3
+        Weight of the path norm (> 0), relative to the mean loss.
+    depth : int, default=3
+        Number of layers L >= 3 (L - 1 hidden layers).
+    widths : tuple of int or None, default=None
+        Branching ``(m_1, ..., m_{L-2})`` of the sub-network trees; None: 2 per layer.
+    n_cells : int, default=100
+        Budget of distinct cells sampled (each gives two groups, one per output sign).
+    rank : int or None, default=None
+        Solve on the rank-``rank`` truncated SVD of the preprocessed data (see above).
+    fit_intercept : bool, default=True
+        First-layer biases and an unpenalized output intercept.
+    solver : {"auto", "fista", "cvxpy"}, default="auto"
+        "fista": accelerated proximal gradient on working sets of groups; the prox projects
+        every cell onto its cone exactly (every iterate is a network). "cvxpy": the same
+        program with Clarabel, projected onto the cones and polished by proximal-gradient steps
+        (the reference; slow beyond small problems). "auto": "cvxpy" for tiny programs, "fista"
+        otherwise.
+    tol : float, default=1e-4
+        Target relative duality gap.
+    max_iter : int, default=3000
+        Maximum number of proximal-gradient iterations.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the cell sampler.
+    verbose : int, default=0
+"""
+
+_DOC_ATTRS = """
+    subnetworks_ : list of dict
+        One per nonzero group: ``"coefs"`` the layered weights ``[W1 (n_features, l), W2 (l,
+        l / m_1), ..., W_{L-1} (m_{L-2}, 1), w_L (float)]`` in raw input space (block-diagonal
+        matrices), ``"intercept"`` the first-layer biases ``(l,)``, ``"output"`` the output it
+        feeds.
+    path_norms_ : ndarray of shape (n_subnetworks_,)
+        Path norm of each sub-network (on the standardized inputs, where it is penalized).
+    n_subnetworks_ : int
+    n_cells_ : int
+        Distinct cells sampled.
+    widths_ : tuple of int
+    intercept_ : ndarray of shape (n_outputs,)
+    objective_ : float
+        Convex objective = regularized loss of the recovered network.
+    duality_gap_ : float
+        Objective minus a dual lower bound of the sampled program.
+    max_violation_ : float
+        Largest violation of the cone constraints (the recovered network's activations on the
+        training data differ from the cells' patterns only by this much).
+    low_rank_bound_ : float
+        See ``rank`` (0 without it).
+    n_iter_, fit_time_, solver_, n_features_in_, feature_names_in_
+        As for every skconvex estimator.
+"""
+
+
+class PathRegularizedReLURegressor(RegressorMixin, _BasePathReLU):
+    __doc__ = ("""Path-regularized parallel deep ReLU network regression, trained by its convex
+    program, with a certificate.
+""" + _DOC_PROGRAM + """
+    Parameters
+    ----------""" + _DOC_PARAMS + """    loss : {"squared"}, default="squared"
+        Half the (weighted) mean squared error; multi-output targets get one output per
+        target, each sub-network feeding one of them.
+
+    Attributes
+    ----------""" + _DOC_ATTRS + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex import PathRegularizedReLURegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 2)
+    >>> y = np.maximum(np.maximum(X @ [1.0, -1.0], 0) - 0.5, 0) + 0.05 * rng.randn(200)
+    >>> reg = PathRegularizedReLURegressor(alpha=1e-3, n_cells=20, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9, reg.max_violation_ < 1e-6
+    (True, True)
+    """)
+
+    _parameter_constraints: dict = {
+        **_BasePathReLU._parameter_constraints,
+        "loss": [StrOptions({"squared"})],
+    }
+
+    def __init__(self, alpha=1e-3, *, depth=3, widths=None, n_cells=100, rank=None,
+                 loss="squared", fit_intercept=True, solver="auto", tol=1e-4, max_iter=3000,
+                 random_state=None, verbose=0):
+        self.alpha = alpha
+        self.depth = depth
+        self.widths = widths
+        self.n_cells = n_cells
+        self.rank = rank
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True,
+                             ensure_min_samples=2)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        self._y_1d = y.ndim == 1
+        return self._build(X, y.reshape(y.shape[0], -1), sample_weight, "squared")
+
+    def predict(self, X):
+        """Forward pass of the recovered network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        out = self._forward(X)
+        return out[:, 0] if self._y_1d else out
+
+    def regularized_loss(self, X, y, sample_weight=None):
+        """The non-convex training objective of the recovered network on ``(X, y)``: half the
+        weighted mean squared error plus ``alpha`` times the sum of the path norms."""
+        pred = self._forward(X).reshape(len(X), -1)
+        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        return 0.5 * float(np.sum(s[:, None] * (pred - Y) ** 2)) / s.sum() + \
+            self._path_penalty()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class PathRegularizedReLUClassifier(ClassifierMixin, _BasePathReLU):
+    __doc__ = ("""Path-regularized parallel deep ReLU network classifier, trained by its convex
+    program, with a certificate.
+
+    Binary problems use the logistic loss on one output. Multiclass problems use one vector
+    -output program (not one-vs-rest): the softmax cross-entropy on one output per class, every
+    sub-network feeding one class, so the program is exact for that architecture and the
+    certificate holds.
+""" + _DOC_PROGRAM + """
+    Parameters
+    ----------""" + _DOC_PARAMS + """    loss : {"auto", "logistic", "cross_entropy"}, default="auto"
+        "auto": logistic for two classes, cross_entropy otherwise.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)""" + _DOC_ATTRS + """
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skconvex import PathRegularizedReLUClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = PathRegularizedReLUClassifier(alpha=1e-3, n_cells=10, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95
+    True
+    """)
+
+    _parameter_constraints: dict = {
+        **_BasePathReLU._parameter_constraints,
+        "loss": [StrOptions({"auto", "logistic", "cross_entropy"})],
+    }
+
+    def __init__(self, alpha=1e-3, *, depth=3, widths=None, n_cells=100, rank=None,
+                 loss="auto", fit_intercept=True, solver="auto", tol=1e-4, max_iter=3000,
+                 random_state=None, verbose=0):
+        self.alpha = alpha
+        self.depth = depth
+        self.widths = widths
+        self.n_cells = n_cells
+        self.rank = rank
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        enc = LabelEncoder()
+        yi = enc.fit_transform(y)
+        self.classes_ = enc.classes_
+        K = len(self.classes_)
+        if K < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"the data, but the data contain only one class: "
+                             f"{self.classes_[0]!r}")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        loss = self.loss
+        if loss == "auto":
+            loss = "logistic" if K == 2 else "cross_entropy"
+        if loss == "logistic" and K > 2:
+            raise ValueError(f"loss='logistic' needs 2 classes, got {K}; use "
+                             "loss='cross_entropy' or 'auto'.")
+        self._loss_ = loss
+        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
+        return self._build(X, Y, sample_weight, loss)
+
+    def decision_function(self, X):
+        """Network output: shape (n_samples,) for the logistic loss, else (n_samples, K)."""
+        out = self._forward(X)
+        return out[:, 0] if self._loss_ == "logistic" else out
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid or softmax of the network output)."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            p = expit(out[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(out, axis=1)
+
+    def predict_log_proba(self, X):
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def predict(self, X):
+        """Most probable class."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            return self.classes_[(out[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def regularized_loss(self, X, y, sample_weight=None):
+        """Non-convex training objective of the recovered network: weighted mean loss plus
+        ``alpha`` times the sum of the path norms."""
+        out = self._forward(X)
+        yi = np.searchsorted(self.classes_, y)
+        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        if self._loss_ == "logistic":
+            z = (2.0 * yi - 1.0) * out[:, 0]
+            data = float(np.sum(s * np.logaddexp(0.0, -z))) / s.sum()
+        else:
+            lse = np.logaddexp.reduce(out, axis=1)
+            data = float(np.sum(s * (lse - out[np.arange(len(yi)), yi]))) / s.sum()
+        return data + self._path_penalty()
+
+
+def certify_path_optimality(estimator, X, y, *, n_new_cells=200, sample_weight=None, rtol=1e-4,
+                            random_state=None):
+    """Check a fitted path-regularized network against freshly sampled cells.
+
+    The dual point of the fit (the scaled negative loss gradient at the fitted predictions)
+    must satisfy ``||P_c(A_c^T Lam)||_F <= alpha`` for every cell ``c`` (``A_c`` the cell's
+    linear map, ``P_c`` the projection onto its cone, computed exactly) for the fit to be
+    optimal over all cells. This samples ``n_new_cells`` new cells (both output signs), reports
+    how many violate that (a violated cell would lower the optimum if added) and the duality
+    gap against the enlarged program (sampled plus new cells).
+
+    Parameters
+    ----------
+    estimator : PathRegularizedReLURegressor or PathRegularizedReLUClassifier, fitted
+    X, y : the training data
+    n_new_cells : int, default=200
+    sample_weight : array-like or None
+        The weights used in ``fit``.
+    rtol : float, default=1e-4
+        A new cell counts as violated when its constraint exceeds ``alpha * (1 + rtol)``.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    OptimalityCertificate
+        (``n_new_patterns`` counts the new cells.)
+    """
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, dtype=np.float64, reset=False)
+    if isinstance(estimator, ClassifierMixin):
+        yi = np.searchsorted(estimator.classes_, y)
+        loss = estimator._loss_
+        K = len(estimator.classes_)
+        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
+    else:
+        loss = "squared"
+        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    Xt = (X - estimator._mean) / estimator._scale
+    if estimator.fit_intercept:
+        Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+    if estimator._V is not None:
+        Xt = (Xt @ estimator._V) @ estimator._V.T
+    tree = estimator._tree()
+    masks_old, sigs_old = estimator._cells
+    masks, sigs = sample_cells(Xt, n_new_cells, tree, sample_weight=sample_weight,
+                               random_state=random_state)
+    C_old = sigs_old.shape[0]
+    # one program over the fitted cells and the new ones
+    enlarged = PathDeepProblem(Xt, Y, np.concatenate([masks_old, masks], axis=1),
+                               np.concatenate([sigs_old, sigs]), tree, estimator.alpha, loss,
+                               sample_weight=sample_weight,
+                               fit_intercept=estimator.fit_intercept)
+    # the dual direction at the fitted predictions (on the training data every sub-network
+    # follows its cell, so the forward pass is the convex model's prediction)
+    Z = estimator._forward(X).reshape(len(X), -1)
+    keep = np.ones(len(X), dtype=bool) if sample_weight is None else sample_weight > 0
+    Lam = -enlarged.loss.grad(Z[keep])
+    norms = enlarged.dual_norms(Lam).max(axis=1)  # (2 C,): columns (cell, +) then (cell, -)
+    C = C_old + sigs.shape[0]
+    per_cell = np.maximum(norms[:C], norms[C:])
+    norms_new = per_cell[C_old:]
+    alpha = estimator.alpha
+    objective = float(estimator.objective_)
+    gap = max(float(estimator.duality_gap_ or 0.0), 0.0)
+    worst = float(np.max(per_cell)) if per_cell.size else 0.0
+    t_max = alpha / worst if worst > 0 else np.inf
+    if loss != "squared":
+        t_max = min(1.0, t_max)
+    t = enlarged.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
+    bound_enl = enlarged.loss.dual_value(t * Lam)
+    denom = max(abs(objective), 1e-300)
+    ratio = norms_new / alpha
+    return OptimalityCertificate(
+        objective=objective, duality_gap=gap, relative_gap=gap / denom,
+        n_new_patterns=int(sigs.shape[0]), n_violated=int(np.sum(ratio > 1.0 + rtol)),
+        max_constraint_ratio=float(np.max(ratio)) if ratio.size else 0.0,
+        lower_bound_enlarged=bound_enl, relative_gap_enlarged=max(objective - bound_enl, 0.0)
+        / denom)

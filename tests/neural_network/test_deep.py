@@ -1,0 +1,352 @@
+"""Path-regularized deep ReLU networks: agreement with cvxpy, recovered network = convex model,
+path-norm invariances, reduction to the two-layer program, the global-optimality claim against
+gradient descent, the low-rank approximation, and bad input."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.optimize import minimize
+
+from skconvex import PathRegularizedReLUClassifier, PathRegularizedReLURegressor
+from skconvex.arrangements import gate_mask, sample_gates
+from skconvex.neural_network import certify_path_optimality
+from skconvex.neural_network._deep import _low_rank_bound
+from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
+from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
+from skconvex.solvers import solve_cvxpy
+from skconvex.solvers.fista import solve_fista, unpack
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _data(n=40, d=2, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    y = relu(relu(X @ rng.randn(d, 3)) @ rng.randn(3)) - 0.5 * relu(X[:, 0]) + \
+        0.05 * rng.randn(n)
+    return X, y
+
+
+def _targets(y, loss):
+    if loss == "squared":
+        return y[:, None]
+    if loss == "logistic":
+        return np.where(y > np.median(y), 1.0, -1.0)[:, None]
+    return np.eye(3)[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))]
+
+
+def _problem(loss="squared", widths=(2,), n=30, C=6, alpha=5e-3, seed=0):
+    X, y = _data(n, 2, seed)
+    Xt = np.hstack([X, np.ones((n, 1))])
+    tree = CellTree(widths)
+    masks, sigs = sample_cells(Xt, C, tree, random_state=seed)
+    return PathDeepProblem(Xt, _targets(y, loss), masks, sigs, tree, alpha, loss)
+
+
+def _net_forward(X, weights):
+    """Forward pass of one layered sub-network ``[W1, W2, ..., w_L]`` (inputs with bias)."""
+    h = X @ weights[0]
+    for W in weights[1:-1]:
+        h = relu(h) @ W
+    return relu(h[:, 0]) * weights[-1]
+
+
+@pytest.mark.parametrize("loss,widths", [("squared", (2,)), ("logistic", (2,)),
+                                         ("cross_entropy", (2,)), ("squared", (2, 2)),
+                                         ("squared", (1, 2, 1))])
+def test_fista_matches_cvxpy(loss, widths):
+    p = _problem(loss, widths)
+    ref = solve_cvxpy(p, tol=1e-9)
+    res = solve_fista(p, tol=1e-8, max_iter=50_000)
+    assert res.converged
+    U, c = unpack(res.w, p.shape)
+    assert p.max_violation(U) <= 1e-10  # every iterate is projected onto the cones
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.dual_bound <= ref.objective * (1 + 1e-9)  # a valid lower bound
+    assert 0 <= res.duality_gap <= 1e-8 * res.objective * 1.01
+
+
+@pytest.mark.parametrize("widths", [(2,), (2, 2)])
+def test_recovered_networks_reproduce_the_convex_model(widths):
+    p = _problem("squared", widths, n=40, C=10)
+    res = solve_fista(p, tol=1e-9, max_iter=50_000)
+    U, c = unpack(res.w, p.shape)
+    pred = p.forward(U)[:, 0] + c[0]
+    nets = p.subnetworks(U)
+    assert nets
+    f = c[0] + sum(_net_forward(p.X, w) for _, _, w in nets)
+    assert_allclose(f, pred, rtol=1e-9, atol=1e-12)
+    for _, t, w in nets:
+        assert_allclose(path_norm(w), t, rtol=1e-10)
+    penalty = p.alpha * sum(t for _, t, _ in nets)
+    assert_allclose(p.loss.value(f[:, None]) + penalty, res.objective, rtol=1e-10)
+
+
+@pytest.mark.parametrize("depth,widths", [(3, (3,)), (4, (2, 2))])
+def test_estimator_objective_equals_recovered_network(depth, widths):
+    X, y = _data(120, 3)
+    X = X * [1.0, 1000.0, 0.001] + [0.0, 5000.0, -3.0]  # badly scaled features
+    est = PathRegularizedReLURegressor(alpha=2e-3, depth=depth, widths=widths, n_cells=15,
+                                       tol=1e-9, max_iter=30_000, random_state=0).fit(X, y)
+    assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
+    assert est.max_violation_ <= 1e-6
+    assert est.duality_gap_ >= 0
+    assert len(est.path_norms_) == est.n_subnetworks_ >= 1
+    # predict (the network's forward pass) equals the convex model's prediction
+    Xt = np.hstack([(X - est._mean) / est._scale, np.ones((len(X), 1))])
+    masks, sigs = est._cells
+    p = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree(widths), est.alpha)
+    U, c = unpack(est._convex_weights, p.shape)
+    assert_allclose(est.predict(X), p.forward(U)[:, 0] + c[0], rtol=1e-8, atol=1e-10)
+    # and the forward pass through the layered (block-diagonal) weights agrees
+    f = est.intercept_[0] + sum(
+        _net_forward(np.hstack([X, np.ones((len(X), 1))]),
+                     [np.vstack([net["coefs"][0], net["intercept"]])] + net["coefs"][1:])
+        for net in est.subnetworks_)
+    assert_allclose(est.predict(X), f, rtol=1e-9, atol=1e-10)
+
+
+def test_classifier_vector_output_and_probabilities():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = PathRegularizedReLUClassifier(alpha=1e-3, n_cells=8, random_state=0, tol=1e-6,
+                                        max_iter=20_000).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    assert clf.decision_function(X).shape == (150, 3)
+    assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    assert_allclose(clf.regularized_loss(X, y), clf.objective_, rtol=1e-6)
+    assert {net["output"] for net in clf.subnetworks_} <= {0, 1, 2}
+    yb = (y == 2).astype(int)
+    clf2 = PathRegularizedReLUClassifier(alpha=1e-3, n_cells=8, random_state=0).fit(X, yb)
+    assert clf2.decision_function(X).shape == (150,)
+    assert_allclose(clf2.regularized_loss(X, yb), clf2.objective_, rtol=1e-6)
+
+
+def test_path_norm_invariant_under_rescaling_and_untying():
+    rng = np.random.RandomState(0)
+    X = np.hstack([rng.randn(50, 3), np.ones((50, 1))])
+    W1, W2, W3, w4 = rng.randn(4, 3), rng.randn(3, 2), rng.randn(2, 1), -1.7
+    net = [W1, W2, W3, w4]
+    f0, R0 = _net_forward(X, net), path_norm(net)
+    # per-neuron rescaling: input weights by a > 0, output weights by 1 / a
+    a1, a2, a3 = rng.uniform(0.1, 10, 3), rng.uniform(0.1, 10, 2), rng.uniform(0.1, 10, 1)
+    scaled = [W1 * a1, (W2 / a1[:, None]) * a2, (W3 / a2[:, None]) * a3, w4 / a3[0]]
+    assert_allclose(path_norm(scaled), R0, rtol=1e-12)
+    assert_allclose(_net_forward(X, scaled), f0, rtol=1e-10)
+    # untying: one copy of each first-layer unit per second-layer unit (a tree)
+    U1 = np.hstack([W1, W1])  # leaves of unit 0 then of unit 1
+    U2 = np.zeros((6, 2))
+    U2[:3, 0], U2[3:, 1] = W2[:, 0], W2[:, 1]
+    tree = [U1, U2, W3, w4]
+    assert_allclose(_net_forward(X, tree), f0, rtol=1e-12)
+    assert_allclose(path_norm(tree), R0, rtol=1e-12)
+    # the path norm is the explicit sum over paths
+    explicit = sum((np.sum(W1[:, i] ** 2) * W2[i, j] ** 2 * W3[j, 0] ** 2 * w4 ** 2)
+                   for i in range(3) for j in range(2))
+    assert_allclose(R0, np.sqrt(explicit), rtol=1e-12)
+
+
+def test_estimator_path_norms_invariant_under_rescaling():
+    X, y = _data(60, 2)
+    est = PathRegularizedReLURegressor(alpha=5e-3, depth=4, widths=(2, 2), n_cells=8,
+                                       random_state=0).fit(X, y)
+    rng = np.random.RandomState(1)
+    for w, R in zip(est._std_nets, est.path_norms_):
+        W1, W2, W3, w4 = w
+        a1, a2 = rng.uniform(0.2, 5, W1.shape[1]), rng.uniform(0.2, 5, W2.shape[1])
+        scaled = [W1 * a1, (W2 / a1[:, None]) * a2, W3 / a2[:, None], w4]
+        assert_allclose(path_norm(scaled), R, rtol=1e-12)
+
+
+def test_width_one_depth_three_is_the_two_layer_program():
+    """m1 = 1, L = 3: a cell (D, +, all-ones root) is a two-layer ReLU neuron of pattern D."""
+    X, y = _data(50, 2)
+    Xt = np.hstack([X, np.ones((50, 1))])
+    G = sample_gates(Xt, 10, random_state=0)
+    M = gate_mask(Xt, G)
+    two = TwoLayerReLUProblem(Xt, y[:, None], M, 5e-3, relu=True)
+    P = M.shape[1]
+    masks = np.stack([M, np.ones_like(M)], axis=2)  # (n, P, 2): leaf pattern, root all-on
+    deep = PathDeepProblem(Xt, y[:, None], masks, np.ones((P, 2)), CellTree((1,)), 5e-3)
+    r2 = solve_fista(two, tol=1e-10, max_iter=50_000)
+    rd = solve_fista(deep, tol=1e-10, max_iter=50_000)
+    assert_allclose(rd.objective, r2.objective, rtol=1e-8)
+    # the same solution: the deep program's columns are the two-layer ones
+    U2, _ = unpack(r2.w, two.shape)
+    Ud, _ = unpack(rd.w, deep.shape)
+    assert_allclose(deep.forward(Ud), two.forward(U2), atol=1e-5)
+    # and the cell sampler with m1 = 1 gives two-layer ReLU sub-networks: the program on its
+    # cells agrees with cvxpy on the two-layer formulation of the same neurons
+    masks, sigs = sample_cells(Xt, 12, CellTree((1,)), random_state=0)
+    deep2 = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree((1,)), 5e-3)
+    ref = solve_cvxpy(deep2, tol=1e-9)
+    res = solve_fista(deep2, tol=1e-9, max_iter=50_000)
+    assert_allclose(res.objective, ref.objective, rtol=1e-6)
+
+
+def test_cvxpy_solver_agrees_with_fista_estimator():
+    X, y = _data(40, 2)
+    kw = dict(alpha=5e-3, n_cells=6, random_state=0, max_iter=50_000)
+    a = PathRegularizedReLURegressor(solver="cvxpy", tol=1e-9, **kw).fit(X, y)
+    b = PathRegularizedReLURegressor(solver="fista", tol=1e-9, **kw).fit(X, y)
+    assert a.solver_ == "cvxpy" and b.solver_ == "fista"
+    assert_allclose(a.objective_, b.objective_, rtol=1e-6)
+    assert_allclose(a.predict(X), b.predict(X), atol=1e-3)
+    assert a.duality_gap_ >= 0 and b.duality_gap_ >= 0
+
+
+def _all_cells_1d(Xt):
+    """Every cell of 1-D data with a bias column for L = 3, m1 = 2: all threshold patterns of
+    the leaves, all signs, every root pattern (a superset of the realizable ones)."""
+    n = Xt.shape[0]
+    order = np.argsort(Xt[:, 0])
+    leaf = []
+    for k in range(n + 1):
+        m = np.zeros(n, dtype=bool)
+        m[order[k:]] = True
+        leaf += [m, ~m]
+    leaf = list({m.tobytes(): m for m in leaf}.values())
+    roots = [np.array(b, dtype=bool) for b in itertools.product([0, 1], repeat=n)][1:]
+    masks, sigs = [], []
+    for i, j in itertools.combinations_with_replacement(range(len(leaf)), 2):
+        for s1, s2 in itertools.product([1.0, -1.0], repeat=2):
+            for r in roots:
+                masks.append(np.stack([leaf[i], leaf[j], r], axis=1))
+                sigs.append([s1, s2, 1.0])
+    return np.stack(masks, axis=1), np.array(sigs)
+
+
+def test_gradient_descent_never_beats_the_certified_optimum():
+    """On tiny 1-D data every cell is enumerated, so the dual certificate is global: training
+    the non-convex path-regularized network from many seeds never goes below it."""
+    rng = np.random.RandomState(0)
+    n, alpha = 6, 2e-2
+    x = np.sort(rng.uniform(-2, 2, n))
+    Xt = np.column_stack([x, np.ones(n)])
+    y = np.sin(2 * x)
+    tree = CellTree((2,))
+    masks, sigs = sample_cells(Xt, 300, tree, random_state=0)
+    p = PathDeepProblem(Xt, y[:, None], masks, sigs, tree, alpha, fit_intercept=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = solve_fista(p, tol=1e-9, max_iter=100_000)
+    U, c = unpack(res.w, p.shape)
+    Lam = -p.loss.grad(p.forward(U))
+    am, asg = _all_cells_1d(Xt)
+    full = PathDeepProblem(Xt, y[:, None], am, asg, tree, alpha, fit_intercept=False)
+    worst = float(np.max(full.dual_norms(Lam)))
+    t = full.loss.dual_scale(Lam, alpha / worst)
+    lower = full.loss.dual_value(t * Lam)  # a lower bound of every network's objective
+    assert lower <= res.objective
+    assert res.objective - lower <= 0.05 * res.objective  # the sample is nearly complete
+
+    def objective(theta, K=6):
+        W1 = theta[:K * 4].reshape(K, 2, 2)
+        w2 = theta[K * 4:K * 6].reshape(K, 2)
+        w3 = theta[K * 6:K * 7]
+        A = np.einsum("nd,kdj->knj", Xt, W1)
+        H1 = relu(A)
+        g = np.einsum("knj,kj->kn", H1, w2)
+        H2 = relu(g)
+        f = w3 @ H2
+        r = (f - y) / n
+        S = np.einsum("kdj,kdj,kj->k", W1, W1, w2 ** 2)
+        R = np.abs(w3) * np.sqrt(S)
+        val = 0.5 * np.mean((f - y) ** 2) + alpha * np.sum(R)
+        gw3 = H2 @ r + alpha * np.sign(w3) * np.sqrt(S)
+        gg = r[None, :] * w3[:, None] * (g > 0)
+        gw2 = np.einsum("knj,kn->kj", H1, gg)
+        gA = gg[:, :, None] * w2[:, None, :] * (A > 0)
+        gW1 = np.einsum("nd,knj->kdj", Xt, gA)
+        dS = alpha * np.abs(w3) / (2 * np.sqrt(np.maximum(S, 1e-300)))
+        gW1 += dS[:, None, None] * 2 * W1 * (w2 ** 2)[:, None, :]
+        gw2 += dS[:, None] * 2 * np.einsum("kdj,kdj->kj", W1, W1) * w2
+        return val, np.concatenate([gW1.ravel(), gw2.ravel(), gw3])
+
+    best = np.inf
+    for seed in range(20):
+        theta0 = np.random.RandomState(seed).randn(6 * 7)
+        out = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                       options={"maxiter": 3000, "gtol": 1e-12, "ftol": 1e-15})
+        assert out.fun >= lower - 1e-10
+        best = min(best, out.fun)
+    assert best >= lower - 1e-10
+
+
+def test_certificate_on_fresh_cells():
+    X, y = _data(60, 2)
+    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=5, random_state=0).fit(X, y)
+    cert = certify_path_optimality(est, X, y, n_new_cells=100, random_state=1)
+    assert cert.n_new_patterns > 0
+    assert cert.duality_gap >= 0
+    # with 5 cells, fresh cells lower the optimum: some violate and the enlarged bound drops
+    assert cert.n_violated > 0 and not cert.is_certified
+    assert cert.lower_bound_enlarged <= est.objective_ - est.duality_gap_ + 1e-12
+    big = PathRegularizedReLURegressor(alpha=5e-3, n_cells=120, random_state=0,
+                                       max_iter=20_000).fit(X, y)
+    cert2 = certify_path_optimality(big, X, y, n_new_cells=100, random_state=1)
+    assert cert2.max_constraint_ratio < cert.max_constraint_ratio
+
+
+def test_low_rank_approximation():
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 2) @ rng.randn(2, 5) + 0.01 * rng.randn(80, 5)  # nearly rank 2
+    y = relu(X[:, 0] - X[:, 1]) + 0.05 * rng.randn(80)
+    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=10, rank=3, random_state=0,
+                                       tol=1e-8, max_iter=30_000).fit(X, y)
+    # the network trained on X_r computes the same outputs on X: its objective on X is the
+    # convex objective
+    assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
+    assert est.low_rank_bound_ > 0
+    full = PathRegularizedReLURegressor(alpha=5e-3, n_cells=10, random_state=0).fit(X, y)
+    assert full.low_rank_bound_ == 0.0
+    # the derived bound: for any tree network, moving the data by a matrix of spectral norm
+    # sigma moves the data term by at most _low_rank_bound
+    Xt = np.hstack([X, np.ones((80, 1))])
+    Uu, sv, Vt = np.linalg.svd(Xt, full_matrices=False)
+    Xr = (Uu[:, :2] * sv[:2]) @ Vt[:2]
+    for seed in range(10):
+        r = np.random.RandomState(seed)
+        nets = [[r.randn(6, 2), r.randn(2, 1), r.randn()] for _ in range(3)]
+        f = sum(_net_forward(Xt, w) for w in nets)
+        fr = sum(_net_forward(Xr, w) for w in nets)
+        val = 0.5 * np.mean((f - y) ** 2)
+        val_r = 0.5 * np.mean((fr - y) ** 2)
+        bound = _low_rank_bound("squared", sv[2], 2, sum(path_norm(w) for w in nets), val,
+                                1 / 80)
+        assert abs(val_r - val) <= bound
+        yl = np.where(y > np.median(y), 1.0, -1.0)
+        dl = abs(np.mean(np.logaddexp(0, -yl * fr)) - np.mean(np.logaddexp(0, -yl * f)))
+        assert dl <= _low_rank_bound("logistic", sv[2], 2,
+                                     sum(path_norm(w) for w in nets), 0.0, 1 / 80)
+
+
+def test_bad_input():
+    X, y = _data(30, 2)
+    with pytest.raises(ValueError, match="widths"):
+        PathRegularizedReLURegressor(depth=4, widths=(2,)).fit(X, y)
+    with pytest.raises(ValueError, match="widths"):
+        PathRegularizedReLURegressor(widths=(0,)).fit(X, y)
+    with pytest.raises(ValueError, match="depth"):
+        PathRegularizedReLURegressor(depth=2).fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        PathRegularizedReLURegressor(alpha=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="rank"):
+        PathRegularizedReLURegressor(rank=0).fit(X, y)
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        PathRegularizedReLURegressor().fit(Xn, y)
+    with pytest.raises(ValueError, match="one class"):
+        PathRegularizedReLUClassifier().fit(X, np.zeros(30))
+    with pytest.raises(ValueError, match="logistic"):
+        PathRegularizedReLUClassifier(loss="logistic").fit(X, np.arange(30) % 3)
+    est = PathRegularizedReLURegressor(n_cells=4, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(np.ones((3, 5)))
