@@ -17,7 +17,9 @@ from skconvex.neural_network import (  # noqa: E402
     PathRegularizedReLUClassifier,
     PathRegularizedReLURegressor,
 )
+from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier  # noqa: E402
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "DeepLinearRegressor",
            "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "PathRegularizedReLUClassifier",
-           "PathRegularizedReLURegressor", "SketchedRidge", "__version__"]
+           "PathRegularizedReLURegressor", "QuantizedPolyNet", "QuantizedPolyNetClassifier",
+           "SketchedRidge", "__version__"]

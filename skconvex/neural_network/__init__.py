@@ -11,7 +11,12 @@ from skconvex.neural_network._two_layer import (
     OptimalityCertificate,
     certify_global_optimality,
 )
+from skconvex.neural_network._quantized import (
+    QuantizedPolyNet,
+    QuantizedPolyNetClassifier,
+)
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "OptimalityCertificate",
            "PathRegularizedReLUClassifier", "PathRegularizedReLURegressor",
-           "certify_global_optimality", "certify_path_optimality"]
+           "certify_global_optimality", "certify_path_optimality", "QuantizedPolyNet",
+           "QuantizedPolyNetClassifier"]
