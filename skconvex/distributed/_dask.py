@@ -221,19 +221,23 @@ class DaskCodedMatVec:
 
     Examples
     --------
-    >>> import numpy as np  # doctest: +SKIP
-    >>> from distributed import Client, LocalCluster
+    Straggling injected from a shifted exponential delay model on a local cluster (skipped
+    by doctest: it starts worker processes):
+
+    >>> import numpy as np
+    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
     >>> from skconvex.distributed import DaskCodedMatVec, PolarCodedMatVec
     >>> from skconvex.distributed import ShiftedExponentialDelay
     >>> delay = ShiftedExponentialDelay(shift=0.01, rate=50.0)
     >>> A = np.random.default_rng(0).standard_normal((1000, 20))
     >>> code = PolarCodedMatVec(3, 0.5, runtime_cdf=delay).fit(A)
-    >>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, \\
-    ...         Client(cluster) as client:
-    ...     run = DaskCodedMatVec(code, client, delay=delay, random_state=0)
-    ...     y = run.matvec(np.ones(20))
-    >>> bool(np.allclose(y, A.sum(axis=1)))
+    >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1)  # doctest: +SKIP
+    >>> client = Client(cluster)  # doctest: +SKIP
+    >>> run = DaskCodedMatVec(code, client, delay=delay, random_state=0)  # doctest: +SKIP
+    >>> y = run.matvec(np.ones(20))  # doctest: +SKIP
+    >>> bool(np.allclose(y, A.sum(axis=1)))  # doctest: +SKIP
     True
+    >>> client.close(); cluster.close()  # doctest: +SKIP
     """
 
     def __init__(self, code, client=None, *, delay=None, timeout=None, random_state=None):
