@@ -37,7 +37,7 @@ def test_polar_decodes_from_first_sufficient_results(client):
     A = rng.standard_normal((300, 8))
     code = PolarCodedMatVec(3, 0.5, runtime_cdf=DELAY).fit(A)
     run = DaskCodedMatVec(code, client, delay=DELAY, timeout=60, random_state=0)
-    for _ in range(3):
+    for _ in range(2):
         x = rng.standard_normal((8, 2))
         np.testing.assert_allclose(run.matvec(x), A @ x, atol=1e-10)
         rec = run.last_run_
@@ -91,7 +91,7 @@ def test_scheduler_address_same_code_path(client):
         run.client_.close()
 
 
-def _ridge_data(rng, n=3000, d=30):
+def _ridge_data(rng, n=2000, d=30):
     X = rng.standard_normal((n, d)) * np.linspace(0.2, 2.0, d)
     y = X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n)
     return X, y
@@ -103,7 +103,7 @@ def test_sketched_ridge_on_dask_array_equals_in_memory(client, solver, kw):
     rng = np.random.default_rng(2)
     X, y = _ridge_data(rng)
     sw = rng.uniform(0.5, 2.0, X.shape[0])
-    Xd = da.from_array(X, chunks=(700, X.shape[1]))
+    Xd = da.from_array(X, chunks=(500, X.shape[1]))
     params = dict(alpha=2.0, solver=solver, tol=1e-10, random_state=0, **kw)
     ref = SketchedRidge(**params).fit(X, y, sample_weight=sw)
     est = SketchedRidge(**params).fit(Xd, y, sample_weight=sw)
@@ -134,9 +134,9 @@ def test_sketched_ridge_through_polar_coded_hessian_products(client):
 @pytest.mark.parametrize("solver", ["newton-less", "newton"])
 def test_newton_less_logistic_on_dask_array_equals_in_memory(client, solver):
     rng = np.random.default_rng(4)
-    X = rng.standard_normal((2500, 12))
-    y = (X @ rng.standard_normal(12) + rng.standard_normal(2500) > 0).astype(int)
-    Xd = da.from_array(X, chunks=(600, 12))
+    X = rng.standard_normal((1500, 8))
+    y = (X @ rng.standard_normal(8) + rng.standard_normal(1500) > 0).astype(int)
+    Xd = da.from_array(X, chunks=(500, 8))
     ref = NewtonLESSLogistic(C=0.5, solver=solver, tol=1e-10, random_state=0).fit(X, y)
     est = NewtonLESSLogistic(C=0.5, solver=solver, tol=1e-10, random_state=0).fit(Xd, y)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-7, atol=1e-9)
