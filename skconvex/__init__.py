@@ -12,14 +12,12 @@ from skconvex.linear_model import (  # noqa: E402
     ParallelDeepLinearRegressor,
     SketchedRidge,
 )
-from skconvex.neural_network import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
 from skconvex.neural_network import (  # noqa: E402
-    PathRegularizedReLUClassifier,
-    PathRegularizedReLURegressor,
+    ConvexMaxMarginReLUClassifier,
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
 )
-from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier  # noqa: E402
 
-__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "DeepLinearRegressor",
-           "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "PathRegularizedReLUClassifier",
-           "PathRegularizedReLURegressor", "QuantizedPolyNet", "QuantizedPolyNetClassifier",
+__all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor",
+           "DeepLinearRegressor", "NewtonLESSLogistic", "ParallelDeepLinearRegressor",
            "SketchedRidge", "__version__"]

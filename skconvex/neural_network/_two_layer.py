@@ -502,6 +502,9 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
                               rtol=1e-4, random_state=None):
     """Check a fitted two-layer convex network against freshly sampled activation patterns.
 
+    (Three-layer convex networks are checked against freshly sampled pattern *pairs* the same
+    way: see ``ConvexThreeLayerRegressor``.)
+
     The fit solved the convex program over the patterns it sampled. Its dual point ``Lam`` (the
     scaled gradient of the loss at the fitted predictions) must satisfy
     ``||X~^T D Lam|| <= alpha`` for *every* pattern ``D`` for the network to be optimal over all
@@ -528,6 +531,35 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     -------
     OptimalityCertificate
     """
+    if hasattr(estimator, "_certify"):  # other convex networks certify their own programs
+        return estimator._certify(X, y, n_new_patterns=n_new_patterns,
+                                  sample_weight=sample_weight, rtol=rtol,
+                                  random_state=random_state)
+    chk = _convex_relu_dual_check(estimator, X, y, n_new_patterns=n_new_patterns,
+                                  sample_weight=sample_weight, random_state=random_state)
+    objective, bound_old = chk["objective"], chk["bound_old"]
+    alpha = estimator.alpha
+    ratio_new = chk["norms_new"] / alpha
+    gap = max(objective - bound_old, 0.0)
+    gap_enl = max(objective - chk["bound_enlarged"], 0.0)
+    denom = max(abs(objective), 1e-300)
+    return OptimalityCertificate(
+        objective=objective, duality_gap=gap, relative_gap=gap / denom,
+        n_new_patterns=int(chk["gates_new"].shape[1]),
+        n_violated=int(np.sum(ratio_new > 1.0 + rtol)),
+        max_constraint_ratio=float(np.max(ratio_new)) if ratio_new.size else 0.0,
+        lower_bound_enlarged=chk["bound_enlarged"], relative_gap_enlarged=gap_enl / denom)
+
+
+def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weight=None,
+                            random_state=None):
+    """The dual check behind :func:`certify_global_optimality` (and
+    :func:`skconvex.inspection.certify`): the fitted program rebuilt on ``X`` (``full``), the
+    dual direction ``Lam`` at the fitted predictions, the dual constraint values of the fitted
+    columns (``norms_old``, (Q, K)) and of ``n_new_patterns`` fresh patterns (``probe``, its
+    per-column values ``norms_new_cols`` and per-pattern maxima ``norms_new``), the dual bound
+    of the fitted program (``bound_old``) and of the enlarged one (``bound_enlarged``, the
+    dual point rescaled to satisfy every checked constraint)."""
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=np.float64, reset=False)
     Xt = (X - estimator._mean) / estimator._scale
@@ -550,30 +582,24 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     # the fitted predictions and the dual direction
     objective, bound_old, c_opt, norms_old = full.certificate(U, c)
     Lam = -full.loss.grad(full.scores(full.forward(U), c_opt))
-    G_new = sample_gates(Xt, n_new_patterns, random_state=random_state)
+    G_new = sample_gates(full.X, n_new_patterns, random_state=random_state)
     G_new = G_new[:, :n_new_patterns]
-    probe = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_new), estimator.alpha, loss,
-                                sample_weight=sample_weight,
-                                fit_intercept=estimator.fit_intercept, relu=relu)
+    probe = TwoLayerReLUProblem(full.X, full.Y, gate_mask(full.X, G_new), estimator.alpha,
+                                loss, fit_intercept=estimator.fit_intercept, relu=relu)
     # exact dual constraint values of the new patterns (projected for relu); those below
     # alpha / 2 come back as their unprojected upper bound, which decides nothing here
+    norms_new_cols = probe.dual_norms(Lam)
     norms_new = np.zeros(probe.n_patterns)
-    np.maximum.at(norms_new, probe.col_pattern, probe.dual_norms(Lam).max(axis=1))
-    norms_old = norms_old.ravel()
+    np.maximum.at(norms_new, probe.col_pattern, norms_new_cols.max(axis=1))
     alpha = estimator.alpha
-    ratio_new = norms_new / alpha
     worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                 float(np.max(norms_old)) if norms_old.size else 0.0)
     t_max = alpha / worst if worst > 0 else np.inf
     if loss != "squared":
         t_max = min(1.0, t_max)
     t = full.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
-    bound_enlarged = full.loss.dual_value(t * Lam)
-    gap = max(objective - bound_old, 0.0)
-    gap_enl = max(objective - bound_enlarged, 0.0)
-    denom = max(abs(objective), 1e-300)
-    return OptimalityCertificate(
-        objective=objective, duality_gap=gap, relative_gap=gap / denom,
-        n_new_patterns=int(G_new.shape[1]), n_violated=int(np.sum(ratio_new > 1.0 + rtol)),
-        max_constraint_ratio=float(np.max(ratio_new)) if ratio_new.size else 0.0,
-        lower_bound_enlarged=bound_enlarged, relative_gap_enlarged=gap_enl / denom)
+    return {"objective": objective, "bound_old": bound_old,
+            "bound_enlarged": full.loss.dual_value(t * Lam), "full": full, "probe": probe,
+            "Lam": Lam, "U": U, "c_opt": c_opt, "norms_old": norms_old,
+            "norms_new_cols": norms_new_cols, "norms_new": norms_new, "gates_new": G_new,
+            "loss": loss}
