@@ -3,11 +3,15 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skconvex import ConvexReLURegressor, NewtonLESSLogistic, SketchedRidge
+from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier
 from skconvex.utils import all_estimators
 
 # Per-estimator parameters for the checks (as scikit-learn's PER_ESTIMATOR_CHECK_PARAMS); none
 # needed so far.
 CHECK_PARAMS = {}
+# quantized networks: fixed seed (the rounding is random), few rounded neurons
+CHECK_PARAMS[QuantizedPolyNet] = {"n_neurons": 20, "random_state": 0}
+CHECK_PARAMS[QuantizedPolyNetClassifier] = {"n_neurons": 20, "random_state": 0}
 
 
 def _instances():
@@ -39,9 +43,10 @@ def test_registry_lists_public_estimators():
     assert names == sorted(names)
     assert [n for n, _ in all_estimators("regressor")] == [
         "ConvexReLURegressor", "DeepLinearRegressor", "ParallelDeepLinearRegressor",
-        "SketchedRidge"]
+        "QuantizedPolyNet", "SketchedRidge"]
     assert [n for n, _ in all_estimators("classifier")] == ["ConvexReLUClassifier",
-                                                           "NewtonLESSLogistic"]
+                                                           "NewtonLESSLogistic",
+                                                           "QuantizedPolyNetClassifier"]
     # generative: ConvexWGAN (fit(X) / score(X) / sample) is registered; ProCoGAN takes image
     # stacks (n, h, w) that scikit-learn's checks cannot feed, so it is public but not a
     # ConvexEstimator (tested in tests/generative)

@@ -36,7 +36,11 @@ def _solve_cvxpy(problem, *, cvxpy_solver="CLARABEL", **kwargs):
                                     category=UserWarning)
             tol = min(kwargs.get("tol", 1e-8), 1e-8) if cvxpy_solver == "CLARABEL" else \
                 kwargs.get("tol", 1e-5)
-            return solve_cvxpy(problem, **{**kwargs, "tol": tol}, cvxpy_solver=cvxpy_solver)
+            result = solve_cvxpy(problem, **{**kwargs, "tol": tol}, cvxpy_solver=cvxpy_solver)
+        # converged means: the certificate recomputed from the solution meets the tolerance
+        result.converged = result.duality_gap <= kwargs.get("tol", 1e-5) * \
+            max(abs(result.objective), 1e-300)
+        return result
     except (cp.error.SolverError, RuntimeError):
         warnings.warn(f"the conic solver {cvxpy_solver} failed on this program; solving it by "
                       "the low-rank (Burer-Monteiro) method instead", RuntimeWarning,
@@ -154,28 +158,26 @@ class _Lasso:
         step = 1.0 / L
         c = self.intercept(a, c)
         ya, yc, tk = a.copy(), c.copy(), 1.0
-        f_old = self.objective(a, c)
         for it in range(max_iter):
             g = self.loss.grad(self.scores(ya, yc))
             za = ya - step * self.grad_a(g)
             a_new = np.sign(za) * np.maximum(np.abs(za) - step * self.alpha, 0.0)
             c_new = yc - step * np.sum(g, axis=0) if self.fit_intercept else yc
-            f_new = self.objective(a_new, c_new)
-            if f_new > f_old:  # restart the momentum
-                ya, yc, tk = a.copy(), c.copy(), 1.0
-                continue
+            # gradient-based restart of the momentum (O'Donoghue & Candes)
+            if float((ya - a_new) @ (a_new - a) + (yc - c_new) @ (c_new - c)) > 0:
+                tk = 1.0
             t_new = 0.5 * (1 + np.sqrt(1 + 4 * tk * tk))
             mom = (tk - 1) / t_new
             ya, yc = a_new + mom * (a_new - a), c_new + mom * (c_new - c)
-            a, c, tk, f_old = a_new, c_new, t_new, f_new
-            if it % 25 == 24:
+            a, c, tk = a_new, c_new, t_new
+            if it % 50 == 49:
                 obj, gap, c = self.gap(a, c)
-                yc = c.copy() if mom == 0 else yc
+                ya, yc, tk = a.copy(), c.copy(), 1.0
                 if gap <= tol * max(abs(obj), 1e-300):
                     break
         return a, self.intercept(a, c)
 
-    def solve(self, a, c, tol=1e-8, n_rounds=5, round_iter=200):
+    def solve(self, a, c, tol=1e-7, n_rounds=5, round_iter=200):
         """Rounds of proximal-gradient steps (they find the support) and Newton's method on
         the support (it finds the weights), until the relative duality gap is below ``tol``."""
         for _ in range(n_rounds):
@@ -577,7 +579,7 @@ class QuantizedPolyNet(RegressorMixin, _BaseQuantizedPolyNet):
         "loss": [StrOptions({"squared"})],
     }
 
-    def __init__(self, alpha=1e-2, *, n_neurons=100, activation="quadratic", levels="binary",
+    def __init__(self, alpha=1e-2, *, n_neurons=100, activation="relu_approx", levels="binary",
                  rounding="grothendieck", refit_second_layer=True, loss="squared",
                  fit_intercept=True, solver="auto", cvxpy_solver="CLARABEL", rank=None,
                  tol=1e-5, max_iter=2000, random_state=None, verbose=0):
@@ -648,7 +650,7 @@ class QuantizedPolyNetClassifier(ClassifierMixin, _BaseQuantizedPolyNet):
         "loss": [StrOptions({"auto", "logistic", "cross_entropy"})],
     }
 
-    def __init__(self, alpha=1e-2, *, n_neurons=100, activation="quadratic", levels="binary",
+    def __init__(self, alpha=1e-2, *, n_neurons=100, activation="relu_approx", levels="binary",
                  rounding="grothendieck", refit_second_layer=True, loss="auto",
                  fit_intercept=True, solver="auto", cvxpy_solver="CLARABEL", rank=None,
                  tol=1e-5, max_iter=2000, random_state=None, verbose=0):
