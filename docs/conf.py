@@ -109,6 +109,9 @@ _FUNCTION_MODULES = [
     ("skconvex.datasets", "Datasets",
      "Synthetic problems with a controlled spectrum (the benchmark problems of the "
      "sketching papers)."),
+    ("skconvex.inspection", "Inspection",
+     "Certificates of global optimality for trained two-layer ReLU networks "
+     "(scikit-learn MLPs and skconvex's networks) and max-margin KKT points."),
     ("skconvex.utils", "Utilities", "The estimator registry."),
 ]
 

@@ -229,11 +229,76 @@ def _wgan_cases(quick):
     return cases
 
 
+def _low_rank_multitask(n, d, K, rank, seed=0):
+    """``Y = X B + noise`` with a rank-``rank`` coefficient matrix ``B`` (d, K)."""
+    def loader():
+        rng = np.random.RandomState(seed)
+        X = rng.randn(n, d)
+        B = rng.randn(d, rank) @ rng.randn(rank, K) / np.sqrt(d)
+        return X, X @ B + 0.5 * rng.randn(n, K)
+    return loader
+
+
+def _deep_linear_cases_for(cls_name, quick):
+    from sklearn.datasets import load_linnerud
+    from sklearn.linear_model import Ridge
+
+    import skconvex
+
+    cls = getattr(skconvex, cls_name)
+    n, d, K = (2000, 50, 20) if quick else (20000, 100, 40)
+    # alpha: of the order of the noise's top singular value of X^T E (sqrt(n) (sqrt(d) +
+    # sqrt(K)) 0.5), so the noise directions are thresholded away
+    alpha = 0.5 * np.sqrt(0.75 * n) * (np.sqrt(d) + np.sqrt(K))
+    return [
+        Case("linnerud (3 targets, std.)", _standardized_target(load_linnerud),
+             cls(alpha=5.0, depth=3), Ridge(alpha=5.0), "Ridge"),
+        Case(f"low-rank multitask {n}x{d}, {K} targets, rank 3",
+             _low_rank_multitask(n, d, K, 3), cls(alpha=alpha, depth=3), Ridge(alpha=1.0),
+             "Ridge"),
+    ]
+
+
+def _parallel_deep_linear_cases(quick):
+    return _deep_linear_cases_for("ParallelDeepLinearRegressor", quick)
+
+
+def _deep_linear_cases(quick):
+    return _deep_linear_cases_for("DeepLinearRegressor", quick)
+
+
+def _max_margin_cases(quick):
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    from skconvex import ConvexMaxMarginReLUClassifier
+
+    P = 10 if quick else 40
+
+    def scaled(est):
+        return make_pipeline(StandardScaler(), est)
+
+    est = ConvexMaxMarginReLUClassifier(alpha=1e-2, n_patterns=P, random_state=0)
+    return [
+        Case(f"breast cancer (std.), soft margin, {P} patterns",
+             lambda: load_breast_cancer(return_X_y=True), scaled(est),
+             scaled(LinearSVC(C=1.0)), "LinearSVC", metric="accuracy"),
+        Case(f"wine (3 classes, std.), soft margin, {P} patterns",
+             lambda: load_wine(return_X_y=True), scaled(est),
+             scaled(LinearSVC(C=1.0)), "LinearSVC", metric="accuracy"),
+    ]
+
+
 CASES = {
+    "ConvexMaxMarginReLUClassifier": _max_margin_cases,
     "ConvexWGAN": _wgan_cases,
     "ConvexReLUClassifier": _relu_classifier_cases,
     "ConvexReLURegressor": _relu_regressor_cases,
+    "DeepLinearRegressor": _deep_linear_cases,
     "NewtonLESSLogistic": _logistic_cases,
+    "ParallelDeepLinearRegressor": _parallel_deep_linear_cases,
     "SketchedRidge": _ridge_cases,
 }
 
@@ -294,7 +359,7 @@ def run_compare(names=None, quick=False, log=print):
 
 
 # column widths: the longest estimator, dataset and peer names of the cases
-_W_EST, _W_DATA, _W_PEER = 20, 44, 18
+_W_EST, _W_DATA, _W_PEER = 29, 48, 18
 
 HEADER = (f"{'estimator':<{_W_EST}} {'dataset':<{_W_DATA}} {'score':>8} {'fit s':>8} "
           f"{'peer':<{_W_PEER}} {'peer score':>10} {'peer s':>8} {'speedup':>8}  certificate")

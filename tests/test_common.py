@@ -2,16 +2,19 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skconvex import ConvexReLURegressor, NewtonLESSLogistic, SketchedRidge
-from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier
+from skconvex import (
+    ConvexMaxMarginReLUClassifier,
+    ConvexReLURegressor,
+    NewtonLESSLogistic,
+    SketchedRidge,
+)
 from skconvex.utils import all_estimators
 
 # Per-estimator parameters for the checks (as scikit-learn's PER_ESTIMATOR_CHECK_PARAMS); none
 # needed so far.
 CHECK_PARAMS = {}
-# quantized networks: fixed seed (the rounding is random), few rounded neurons
-CHECK_PARAMS[QuantizedPolyNet] = {"n_neurons": 20, "random_state": 0}
-CHECK_PARAMS[QuantizedPolyNetClassifier] = {"n_neurons": 20, "random_state": 0}
+# max-margin networks: a small pattern budget keeps the cone programs tiny
+CHECK_PARAMS[ConvexMaxMarginReLUClassifier] = {"n_patterns": 8, "random_state": 0}
 
 
 def _instances():
@@ -32,7 +35,16 @@ def _instances():
     return out
 
 
-@parametrize_with_checks(_instances())
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, ConvexMaxMarginReLUClassifier):
+        # hinge loss + group norm: the optimum is not unique (linear-programming-like
+        # degeneracy), so reweighted and repeated data reach different optimal networks
+        return {"check_sample_weight_equivalence_on_dense_data":
+                "the soft-margin program's optimal network is not unique"}
+    return {}
+
+
+@parametrize_with_checks(_instances(), expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
@@ -43,10 +55,10 @@ def test_registry_lists_public_estimators():
     assert names == sorted(names)
     assert [n for n, _ in all_estimators("regressor")] == [
         "ConvexReLURegressor", "DeepLinearRegressor", "ParallelDeepLinearRegressor",
-        "QuantizedPolyNet", "SketchedRidge"]
-    assert [n for n, _ in all_estimators("classifier")] == ["ConvexReLUClassifier",
-                                                           "NewtonLESSLogistic",
-                                                           "QuantizedPolyNetClassifier"]
+        "SketchedRidge"]
+    assert [n for n, _ in all_estimators("classifier")] == ["ConvexMaxMarginReLUClassifier",
+                                                           "ConvexReLUClassifier",
+                                                           "NewtonLESSLogistic"]
     # generative: ConvexWGAN (fit(X) / score(X) / sample) is registered; ProCoGAN takes image
     # stacks (n, h, w) that scikit-learn's checks cannot feed, so it is public but not a
     # ConvexEstimator (tested in tests/generative)
