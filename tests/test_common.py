@@ -8,6 +8,7 @@ from skconvex import (
     NewtonLESSLogistic,
     SketchedRidge,
 )
+from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier
 from skconvex.utils import all_estimators
 
 # Per-estimator parameters for the checks (as scikit-learn's PER_ESTIMATOR_CHECK_PARAMS); none
@@ -15,6 +16,9 @@ from skconvex.utils import all_estimators
 CHECK_PARAMS = {}
 # max-margin networks: a small pattern budget keeps the cone programs tiny
 CHECK_PARAMS[ConvexMaxMarginReLUClassifier] = {"n_patterns": 8, "random_state": 0}
+# quantized networks: fixed seed (the rounding is random), few rounded neurons
+CHECK_PARAMS[QuantizedPolyNet] = {"n_neurons": 20, "random_state": 0}
+CHECK_PARAMS[QuantizedPolyNetClassifier] = {"n_neurons": 20, "random_state": 0}
 
 
 def _instances():
@@ -55,10 +59,11 @@ def test_registry_lists_public_estimators():
     assert names == sorted(names)
     assert [n for n, _ in all_estimators("regressor")] == [
         "ConvexReLURegressor", "DeepLinearRegressor", "ParallelDeepLinearRegressor",
-        "SketchedRidge"]
+        "QuantizedPolyNet", "SketchedRidge"]
     assert [n for n, _ in all_estimators("classifier")] == ["ConvexMaxMarginReLUClassifier",
                                                            "ConvexReLUClassifier",
-                                                           "NewtonLESSLogistic"]
+                                                           "NewtonLESSLogistic",
+                                                           "QuantizedPolyNetClassifier"]
     # generative: ConvexWGAN (fit(X) / score(X) / sample) is registered; ProCoGAN takes image
     # stacks (n, h, w) that scikit-learn's checks cannot feed, so it is public but not a
     # ConvexEstimator (tested in tests/generative)
