@@ -17,7 +17,14 @@ from skconvex.neural_network import (  # noqa: E402
     ConvexReLUClassifier,
     ConvexReLURegressor,
 )
+from skconvex.neural_network import (  # noqa: E402
+    PathRegularizedReLUClassifier,
+    PathRegularizedReLURegressor,
+)
+from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier  # noqa: E402
 
 __all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor",
-           "DeepLinearRegressor", "NewtonLESSLogistic", "ParallelDeepLinearRegressor",
+           "DeepLinearRegressor",
+           "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "PathRegularizedReLUClassifier",
+           "PathRegularizedReLURegressor", "QuantizedPolyNet", "QuantizedPolyNetClassifier",
            "SketchedRidge", "__version__"]

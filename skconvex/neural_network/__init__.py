@@ -1,5 +1,10 @@
 """Neural networks trained through their exact convex formulations."""
 
+from skconvex.neural_network._deep import (
+    PathRegularizedReLUClassifier,
+    PathRegularizedReLURegressor,
+    certify_path_optimality,
+)
 from skconvex.neural_network._max_margin import (
     ConvexMaxMarginReLUClassifier,
     is_orthogonal_separable,
@@ -11,7 +16,13 @@ from skconvex.neural_network._two_layer import (
     OptimalityCertificate,
     certify_global_optimality,
 )
+from skconvex.neural_network._quantized import (
+    QuantizedPolyNet,
+    QuantizedPolyNetClassifier,
+)
 
-__all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor",
-           "OptimalityCertificate", "certify_global_optimality", "is_orthogonal_separable",
+__all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor", "OptimalityCertificate",
+           "PathRegularizedReLUClassifier", "PathRegularizedReLURegressor",
+           "certify_global_optimality", "certify_path_optimality", "QuantizedPolyNet",
+           "QuantizedPolyNetClassifier", "is_orthogonal_separable",
            "orthogonal_separable_solution"]
