@@ -59,10 +59,11 @@ def test_registry_lists_public_estimators():
     assert names == sorted(names)
     assert [n for n, _ in all_estimators("regressor")] == [
         "ConvexReLURegressor", "DeepLinearRegressor", "ParallelDeepLinearRegressor",
-        "QuantizedPolyNet", "SketchedRidge"]
+        "PathRegularizedReLURegressor", "QuantizedPolyNet", "SketchedRidge"]
     assert [n for n, _ in all_estimators("classifier")] == ["ConvexMaxMarginReLUClassifier",
                                                            "ConvexReLUClassifier",
                                                            "NewtonLESSLogistic",
+                                                           "PathRegularizedReLUClassifier",
                                                            "QuantizedPolyNetClassifier"]
     # generative: ConvexWGAN (fit(X) / score(X) / sample) is registered; ProCoGAN takes image
     # stacks (n, h, w) that scikit-learn's checks cannot feed, so it is public but not a
