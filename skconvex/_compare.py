@@ -291,6 +291,49 @@ def _max_margin_cases(quick):
     ]
 
 
+def _deep_mlp_peer(estimator, width):
+    """scikit-learn's two-hidden-layer network ``hidden_layer_sizes=(width, width)`` on
+    standardized inputs (scikit-learn's default weight decay; a path norm has no scikit-learn
+    counterpart), L-BFGS as advised for small data sets."""
+    from sklearn.base import is_classifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cls = MLPClassifier if is_classifier(estimator) else MLPRegressor
+    return make_pipeline(StandardScaler(), cls(hidden_layer_sizes=(width, width),
+                                               solver="lbfgs", max_iter=5000, random_state=0))
+
+
+def _path_deep_classifier_cases(quick):
+    from sklearn.datasets import load_breast_cancer, load_wine
+
+    from skconvex import PathRegularizedReLUClassifier
+
+    C = 40 if quick else 100
+    bc = PathRegularizedReLUClassifier(alpha=1e-2, n_cells=C, random_state=0)
+    wine = PathRegularizedReLUClassifier(alpha=1e-2, n_cells=C, random_state=0)
+    return [
+        Case(f"breast cancer, depth 3, {C} cells", lambda: load_breast_cancer(return_X_y=True),
+             bc, _deep_mlp_peer(bc, 16), "MLPClassifier(16,16)", metric="accuracy"),
+        Case(f"wine (3 classes), depth 3, {C} cells", lambda: load_wine(return_X_y=True),
+             wine, _deep_mlp_peer(wine, 16), "MLPClassifier(16,16)", metric="accuracy"),
+    ]
+
+
+def _path_deep_regressor_cases(quick):
+    from sklearn.datasets import load_diabetes
+
+    from skconvex import PathRegularizedReLURegressor
+
+    C = 40 if quick else 100
+    est = PathRegularizedReLURegressor(alpha=1e-2, n_cells=C, random_state=0)
+    return [
+        Case(f"diabetes (std. target), depth 3, {C} cells", _standardized_target(load_diabetes),
+             est, _deep_mlp_peer(est, 16), "MLPRegressor(16,16)"),
+    ]
+
+
 CASES = {
     "ConvexMaxMarginReLUClassifier": _max_margin_cases,
     "ConvexWGAN": _wgan_cases,
@@ -299,6 +342,8 @@ CASES = {
     "DeepLinearRegressor": _deep_linear_cases,
     "NewtonLESSLogistic": _logistic_cases,
     "ParallelDeepLinearRegressor": _parallel_deep_linear_cases,
+    "PathRegularizedReLUClassifier": _path_deep_classifier_cases,
+    "PathRegularizedReLURegressor": _path_deep_regressor_cases,
     "SketchedRidge": _ridge_cases,
 }
 

@@ -8,6 +8,7 @@ from skconvex import (
     NewtonLESSLogistic,
     SketchedRidge,
 )
+from skconvex.neural_network import PathRegularizedReLUClassifier, PathRegularizedReLURegressor
 from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier
 from skconvex.utils import all_estimators
 
@@ -16,6 +17,10 @@ from skconvex.utils import all_estimators
 CHECK_PARAMS = {}
 # max-margin networks: a small pattern budget keeps the cone programs tiny
 CHECK_PARAMS[ConvexMaxMarginReLUClassifier] = {"n_patterns": 8, "random_state": 0}
+# path-regularized deep networks: a handful of cells keeps every polished interior-point fit
+# well under a second
+CHECK_PARAMS[PathRegularizedReLURegressor] = {"n_cells": 4, "alpha": 1e-2, "random_state": 0}
+CHECK_PARAMS[PathRegularizedReLUClassifier] = {"n_cells": 3, "alpha": 1e-2, "random_state": 0}
 # quantized networks: fixed seed (the rounding is random), few rounded neurons
 CHECK_PARAMS[QuantizedPolyNet] = {"n_neurons": 20, "random_state": 0}
 CHECK_PARAMS[QuantizedPolyNetClassifier] = {"n_neurons": 20, "random_state": 0}

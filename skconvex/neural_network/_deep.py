@@ -1,7 +1,9 @@
 """Path-regularized parallel deep ReLU networks trained by their convex program."""
 
+import warnings
 from numbers import Integral, Real
 
+import cvxpy as cp
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -13,8 +15,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._two_layer import OptimalityCertificate, _BaseConvexReLU
-from skconvex.neural_network._two_layer import _solve_cvxpy as _two_layer_cvxpy
+from skconvex.neural_network._two_layer import _newton_polish
 from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
+from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
 
 # solver="auto" uses the polished interior point up to n_samples * columns * column size *
@@ -23,11 +26,40 @@ _SMALL_SIZE = 60_000
 
 
 def _solve_cvxpy(problem, **kwargs):
-    """The interior-point reference (Clarabel) on the cvxpy form, polished like the two-layer
-    reference (proximal-gradient rounds, whose prox projects onto the cones exactly, and
-    Newton's method on the support and the active faces of the cones) to a rounding-level
-    duality gap; proximal gradient with a warning when the interior point fails."""
-    return _two_layer_cvxpy(problem, **kwargs)
+    """The interior-point reference (Clarabel) on the cvxpy form, projected onto the cones and
+    polished to a rounding-level duality gap: Newton's method on the support and the active
+    faces of the cones (the two-layer polish, generalized to cells), with short
+    proximal-gradient rounds (exact cone projections, every iterate feasible) between
+    attempts to settle the support; proximal gradient with a warning when the interior point
+    fails."""
+    kwargs.pop("warm_start", None)
+    user_tol = kwargs.get("tol", 1e-6)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate",
+                                    category=UserWarning)
+            result = solve_cvxpy(problem, **{**kwargs, "tol": min(user_tol, 1e-10)})
+    except (cp.error.SolverError, RuntimeError):
+        warnings.warn("the interior-point solver failed on this program; solving it by "
+                      "proximal gradient instead", RuntimeWarning, stacklevel=2)
+        result = solve_fista(problem, tol=min(user_tol, 1e-8), working_set=False,
+                             max_iter=max(kwargs.get("max_iter", 0), 5000))
+    n_iter = result.n_iter
+    for r in range(_POLISH_ROUNDS):
+        result = _newton_polish(problem, result, user_tol)
+        if result.gap <= _POLISH_GAP * abs(result.objective):
+            break
+        result = solve_fista(problem, tol=_POLISH_GAP, max_iter=_POLISH_ITER * (r + 1),
+                             warm_start=result.w, working_set=False)
+        n_iter += result.n_iter
+    result.n_iter = n_iter
+    result.converged = result.gap <= user_tol * abs(result.objective)
+    return result
+
+
+# polish of the interior-point solution: Newton attempts, proximal-gradient iterations between
+# them (growing), target relative gap
+_POLISH_ROUNDS, _POLISH_ITER, _POLISH_GAP = 4, 150, 1e-12
 
 
 def _low_rank_bound(loss, sigma, n_paths, sum_norms, value, s_max):
@@ -175,6 +207,8 @@ class _BasePathReLU(ConvexEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         n, S = X.shape[0], self._wL.size
+        if S == 0:  # every group is zero: the intercept alone
+            return np.zeros((n, self._n_outputs)) + self.intercept_
         h = (X @ self._W1 + self._b1).reshape(n, S, -1)
         for E in self._edges:
             a = np.maximum(h, 0.0).reshape(n, S, E.shape[1], E.shape[2])

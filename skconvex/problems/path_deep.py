@@ -350,7 +350,10 @@ class PathDeepProblem(TwoLayerReLUProblem):
             Uc = np.ascontiguousarray(U[:, lo:hi])
             H = self._leaf_preacts(Uc)
             outc = Uc.copy()
-            n_threads = max(1, min(numba.get_num_threads(), int(sel.sum()) // 4))
+            # threads only pay off beyond a few milliseconds of work (a scan of every
+            # constraint of every selected column)
+            work = float(sel.sum()) * self.n * (self.tree.n_nodes + self.shape[0])
+            n_threads = max(1, min(numba.get_num_threads(), int(work // 2e6)))
             cum = np.cumsum(sel.sum(axis=1))
             bounds = [0] + [int(np.searchsorted(cum, cum[-1] * t / n_threads, side="right"))
                             for t in range(1, n_threads)] + [hi - lo]

@@ -74,7 +74,7 @@ def test_fista_matches_cvxpy(loss, widths):
 @pytest.mark.parametrize("widths", [(2,), (2, 2)])
 def test_recovered_networks_reproduce_the_convex_model(widths):
     p = _problem("squared", widths, n=40, C=10)
-    res = solve_fista(p, tol=1e-9, max_iter=50_000)
+    res = solve_fista(p, tol=1e-6, max_iter=50_000)
     U, c = unpack(res.w, p.shape)
     pred = p.forward(U)[:, 0] + c[0]
     nets = p.subnetworks(U)
@@ -115,15 +115,14 @@ def test_classifier_vector_output_and_probabilities():
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)
-    clf = PathRegularizedReLUClassifier(alpha=1e-3, n_cells=8, random_state=0, tol=1e-6,
-                                        max_iter=20_000).fit(X, y)
+    clf = PathRegularizedReLUClassifier(alpha=3e-3, n_cells=5, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.9
     assert clf.decision_function(X).shape == (150, 3)
     assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
     assert_allclose(clf.regularized_loss(X, y), clf.objective_, rtol=1e-6)
     assert {net["output"] for net in clf.subnetworks_} <= {0, 1, 2}
     yb = (y == 2).astype(int)
-    clf2 = PathRegularizedReLUClassifier(alpha=1e-3, n_cells=8, random_state=0).fit(X, yb)
+    clf2 = PathRegularizedReLUClassifier(alpha=3e-3, n_cells=5, random_state=0).fit(X, yb)
     assert clf2.decision_function(X).shape == (150,)
     assert_allclose(clf2.regularized_loss(X, yb), clf2.objective_, rtol=1e-6)
 
@@ -174,19 +173,19 @@ def test_width_one_depth_three_is_the_two_layer_program():
     P = M.shape[1]
     masks = np.stack([M, np.ones_like(M)], axis=2)  # (n, P, 2): leaf pattern, root all-on
     deep = PathDeepProblem(Xt, y[:, None], masks, np.ones((P, 2)), CellTree((1,)), 5e-3)
-    r2 = solve_fista(two, tol=1e-10, max_iter=50_000)
-    rd = solve_fista(deep, tol=1e-10, max_iter=50_000)
-    assert_allclose(rd.objective, r2.objective, rtol=1e-8)
+    r2 = solve_cvxpy(two, tol=1e-9)
+    rd = solve_fista(deep, tol=1e-8, max_iter=50_000)
+    assert_allclose(rd.objective, r2.objective, rtol=1e-6)
     # the same solution: the deep program's columns are the two-layer ones
-    U2, _ = unpack(r2.w, two.shape)
-    Ud, _ = unpack(rd.w, deep.shape)
-    assert_allclose(deep.forward(Ud), two.forward(U2), atol=1e-5)
+    U2, c2 = unpack(r2.w, two.shape)
+    Ud, cd = unpack(rd.w, deep.shape)
+    assert_allclose(deep.forward(Ud) + cd, two.forward(U2) + c2, atol=1e-3)
     # and the cell sampler with m1 = 1 gives two-layer ReLU sub-networks: the program on its
     # cells agrees with cvxpy on the two-layer formulation of the same neurons
     masks, sigs = sample_cells(Xt, 12, CellTree((1,)), random_state=0)
     deep2 = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree((1,)), 5e-3)
     ref = solve_cvxpy(deep2, tol=1e-9)
-    res = solve_fista(deep2, tol=1e-9, max_iter=50_000)
+    res = solve_fista(deep2, tol=1e-8, max_iter=50_000)
     assert_allclose(res.objective, ref.objective, rtol=1e-6)
 
 
@@ -226,16 +225,16 @@ def test_gradient_descent_never_beats_the_certified_optimum():
     """On tiny 1-D data every cell is enumerated, so the dual certificate is global: training
     the non-convex path-regularized network from many seeds never goes below it."""
     rng = np.random.RandomState(0)
-    n, alpha = 6, 2e-2
+    n, alpha = 5, 2e-2
     x = np.sort(rng.uniform(-2, 2, n))
     Xt = np.column_stack([x, np.ones(n)])
     y = np.sin(2 * x)
     tree = CellTree((2,))
-    masks, sigs = sample_cells(Xt, 300, tree, random_state=0)
+    masks, sigs = sample_cells(Xt, 150, tree, random_state=0)
     p = PathDeepProblem(Xt, y[:, None], masks, sigs, tree, alpha, fit_intercept=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = solve_fista(p, tol=1e-9, max_iter=100_000)
+        res = solve_fista(p, tol=1e-7, max_iter=100_000)
     U, c = unpack(res.w, p.shape)
     Lam = -p.loss.grad(p.forward(U))
     am, asg = _all_cells_1d(Xt)
@@ -288,8 +287,7 @@ def test_certificate_on_fresh_cells():
     # with 5 cells, fresh cells lower the optimum: some violate and the enlarged bound drops
     assert cert.n_violated > 0 and not cert.is_certified
     assert cert.lower_bound_enlarged <= est.objective_ - est.duality_gap_ + 1e-12
-    big = PathRegularizedReLURegressor(alpha=5e-3, n_cells=120, random_state=0,
-                                       max_iter=20_000).fit(X, y)
+    big = PathRegularizedReLURegressor(alpha=5e-3, n_cells=40, random_state=0).fit(X, y)
     cert2 = certify_path_optimality(big, X, y, n_new_cells=100, random_state=1)
     assert cert2.max_constraint_ratio < cert.max_constraint_ratio
 
@@ -298,8 +296,7 @@ def test_low_rank_approximation():
     rng = np.random.RandomState(0)
     X = rng.randn(80, 2) @ rng.randn(2, 5) + 0.01 * rng.randn(80, 5)  # nearly rank 2
     y = relu(X[:, 0] - X[:, 1]) + 0.05 * rng.randn(80)
-    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=10, rank=3, random_state=0,
-                                       tol=1e-8, max_iter=30_000).fit(X, y)
+    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=10, rank=3, random_state=0).fit(X, y)
     # the network trained on X_r computes the same outputs on X: its objective on X is the
     # convex objective
     assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
