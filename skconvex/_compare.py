@@ -334,6 +334,50 @@ def _path_deep_regressor_cases(quick):
     ]
 
 
+def _quantized_mlp_peer(est, width):
+    """The float network a user would train instead: scikit-learn's MLP of about the same
+    width on standardized inputs (real weights, ReLU); the gap in score is the price of the
+    binary first layer."""
+    from sklearn.base import is_classifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cls = MLPClassifier if is_classifier(est) else MLPRegressor
+    return make_pipeline(StandardScaler(), cls(hidden_layer_sizes=(width,), alpha=1.0,
+                                               solver="lbfgs", max_iter=5000, random_state=0))
+
+
+def _quantized_regressor_cases(quick):
+    from sklearn.datasets import load_diabetes
+
+    from skconvex import QuantizedPolyNet
+
+    est = QuantizedPolyNet(alpha=1e-2, random_state=0)
+    return [Case("diabetes (std. target), binary first layer",
+                 _standardized_target(load_diabetes), est, _quantized_mlp_peer(est, 16),
+                 "MLPRegressor")]
+
+
+def _quantized_classifier_cases(quick):
+    from sklearn.datasets import load_breast_cancer, load_digits
+
+    from skconvex import QuantizedPolyNetClassifier
+
+    def digits01():
+        X, y = load_digits(return_X_y=True)
+        return X[y < 2], y[y < 2]
+
+    bc = QuantizedPolyNetClassifier(alpha=1e-2, random_state=0)
+    cases = [Case("breast cancer, binary first layer", lambda: load_breast_cancer(
+        return_X_y=True), bc, _quantized_mlp_peer(bc, 32), "MLPClassifier", metric="accuracy")]
+    if not quick:
+        dg = QuantizedPolyNetClassifier(alpha=1e-2, random_state=0)
+        cases.append(Case("digits 0-vs-1 (64 features), binary first layer", digits01, dg,
+                          _quantized_mlp_peer(dg, 32), "MLPClassifier", metric="accuracy"))
+    return cases
+
+
 CASES = {
     "ConvexMaxMarginReLUClassifier": _max_margin_cases,
     "ConvexWGAN": _wgan_cases,
@@ -344,6 +388,8 @@ CASES = {
     "ParallelDeepLinearRegressor": _parallel_deep_linear_cases,
     "PathRegularizedReLUClassifier": _path_deep_classifier_cases,
     "PathRegularizedReLURegressor": _path_deep_regressor_cases,
+    "QuantizedPolyNet": _quantized_regressor_cases,
+    "QuantizedPolyNetClassifier": _quantized_classifier_cases,
     "SketchedRidge": _ridge_cases,
 }
 
