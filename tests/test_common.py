@@ -50,6 +50,12 @@ def _expected_failed_checks(estimator):
         # degeneracy), so reweighted and repeated data reach different optimal networks
         return {"check_sample_weight_equivalence_on_dense_data":
                 "the soft-margin program's optimal network is not unique"}
+    if isinstance(estimator, (QuantizedPolyNet, QuantizedPolyNetClassifier)):
+        # randomized rounding: SDP solutions that differ at solver precision can draw other
+        # binary neurons, so reweighted and repeated data give networks whose objectives agree
+        # to the certified gap, not predictions equal to rtol=1e-7
+        return {"check_sample_weight_equivalence_on_dense_data":
+                "randomized rounding of the SDP solution is not continuous in the data"}
     return {}
 
 
