@@ -89,17 +89,29 @@ class LogisticLoss:
         return _golden_max(lambda t: self.dual_value(t * Lam), t_max)
 
     def intercept(self, Z0, c0=None, n_steps=30):
-        """Optimal intercept for fixed scores (Newton's method on one variable)."""
-        c = np.zeros(1) if c0 is None else np.array(c0, dtype=np.float64).reshape(1)
+        """Optimal intercept for fixed scores: Newton's method on one variable, damped by
+        backtracking on the loss (a plain Newton step overshoots where almost every score
+        is already confident: the curvature is then tiny against the gradient)."""
+        c = 0.0 if c0 is None else float(np.asarray(c0, dtype=np.float64).reshape(-1)[0])
+        sY = self.s[:, None] * self.Y
+        f = self.value(Z0 + c)
         for _ in range(n_steps):
             p = np.exp(log_expit(-self.Y * (Z0 + c)))  # sigma(-y z)
-            g = -float(np.sum(self.s[:, None] * self.Y * p))
+            g = -float(np.sum(sY * p))
             h = float(np.sum(self.s[:, None] * p * (1 - p)))
             step = g / max(h, 1e-12)
-            c = c - step
-            if abs(step) < 1e-13 * (1 + abs(c[0])):
+            t = 1.0
+            while True:
+                f_new = self.value(Z0 + (c - t * step))
+                if f_new <= f - 1e-4 * t * g * step or t < 1e-10:
+                    break
+                t *= 0.5
+            if f_new > f:  # no decrease along the Newton direction: at the optimum
                 break
-        return c
+            c, f = c - t * step, f_new
+            if abs(t * step) < 1e-13 * (1 + abs(c)):
+                break
+        return np.array([c])
 
 
 class CrossEntropyLoss:
