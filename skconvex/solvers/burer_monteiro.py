@@ -227,7 +227,6 @@ def solve_burer_monteiro(problem, *, tol=1e-6, max_iter=2000, verbose=0, random_
         history.append({"objective": objective, "gap": gap, "elapsed": log.elapsed,
                         "n_iter": n_iter})
         log.iteration(n_iter, objective=objective, gap=gap, measure=rel)
-        log.message(f"t={t} rho/alpha={rho / problem.alpha}", level=3)
         if best is None or gap < best[1]:
             best = (objective, gap, bound, Zs, c_opt, (t.copy(), R.copy(), c_opt.copy()))
         if rel <= tol:
