@@ -16,6 +16,8 @@ from skconvex.neural_network import (  # noqa: E402
     ConvexMaxMarginReLUClassifier,
     ConvexReLUClassifier,
     ConvexReLURegressor,
+    ConvexThreeLayerClassifier,
+    ConvexThreeLayerRegressor,
 )
 from skconvex.neural_network import (  # noqa: E402
     PathRegularizedReLUClassifier,
@@ -24,7 +26,7 @@ from skconvex.neural_network import (  # noqa: E402
 from skconvex.neural_network import QuantizedPolyNet, QuantizedPolyNetClassifier  # noqa: E402
 
 __all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor",
-           "DeepLinearRegressor",
+           "ConvexThreeLayerClassifier", "ConvexThreeLayerRegressor", "DeepLinearRegressor",
            "NewtonLESSLogistic", "ParallelDeepLinearRegressor", "PathRegularizedReLUClassifier",
-           "PathRegularizedReLURegressor", "QuantizedPolyNet", "QuantizedPolyNetClassifier",
-           "SketchedRidge", "__version__"]
+           "PathRegularizedReLURegressor", "QuantizedPolyNet",
+           "QuantizedPolyNetClassifier", "SketchedRidge", "__version__"]

@@ -378,11 +378,62 @@ def _quantized_classifier_cases(quick):
     return cases
 
 
+def _mlp2_peer(estimator, width):
+    """scikit-learn's two-hidden-layer network ``hidden_layer_sizes=(width, width)`` on
+    standardized inputs (L-BFGS). Its penalty is weight decay on all layers, not the normalized
+    three-layer form the convex estimator optimizes, so ``alpha`` is sklearn's default."""
+    from sklearn.base import is_classifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cls = MLPClassifier if is_classifier(estimator) else MLPRegressor
+    return make_pipeline(StandardScaler(), cls(hidden_layer_sizes=(width, width),
+                                               solver="lbfgs", max_iter=5000, random_state=0))
+
+
+def _three_layer_regressor_cases(quick):
+    from sklearn.datasets import load_diabetes
+
+    from skconvex import ConvexThreeLayerRegressor
+
+    P = (4, 3) if quick else (6, 4)
+    # the interior point: the augmented Lagrangian needs many iterations on these programs
+    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=P, solver="cvxpy", random_state=0)
+    return [Case(f"diabetes (std. target), {P[0]}x{P[1]} pattern pairs",
+                 _standardized_target(load_diabetes), est, _mlp2_peer(est, 8),
+                 "MLPRegressor(8,8)")]
+
+
+def _three_layer_classifier_cases(quick):
+    from sklearn.datasets import load_breast_cancer, load_wine
+
+    from skconvex import ConvexThreeLayerClassifier
+
+    P = (4, 3) if quick else (6, 4)
+
+    def est():
+        return ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=P, solver="cvxpy",
+                                          random_state=0)
+
+    bc, wine = est(), est()
+    return [
+        Case(f"breast cancer, {P[0]}x{P[1]} pattern pairs",
+             lambda: load_breast_cancer(return_X_y=True), bc, _mlp2_peer(bc, 8),
+             "MLPClassifier(8,8)", metric="accuracy"),
+        Case(f"wine (3 classes), {P[0]}x{P[1]} pattern pairs",
+             lambda: load_wine(return_X_y=True), wine, _mlp2_peer(wine, 8),
+             "MLPClassifier(8,8)", metric="accuracy"),
+    ]
+
+
 CASES = {
     "ConvexMaxMarginReLUClassifier": _max_margin_cases,
     "ConvexWGAN": _wgan_cases,
     "ConvexReLUClassifier": _relu_classifier_cases,
     "ConvexReLURegressor": _relu_regressor_cases,
+    "ConvexThreeLayerClassifier": _three_layer_classifier_cases,
+    "ConvexThreeLayerRegressor": _three_layer_regressor_cases,
     "DeepLinearRegressor": _deep_linear_cases,
     "NewtonLESSLogistic": _logistic_cases,
     "ParallelDeepLinearRegressor": _parallel_deep_linear_cases,

@@ -10,6 +10,10 @@ from skconvex.neural_network._max_margin import (
     is_orthogonal_separable,
     orthogonal_separable_solution,
 )
+from skconvex.neural_network._three_layer import (
+    ConvexThreeLayerClassifier,
+    ConvexThreeLayerRegressor,
+)
 from skconvex.neural_network._two_layer import (
     ConvexReLUClassifier,
     ConvexReLURegressor,
@@ -21,8 +25,8 @@ from skconvex.neural_network._quantized import (
     QuantizedPolyNetClassifier,
 )
 
-__all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor", "OptimalityCertificate",
+__all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor", "ConvexThreeLayerClassifier",
+           "ConvexThreeLayerRegressor", "OptimalityCertificate",
            "PathRegularizedReLUClassifier", "PathRegularizedReLURegressor",
-           "certify_global_optimality", "certify_path_optimality", "QuantizedPolyNet",
-           "QuantizedPolyNetClassifier", "is_orthogonal_separable",
-           "orthogonal_separable_solution"]
+           "certify_global_optimality", "certify_path_optimality", "QuantizedPolyNet", "QuantizedPolyNetClassifier",
+           "is_orthogonal_separable", "orthogonal_separable_solution"]

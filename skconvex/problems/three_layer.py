@@ -244,10 +244,14 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         self._lip = None
 
     def update_multipliers(self, T):
-        """The multiplier step ``mu <- (mu - rho a h)_+`` at the full program's image ``T``."""
-        if not self._full:
-            raise ValueError("update the multipliers on the full program")
-        self.al_state["mu"] = self.mu_plus(T)
+        """The multiplier step ``mu <- (mu - rho a h)_+`` at the image ``T`` (the blocks of
+        this program; the others have ``h = 0`` and keep their multipliers)."""
+        if self.n_blocks_active == self.n_blocks:
+            self.al_state["mu"] = self.mu_plus(T)
+        else:
+            mu = self.al_state["mu"].copy()
+            mu[:, self.blocks] = self.mu_plus(T)
+            self.al_state["mu"] = mu
 
     def lipschitz(self, n_iter=20, random_state=0):
         """Estimate of the Lipschitz constant of the smooth part's gradient in (U, c): power

@@ -1,0 +1,518 @@
+"""Three-layer ReLU networks (sums of sub-networks) trained by their convex program."""
+
+from numbers import Integral, Real
+
+import warnings
+
+import cvxpy as cp
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from skconvex.arrangements import (
+    gate_mask,
+    sample_gates,
+    sample_subnetwork_gates,
+    subnetwork_mask,
+)
+from skconvex.base import ConvexEstimator
+from skconvex.neural_network._two_layer import OptimalityCertificate, _standardize
+from skconvex.problems.three_layer import ThreeLayerReLUProblem
+from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
+from skconvex.solvers.cvxpy_backend import solve_cvxpy
+from skconvex.solvers.fista import unpack
+
+# solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
+# interior point (Clarabel), larger ones by the augmented Lagrangian
+_SMALL_SIZE = 20_000
+
+
+def _solve_cvxpy(problem, **kwargs):
+    """The interior-point reference (Clarabel) at a tight tolerance; the first-layer cones are
+    restored exactly by projection and the certificate uses the solver's second-layer duals. If
+    the interior-point solver fails, the augmented Lagrangian takes over, with a warning."""
+    kwargs.pop("warm_start", None)
+    user_tol = kwargs.get("tol", 1e-6)
+    result = None
+    # a tight tolerance first; Clarabel sometimes fails there on the exponential cones of the
+    # classification losses and succeeds at its default one
+    for ipm_tol in (min(user_tol, 1e-10), 1e-8):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate",
+                                        category=UserWarning)
+                result = solve_cvxpy(problem, **{**kwargs, "tol": ipm_tol})
+            break
+        except (cp.error.SolverError, RuntimeError):
+            continue
+    if result is None:
+        warnings.warn("the interior-point solver failed on this program; solving it by the "
+                      "augmented Lagrangian instead", RuntimeWarning, stacklevel=2)
+        problem.set_multipliers(np.zeros_like(problem.al_state["mu"]), 0.0)
+        return solve_augmented_lagrangian(problem, **kwargs)
+    result.converged = result.duality_gap <= user_tol * abs(result.objective)
+    U, _ = unpack(result.w, problem.shape)
+    scale = max(1.0, float(np.max(np.abs(problem.Y))))
+    if not result.converged or problem.max_violation(U) > 1e-8 * scale:
+        # an inaccurate interior-point solution: the augmented Lagrangian from it, with the
+        # solver's duals as multipliers
+        problem.set_multipliers(problem.al_state["mu"], 0.0)
+        result = solve_augmented_lagrangian(problem, **{**kwargs, "warm_start": result.w})
+    return result
+
+
+def _parse_budgets(n_patterns):
+    if isinstance(n_patterns, (Integral, np.integer)) and not isinstance(n_patterns, bool):
+        P1 = P2 = int(n_patterns)
+    elif isinstance(n_patterns, tuple) and len(n_patterns) == 2 and all(
+            isinstance(v, (Integral, np.integer)) and not isinstance(v, bool)
+            for v in n_patterns):
+        P1, P2 = (int(v) for v in n_patterns)
+    else:
+        raise ValueError(f"n_patterns must be a positive int or a pair (first-layer, "
+                         f"second-layer) of positive ints, got {n_patterns!r}")
+    if P1 < 1 or P2 < 1:
+        raise ValueError(f"n_patterns must be >= 1, got {n_patterns!r}")
+    return P1, P2
+
+
+class _BaseConvexThreeLayer(ConvexEstimator):
+    """Shared machinery of the three-layer convex estimators.
+
+    Preprocessing as for the two-layer estimators: features standardized with (weighted) means
+    and standard deviations and, with ``fit_intercept``, a ones column appended (first-layer
+    biases) and an unpenalized output intercept. Patterns are sampled on the preprocessed
+    data; the recovered weights are mapped back to raw inputs.
+    """
+
+    _solvers = {"fista": solve_augmented_lagrangian, "cvxpy": _solve_cvxpy}
+
+    _parameter_constraints: dict = {
+        **ConvexEstimator._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "n_patterns": [Interval(Integral, 1, None, closed="left"), tuple],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "fista", "cvxpy"})],
+    }
+
+    def _auto_solver(self, problem):
+        if problem.n * problem.Q * problem.K <= _SMALL_SIZE:
+            return "cvxpy"
+        return "fista"
+
+    def _build(self, X, Y, sample_weight, loss):
+        P1, P2 = _parse_budgets(self.n_patterns)
+        Xt, mean, scale = _standardize(X, sample_weight, self.fit_intercept)
+        rng = check_random_state(self.random_state)
+        G = sample_gates(Xt, P1, sample_weight=sample_weight, random_state=rng)
+        W1, w2 = sample_subnetwork_gates(Xt, P2, width=self.width, first_layer=G,
+                                         sample_weight=sample_weight, random_state=rng)
+        problem = ThreeLayerReLUProblem(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2),
+                                        self.alpha, loss, sample_weight=sample_weight,
+                                        fit_intercept=self.fit_intercept)
+        problem.mean_, problem.scale_ = mean, scale
+        problem.gates_, problem.subnet_gates_ = G, (W1, w2)
+        return problem
+
+    # -- recovery ------------------------------------------------------------------------
+    def _set_fitted(self, result, problem):
+        U, c = unpack(result.w, problem.shape)
+        norms = problem.group_norms(U)  # (Q, K)
+        tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+        d = problem.mean_.shape[0]
+        subnets, std_subnets = [], []
+        for k in range(problem.K):
+            live = norms[:, k] > tol
+            for b in np.unique(problem.col_block[live]):
+                cols = np.flatnonzero(live & (problem.col_block == b))
+                mags = norms[cols, k]
+                t = float(mags.sum())
+                W1s = U[:, cols, k] / np.sqrt(mags * t)  # unit Frobenius norm
+                w2 = problem.col_sign[cols] * np.sqrt(mags / t)  # unit norm
+                w3 = np.zeros(problem.K)
+                w3[k] = problem.block_sign[b] * t
+                std_subnets.append((W1s, w2, w3))
+                # raw inputs: x~ = [(x - mean) / scale, 1]; W1 acts on [x, 1]
+                Wr = W1s[:d] / problem.scale_[:, None]
+                br = (W1s[d] if self.fit_intercept else 0.0) - problem.mean_ @ Wr
+                subnets.append((np.vstack([Wr, br]), w2, w3))
+        self.subnetworks_ = subnets
+        self._std_subnetworks = std_subnets
+        self.n_subnetworks_ = len(subnets)
+        # the whole network as three dense layers (block structure) for a fast forward pass
+        widths = [W.shape[1] for W, _, _ in subnets]
+        m = int(sum(widths))
+        W1 = np.zeros((d, m))
+        b1 = np.zeros(m)
+        W2 = np.zeros((m, len(subnets)))
+        W3 = np.zeros((len(subnets), problem.K))
+        off = 0
+        for r, (W, w2, w3) in enumerate(subnets):
+            h = W.shape[1]
+            W1[:, off:off + h], b1[off:off + h] = W[:-1], W[-1]
+            W2[off:off + h, r] = w2
+            W3[r] = w3
+            off += h
+        self.coefs_ = [W1, W2, W3]
+        self.intercepts_ = [b1, np.zeros(len(subnets)), np.asarray(c, dtype=np.float64)]
+        self.n_patterns_ = (int(problem.n_first), int(problem.n_second))
+        self.max_violation_ = problem.max_violation(U)
+        self._convex_weights = result.w
+        self._gates_std = problem.gates_
+        self._subnet_gates_std = problem.subnet_gates_
+        self._mean, self._scale = problem.mean_, problem.scale_
+        # the second-layer multipliers the certificate used
+        self._multipliers = problem.mu_plus(problem.forward(U)).copy()
+
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        H1 = np.maximum(X @ self.coefs_[0] + self.intercepts_[0], 0.0)
+        H2 = np.maximum(H1 @ self.coefs_[1], 0.0)
+        return H2 @ self.coefs_[2] + self.intercepts_[2]
+
+    def _penalty(self):
+        return self.alpha * float(sum(np.sum(np.abs(w3)) for _, _, w3 in self.subnetworks_))
+
+    def _data_loss(self, out, X, y, sample_weight):
+        raise NotImplementedError
+
+    def regularized_loss(self, X, y, sample_weight=None):
+        """The objective (N) of the recovered network on ``(X, y)``: the (weighted) mean loss
+        of the forward pass plus ``alpha sum_k |w3_k|``. Every sub-network has
+        ``||W1||_F = ||w2||_2 = 1`` on the standardized inputs (see ``subnetwork_norms``), so
+        this is the value of (N) at a feasible point."""
+        out = self._forward(X)
+        s = np.ones(len(out)) if sample_weight is None else np.asarray(sample_weight, float)
+        return self._data_loss(out, y, s) + self._penalty()
+
+    def subnetwork_norms(self):
+        """``(||W1||_F, ||w2||_2)`` of every recovered sub-network on the standardized inputs
+        (where the constraints of (N) act): both 1 up to rounding."""
+        check_is_fitted(self)
+        return np.array([[np.linalg.norm(W), np.linalg.norm(w2)]
+                         for W, w2, _ in self._std_subnetworks]).reshape(-1, 2)
+
+    def _targets(self, y):
+        raise NotImplementedError
+
+    def _certify(self, X, y, *, n_new_patterns=100, sample_weight=None, rtol=1e-4,
+                 random_state=None):
+        """See :func:`skconvex.neural_network.certify_global_optimality`."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        Xt = (X - self._mean) / self._scale
+        if self.fit_intercept:
+            Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+        Y, loss = self._targets(y)
+        W1, w2 = self._subnet_gates_std
+        full = ThreeLayerReLUProblem(Xt, Y, gate_mask(Xt, self._gates_std),
+                                     subnetwork_mask(Xt, W1, w2), self.alpha, loss,
+                                     sample_weight=sample_weight,
+                                     fit_intercept=self.fit_intercept)
+        mu = self._multipliers
+        if mu.shape[0] != full.n:  # other rows than the fit's: no multipliers (conservative)
+            mu = np.zeros((full.n, full.n_blocks, full.K))
+        full.set_multipliers(mu, 0.0)
+        U, c = unpack(self._convex_weights, full.shape)
+        T = full.forward(U)
+        objective, bound_old, c_opt, norms_old = full.certificate(U, c, T)
+        Lam, Gam = full.dual_point(T, c_opt)
+        rng = check_random_state(random_state)
+        G_new = sample_gates(full.X, n_new_patterns, random_state=rng)
+        W1n, w2n = sample_subnetwork_gates(full.X, n_new_patterns, width=self.width,
+                                           first_layer=np.hstack([self._gates_std, G_new]),
+                                           random_state=rng)
+        norms_new = full.probe_norms(Gam, Lam, gate_mask(full.X, G_new),
+                                     subnetwork_mask(full.X, W1n, w2n))
+        ratio_new = norms_new / self.alpha
+        worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
+                    float(np.max(norms_old)) if norms_old.size else 0.0)
+        t_max = full._t_max(np.array([worst]))
+        t = full.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
+        bound_enlarged = full.loss.dual_value(t * Lam)
+        gap = max(objective - bound_old, 0.0)
+        gap_enl = max(objective - bound_enlarged, 0.0)
+        denom = max(abs(objective), 1e-300)
+        return OptimalityCertificate(
+            objective=objective, duality_gap=gap, relative_gap=gap / denom,
+            n_new_patterns=int(norms_new.size), n_violated=int(np.sum(ratio_new > 1 + rtol)),
+            max_constraint_ratio=float(np.max(ratio_new)) if ratio_new.size else 0.0,
+            lower_bound_enlarged=bound_enlarged, relative_gap_enlarged=gap_enl / denom)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+_PROGRAM_DOC = """
+    What is optimized. The model is a sum of ``K`` three-layer sub-networks
+    ``f(x) = sum_k ((x~ W1_k)_+ w2_k)_+ w3_k + c`` (``x~`` the standardized input with a bias
+    entry; ``W1_k`` of any width, ``w2_k`` a vector, ``w3_k`` the output weight, one second-layer
+    unit per sub-network), trained in the *normalized* form
+
+        (N)  min  mean_i loss(f(x_i), y_i) + alpha sum_k |w3_k|
+             s.t. ||W1_k||_F <= 1 and ||w2_k||_2 <= 1 for every k,
+
+    through its exact convex reformulation over pairs of sampled activation patterns (first
+    layer ``D1_i = 1[x~ g_i >= 0]``, second layer ``D2_j`` = the output patterns of random
+    width-``width`` sub-networks): a group lasso with one group per (pair, signs) and the cone
+    constraints that make every group's first- and second-layer units follow their patterns
+    (Ergen & Pilanci, 2021; the derivation is in the package's spec p1_three_layer.md). Every
+    nonzero block of the convex solution is one recovered sub-network, with
+    ``||W1||_F = ||w2|| = 1`` and ``|w3|`` equal to the block's group norm, so the recovered
+    network's objective (N) equals the convex objective. Equivalent (same optimum, same
+    predictions after rescaling): weight decay ``(alpha/2) (||w2_k||^2 + w3_k^2)`` on the last
+    two layers with ``||W1_k||_F <= 1``; or the path penalty
+    ``alpha sum_k |w3_k| sum_r ||w1_kr|| |w2_kr|`` without constraints. Plain weight decay on
+    all three layers is *not* this program (it costs ``(3/2) alpha |amplitude|^(2/3)`` per
+    sub-network, a concave power, not a group norm).
+
+    What is certified: ``duality_gap_`` bounds the distance to the optimum of the program over
+    the sampled pattern pairs; with every pattern pair of the data sampled that is the global
+    optimum of (N) over networks of any width. :func:`certify_global_optimality` checks the
+    dual point against freshly sampled pairs.
+
+    Solvers. "fista": an augmented Lagrangian on the second-layer cone constraints whose
+    subproblems are solved by accelerated proximal gradient (FISTA, restarts, backtracking) on
+    working sets of groups, the first-layer cones enforced exactly by projection in the prox;
+    it stops at relative duality gap ``tol`` with the second-layer cones violated by at most
+    ``1e-8 max(1, max |y|)`` (so the forward pass of the recovered network equals the convex
+    model's prediction on the training data to that accuracy; ``max_violation_`` records it).
+    "cvxpy": the same program with Clarabel (the reference; small problems). "auto": "cvxpy"
+    when n_samples x 4 P1 P2 x n_outputs <= 20,000, "fista" otherwise.
+"""
+
+
+class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
+    __doc__ = """Three-layer ReLU network regression trained by its convex program.
+""" + _PROGRAM_DOC + """
+    Parameters
+    ----------
+    alpha : float, default=1e-2
+        Weight of ``sum |w3|`` (> 0), relative to the mean squared error
+        ``(1/2) mean (f(x) - y)^2``.
+    width : int, default=3
+        First-layer width of the random sub-networks that generate the second-layer patterns
+        (the recovered sub-networks may be wider).
+    n_patterns : int or (int, int), default=12
+        Budgets of distinct first- and second-layer patterns (an int: both); the program has
+        ``4 P1 P2`` groups.
+    loss : {"squared"}, default="squared"
+    fit_intercept : bool, default=True
+        First-layer biases and an unpenalized output intercept.
+    solver : {"auto", "fista", "cvxpy"}, default="auto"
+    tol : float, default=1e-6
+        Target relative duality gap.
+    max_iter : int, default=5000
+        Maximum number of proximal-gradient iterations (all subproblems together).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pattern samplers.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    subnetworks_ : list of (W1, w2, w3)
+        The recovered sub-networks on raw inputs: ``W1`` of shape (n_features + 1, width_k)
+        acts on ``[x, 1]`` (last row: first-layer biases), ``w2`` of shape (width_k,),
+        ``w3`` of shape (n_outputs,) (one nonzero entry: the output it feeds).
+    n_subnetworks_ : int
+    coefs_, intercepts_ : list of ndarray
+        The same network as three dense layers (block-structured second layer), as in
+        :class:`sklearn.neural_network.MLPRegressor`.
+    n_patterns_ : (int, int)
+        Distinct first- and second-layer patterns used.
+    objective_ : float
+        Convex objective = objective (N) of the recovered network.
+    duality_gap_ : float
+        Objective minus a dual lower bound of the program over the sampled pairs.
+    max_violation_ : float
+        Largest cone-constraint violation at the solution (output units).
+    n_iter_, fit_time_, solver_, n_features_in_, feature_names_in_
+        As for every skconvex estimator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex import ConvexThreeLayerRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(100, 2)
+    >>> y = np.maximum(np.maximum(X @ [1.0, -1.0], 0) - 0.5, 0) + 0.05 * rng.randn(100)
+    >>> reg = ConvexThreeLayerRegressor(alpha=1e-3, n_patterns=6, random_state=0).fit(X, y)
+    >>> bool(reg.score(X, y) > 0.8), bool(reg.duality_gap_ <= 1e-6 * reg.objective_)
+    (True, True)
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseConvexThreeLayer._parameter_constraints,
+        "loss": [StrOptions({"squared"})],
+    }
+
+    def __init__(self, alpha=1e-2, *, width=3, n_patterns=12, loss="squared",
+                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
+                 random_state=None, verbose=0):
+        self.alpha = alpha
+        self.width = width
+        self.n_patterns = n_patterns
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
+                             ensure_min_samples=2)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        return self._build(X, y.reshape(-1, 1), sample_weight, "squared")
+
+    def _targets(self, y):
+        return np.asarray(y, dtype=np.float64).reshape(-1, 1), "squared"
+
+    def predict(self, X):
+        """Forward pass of the recovered three-layer network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self._forward(X)[:, 0]
+
+    def _data_loss(self, out, y, s):
+        r = out[:, 0] - np.asarray(y, dtype=np.float64)
+        return 0.5 * float(np.sum(s * r * r)) / s.sum()
+
+
+class ConvexThreeLayerClassifier(ClassifierMixin, _BaseConvexThreeLayer):
+    __doc__ = """Three-layer ReLU network classifier trained by its convex program.
+
+    Binary problems use the logistic loss on one output. Multiclass problems use a
+    vector-output program (not one-vs-rest): the softmax cross-entropy on one output per class,
+    every sub-network feeding one class (so the convex program is exact for this architecture
+    and the certificate holds for the joint multiclass objective).
+""" + _PROGRAM_DOC + """
+    Parameters
+    ----------
+    alpha : float, default=1e-2
+    width : int, default=3
+    n_patterns : int or (int, int), default=12
+    loss : {"auto", "logistic", "cross_entropy"}, default="auto"
+        "auto": logistic for two classes, cross_entropy otherwise.
+    fit_intercept : bool, default=True
+    solver : {"auto", "fista", "cvxpy"}, default="auto"
+    tol : float, default=1e-6
+    max_iter : int, default=5000
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    subnetworks_, n_subnetworks_, coefs_, intercepts_, n_patterns_, objective_, duality_gap_,
+    max_violation_, n_iter_, fit_time_, solver_, n_features_in_
+        As for :class:`ConvexThreeLayerRegressor` (``w3`` has one entry per output).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skconvex import ConvexThreeLayerClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ConvexThreeLayerClassifier(alpha=1e-3, n_patterns=4, random_state=0).fit(X, y)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseConvexThreeLayer._parameter_constraints,
+        "loss": [StrOptions({"auto", "logistic", "cross_entropy"})],
+    }
+
+    def __init__(self, alpha=1e-2, *, width=3, n_patterns=12, loss="auto",
+                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
+                 random_state=None, verbose=0):
+        self.alpha = alpha
+        self.width = width
+        self.n_patterns = n_patterns
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        enc = LabelEncoder()
+        yi = enc.fit_transform(y)
+        self.classes_ = enc.classes_
+        K = len(self.classes_)
+        if K < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"the data, but the data contain only one class: "
+                             f"{self.classes_[0]!r}")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        loss = self.loss
+        if loss == "auto":
+            loss = "logistic" if K == 2 else "cross_entropy"
+        if loss == "logistic" and K > 2:
+            raise ValueError(f"loss='logistic' needs 2 classes, got {K}; use "
+                             "loss='cross_entropy' or 'auto'.")
+        self._loss_ = loss
+        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
+        return self._build(X, Y, sample_weight, loss)
+
+    def _targets(self, y):
+        yi = np.searchsorted(self.classes_, y)
+        if self._loss_ == "logistic":
+            return (2.0 * yi - 1.0)[:, None], "logistic"
+        return np.eye(len(self.classes_))[yi], "cross_entropy"
+
+    def decision_function(self, X):
+        """Network output: shape (n_samples,) for the logistic loss, else (n_samples, K)."""
+        out = self._forward(X)
+        return out[:, 0] if self._loss_ == "logistic" else out
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid or softmax of the network output)."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            p = expit(out[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(out, axis=1)
+
+    def predict_log_proba(self, X):
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def predict(self, X):
+        """Most probable class (the forward pass of the recovered network)."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            return self.classes_[(out[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def _data_loss(self, out, y, s):
+        Y, loss = self._targets(y)
+        if loss == "logistic":
+            z = Y[:, 0] * out[:, 0]
+            return float(np.sum(s * np.logaddexp(0.0, -z))) / s.sum()
+        lse = np.logaddexp.reduce(out, axis=1)
+        return float(np.sum(s * (lse - np.sum(Y * out, axis=1)))) / s.sum()

@@ -1,0 +1,242 @@
+"""Three-layer convex ReLU networks: operators, agreement with cvxpy, recovered network =
+convex model, the two-layer program as a special case, certificates, and the global-optimality
+claim against gradient descent."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skconvex.arrangements import (
+    gate_mask,
+    sample_gates,
+    sample_subnetwork_gates,
+    subnetwork_mask,
+)
+from skconvex.neural_network import (
+    ConvexThreeLayerClassifier,
+    ConvexThreeLayerRegressor,
+    certify_global_optimality,
+)
+from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
+from skconvex.problems.three_layer import ThreeLayerReLUProblem
+from skconvex.solvers import solve_cvxpy
+from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
+from skconvex.solvers.fista import unpack
+
+
+def _data(n=40, seed=0):
+    rng = np.random.RandomState(seed)
+    X = np.hstack([rng.randn(n, 2), np.ones((n, 1))])
+    y = np.sign(rng.randn(n)) + 0.1 * rng.randn(n)
+    return X, y
+
+
+def _problem(loss="squared", n=40, P=(6, 5), K=1, seed=0, alpha=0.02):
+    X, y = _data(n, seed)
+    G = sample_gates(X, P[0], random_state=seed)
+    W1, w2 = sample_subnetwork_gates(X, P[1], width=2, first_layer=G, random_state=seed + 1)
+    if loss == "squared":
+        Y = np.column_stack([y * (k + 1) for k in range(K)])
+    elif loss == "logistic":
+        Y = np.sign(y)[:, None]
+    else:
+        Y = np.eye(3)[np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))]
+    return ThreeLayerReLUProblem(X, Y, gate_mask(X, G), subnetwork_mask(X, W1, w2), alpha,
+                                 loss)
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_operators_adjoint_and_working_sets(K):
+    p = _problem(K=K)
+    rng = np.random.RandomState(1)
+    U = rng.randn(*p.shape)
+    H = p.forward(U)
+    # the definition, column by column
+    ref = np.zeros_like(H)
+    for q in range(p.Q):
+        ref[:, p.col_block[q]] += p.col_sign[q] * (
+            p.mask[:, p.col_pattern[q], None] * (p.X @ U[:, q]))
+    assert_allclose(H, ref, atol=1e-12)
+    G = rng.randn(*H.shape)
+    assert_allclose(np.sum(G * H), np.sum(p.adjoint(G) * U), rtol=1e-12)
+    # a working set (the segment-sum path) agrees with the full (lifted) path
+    cols = np.sort(rng.choice(p.Q, 15, replace=False))
+    sub = p.restrict(cols)
+    Uz = np.zeros_like(U)
+    Uz[:, cols] = U[:, cols]
+    assert_allclose(sub.forward(U[:, cols]), p.forward(Uz)[:, sub.blocks], atol=1e-12)
+    Gs = rng.randn(p.n, sub.n_blocks_active, K)
+    assert_allclose(np.sum(Gs * sub.forward(U[:, cols])), np.sum(sub.adjoint(Gs) * U[:, cols]),
+                    rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_augmented_lagrangian_matches_cvxpy(loss):
+    ref_p = _problem(loss)
+    ref = solve_cvxpy(ref_p, tol=1e-10)
+    U_ref, _ = unpack(ref.w, ref_p.shape)
+    assert ref_p.max_violation(U_ref) <= 1e-8
+    assert 0 <= ref.duality_gap <= 1e-8 * ref.objective
+    p = _problem(loss)
+    res = solve_augmented_lagrangian(p, tol=1e-7, max_iter=20_000)
+    assert res.converged
+    U, _ = unpack(res.w, p.shape)
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert p.max_violation(U) <= 1e-6
+    assert 0 <= res.duality_gap <= 1e-7 * res.objective * 1.01
+    # both certificates are valid lower bounds of the other solver's objective
+    assert res.dual_bound <= ref.objective * (1 + 1e-9)
+    assert ref.dual_bound <= res.objective * (1 + 1e-9)
+
+
+def test_degenerate_cells_reduce_to_two_layer_program():
+    """One first-layer neuron with a positive second-layer weight per cell and D2 = D1: the
+    program is the two-layer ReLU program (v = the s3=+ blocks, w = the s3=- blocks)."""
+    X, y = _data(30, 2)
+    M = gate_mask(X, sample_gates(X, 6, random_state=0))
+    p3 = ThreeLayerReLUProblem(X, y[:, None], M, M, 0.02)
+    P = M.shape[1]
+    # column (b, s2=+, i=j) of block b = (s3, j)
+    cols = np.array([(2 * b) * P + (b % P) for b in range(2 * P)])
+    r3 = solve_cvxpy(p3.restrict(cols), tol=1e-10)
+    p2 = TwoLayerReLUProblem(X, y[:, None], M, 0.02, relu=True)
+    r2 = solve_cvxpy(p2, tol=1e-10)
+    assert_allclose(r3.objective, r2.objective, rtol=1e-7)
+    # and the first-order solver on the restricted three-layer program
+    r3f = solve_augmented_lagrangian(p3.restrict(cols), tol=1e-8, max_iter=20_000)
+    assert_allclose(r3f.objective, r2.objective, rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["cvxpy", "fista"])
+def test_recovered_network_equals_convex_model(solver):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = np.maximum(np.maximum(X @ [1.0, -1.0], 0) - 0.5, 0) + 0.05 * rng.randn(60)
+    X = X * [1000.0, 0.001] + [5000.0, -3.0]  # badly scaled features
+    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(4, 3), solver=solver, tol=1e-6,
+                                    max_iter=30_000, random_state=0).fit(X, y)
+    assert est.n_subnetworks_ >= 1
+    assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
+    assert_allclose(est.subnetwork_norms(), 1.0, rtol=1e-9)
+    assert est.max_violation_ <= 1e-6
+    assert 0 <= est.duality_gap_ <= 1e-6 * est.objective_ * 1.01
+    # predict (the forward pass) equals the convex model's prediction on the training data
+    p = est._make_problem(X, y)
+    U, c = unpack(est._convex_weights, p.shape)
+    assert_allclose(est.predict(X), p.scores(p.forward(U), c)[:, 0], atol=1e-6)
+    # every first-layer unit follows its pattern: the forward pass of each sub-network
+    for W1, w2, w3 in est.subnetworks_:
+        assert W1.shape == (3, w2.size) and w3.shape == (1,)
+
+
+def _all_patterns_data():
+    """1-D data with 6 points: every first-layer pattern is sampled and every nonempty subset
+    is a second-layer pattern, so the program is the exact problem (N) over all networks."""
+    x = np.linspace(-1, 1, 6) + 0.05 * np.sin(np.arange(6))
+    y = np.array([0.2, -0.5, 0.9, 0.1, -0.3, 0.6])
+    X = np.column_stack([(x - x.mean()) / x.std(), np.ones(6)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer patterns exist than asked
+        M1 = gate_mask(X, sample_gates(X, 100, random_state=0))
+    M2 = np.array(list(itertools.product([0, 1], repeat=6)), dtype=bool)[1:].T
+    return X, y, M1, M2
+
+
+def test_gradient_descent_never_beats_convex_optimum():
+    X, y, M1, M2 = _all_patterns_data()
+    alpha = 0.02
+    p = ThreeLayerReLUProblem(X, y[:, None], M1, M2, alpha)
+    assert M1.shape[1] == 11  # all threshold patterns of 6 points in 1-D
+    res = solve_cvxpy(p, tol=1e-10)
+    lower = res.objective - res.duality_gap
+    assert 0 <= res.duality_gap <= 1e-8 * res.objective
+    n = len(y)
+    best = np.inf
+    # (N) by projected gradient descent: weight decay on layers 2-3, ||W1_k||_F <= 1
+    for seed in range(12):
+        rng = np.random.RandomState(seed)
+        K, m1 = 5, 4
+        W1 = rng.randn(K, 2, m1) * 0.5
+        w2 = rng.randn(K, m1) * 0.5
+        w3 = rng.randn(K) * 0.5
+        c = 0.0
+        lr = 0.05
+        for _ in range(3000):
+            pre1 = np.einsum("nd,kdm->knm", X, W1)
+            H1 = np.maximum(pre1, 0)
+            pre2 = np.einsum("knm,km->kn", H1, w2)
+            H2 = np.maximum(pre2, 0)
+            r = (H2 * w3[:, None]).sum(0) + c - y
+            g3 = (H2 * r[None]).sum(1) / n + alpha * w3
+            gh2 = (r[None] * w3[:, None]) * (pre2 > 0) / n
+            g2 = np.einsum("kn,knm->km", gh2, H1) + alpha * w2
+            g1 = np.einsum("nd,knm->kdm", X, gh2[:, :, None] * w2[:, None, :] * (pre1 > 0))
+            W1 -= lr * g1
+            w2 -= lr * g2
+            w3 -= lr * g3
+            c -= lr * r.mean()
+            W1 /= np.maximum(np.sqrt((W1 ** 2).sum((1, 2))), 1.0)[:, None, None]
+        H2 = np.maximum(np.einsum("knm,km->kn", np.maximum(
+            np.einsum("nd,kdm->knm", X, W1), 0), w2), 0)
+        r = (H2 * w3[:, None]).sum(0) + c - y
+        obj = 0.5 * np.mean(r ** 2) + 0.5 * alpha * (np.sum(w2 ** 2) + np.sum(w3 ** 2))
+        best = min(best, obj)
+    assert best >= lower - 1e-9
+    # gradient descent does train (it is not a vacuous comparison)
+    assert best <= 2 * res.objective
+
+
+def test_certificate_and_gap():
+    X, y = _data(50, 3)
+    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(2, 2), random_state=0).fit(X, y)
+    assert est.duality_gap_ >= 0
+    cert = certify_global_optimality(est, X, y, n_new_patterns=30, random_state=1)
+    assert cert.duality_gap >= 0 and cert.relative_gap <= 1e-6
+    # two patterns per layer miss much: fresh pairs violate the dual constraints
+    assert cert.n_violated > 0 and not cert.is_certified
+    assert cert.lower_bound_enlarged <= est.objective_ - est.duality_gap_ + 1e-12
+
+
+def test_classifier_binary_and_multiclass():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    # few pattern pairs underfit three classes; the point here is the vector-output program
+    clf = ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=(5, 3), solver="cvxpy",
+                                     random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.6
+    assert clf.predict_proba(X).shape == (150, 3)
+    assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    assert_allclose(clf.regularized_loss(X, y), clf.objective_, rtol=1e-6)
+    assert {int(np.flatnonzero(w3)[0]) for _, _, w3 in clf.subnetworks_} <= {0, 1, 2}
+    yb = np.where(y == 0, "setosa", "other")
+    clf = ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=(5, 3), random_state=0).fit(X, yb)
+    assert set(clf.classes_) == {"other", "setosa"}
+    assert clf.decision_function(X).shape == (150,)
+    assert clf.score(X, yb) > 0.9
+    assert_allclose(clf.regularized_loss(X, yb), clf.objective_, rtol=1e-6)
+
+
+def test_bad_input():
+    X, y = _data(30)
+    with pytest.raises(ValueError, match="n_patterns"):
+        ConvexThreeLayerRegressor(n_patterns=0).fit(X, y)
+    with pytest.raises(ValueError, match="n_patterns"):
+        ConvexThreeLayerRegressor(n_patterns=(3, 0)).fit(X, y)
+    with pytest.raises(ValueError, match="n_patterns"):
+        ConvexThreeLayerRegressor(n_patterns=(3, 2, 1)).fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        ConvexThreeLayerRegressor(alpha=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="width"):
+        ConvexThreeLayerRegressor(width=0).fit(X, y)
+    with pytest.raises(ValueError, match="solver"):
+        ConvexThreeLayerRegressor(solver="sgd").fit(X, y)
+    with pytest.raises(ValueError, match="one class"):
+        ConvexThreeLayerClassifier().fit(X, np.zeros(30))
+    with pytest.raises(ValueError, match="NaN"):
+        ConvexThreeLayerRegressor().fit(np.full((5, 2), np.nan), np.ones(5))
+    with pytest.raises(ValueError, match="logistic"):
+        ConvexThreeLayerClassifier(loss="logistic").fit(X, np.arange(30) % 3)
