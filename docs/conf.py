@@ -112,6 +112,10 @@ _FUNCTION_MODULES = [
     ("skconvex.inspection", "Inspection",
      "Certificates of global optimality for trained two-layer ReLU networks "
      "(scikit-learn MLPs and skconvex's networks) and max-margin KKT points."),
+    ("skconvex.distributed", "Distributed computation",
+     "Straggler-resilient coded matrix-vector products (computational polarization, MDS, "
+     "uncoded) on Dask, delay models, and out-of-core fits of ``SketchedRidge`` / "
+     "``NewtonLESSLogistic`` on row-chunked dask arrays (see :doc:`scaling_dask`)."),
     ("skconvex.utils", "Utilities", "The estimator registry."),
 ]
 
@@ -166,6 +170,16 @@ def write_api_rst(path=DOCS_DIR / "generated" / "api_estimators.rst"):
                        f"   :show-inheritance:\n")
             out.append(f".. minigallery:: {module}.{name} skconvex.{name}\n"
                        f"   :add-heading: Examples using ``{name}``\n   :heading-level: ^\n")
+        # the module's other public names (certificates, ProCoGAN, ...)
+        registered = {name for name, _ in by_module[module]}
+        for n in getattr(importlib.import_module(module), "__all__", []):
+            obj = getattr(importlib.import_module(module), n)
+            if n in registered:
+                continue
+            if inspect.isclass(obj):
+                out.append(f".. autoclass:: {n}\n   :members:\n")
+            elif inspect.isfunction(obj):
+                out.append(f".. autofunction:: {n}\n")
         out.append("")
 
     for modname, title, blurb in _FUNCTION_MODULES:
