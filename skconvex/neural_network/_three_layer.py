@@ -21,21 +21,49 @@ from skconvex.arrangements import (
     subnetwork_mask,
 )
 from skconvex.base import ConvexEstimator
-from skconvex.neural_network._two_layer import OptimalityCertificate, _standardize
+from skconvex.neural_network._two_layer import (
+    OptimalityCertificate,
+    _polish,
+    _solve_cvxpy as _solve_cvxpy_gated,
+    _standardize,
+)
+from skconvex.problems.gated_three_layer import GatedThreeLayerProblem, pair_dual_norms
 from skconvex.problems.three_layer import ThreeLayerReLUProblem
 from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
-from skconvex.solvers.fista import unpack
+from skconvex.solvers.fista import solve_fista, unpack
 
 # solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
 # interior point (Clarabel), larger ones by the augmented Lagrangian
 _SMALL_SIZE = 20_000
 
 
+# gated programs with n_samples * n_pairs * n_outputs up to this get their FISTA solution
+# polished (proximal-gradient rounds and Newton's method on the support) to machine precision
+_POLISH_SIZE = 10_000
+
+# default pattern budgets (first layer, second layer) of each activation
+_DEFAULT_PATTERNS = {"gated_relu": (20, 20), "relu": (12, 12)}
+
+
+def _solve_first_order(problem, **kwargs):
+    """solver="fista": accelerated proximal gradient on working sets for the gated program
+    (polished to machine precision when tiny); the augmented Lagrangian for the ReLU program."""
+    if not isinstance(problem, GatedThreeLayerProblem):
+        return solve_augmented_lagrangian(problem, **kwargs)
+    result = solve_fista(problem, **kwargs)
+    if problem.n * problem.Q * problem.K <= _POLISH_SIZE and result.w.size > problem.K:
+        result = _polish(problem, result, kwargs.get("tol", 1e-6))
+    return result
+
+
 def _solve_cvxpy(problem, **kwargs):
-    """The interior-point reference (Clarabel) at a tight tolerance; the first-layer cones are
-    restored exactly by projection and the certificate uses the solver's second-layer duals. If
+    """The interior-point reference (Clarabel) at a tight tolerance. Gated program: the
+    two-layer path (polished to machine precision). ReLU program: the first-layer cones are
+    restored exactly by projection and the certificate uses the solver's second-layer duals; if
     the interior-point solver fails, the augmented Lagrangian takes over, with a warning."""
+    if isinstance(problem, GatedThreeLayerProblem):
+        return _solve_cvxpy_gated(problem, **kwargs)
     kwargs.pop("warm_start", None)
     user_tol = kwargs.get("tol", 1e-6)
     result = None
@@ -66,7 +94,9 @@ def _solve_cvxpy(problem, **kwargs):
     return result
 
 
-def _parse_budgets(n_patterns):
+def _parse_budgets(n_patterns, activation="relu"):
+    if isinstance(n_patterns, str) and n_patterns == "auto":
+        return _DEFAULT_PATTERNS[activation]
     if isinstance(n_patterns, (Integral, np.integer)) and not isinstance(n_patterns, bool):
         P1 = P2 = int(n_patterns)
     elif isinstance(n_patterns, tuple) and len(n_patterns) == 2 and all(
@@ -90,38 +120,113 @@ class _BaseConvexThreeLayer(ConvexEstimator):
     data; the recovered weights are mapped back to raw inputs.
     """
 
-    _solvers = {"fista": solve_augmented_lagrangian, "cvxpy": _solve_cvxpy}
+    _solvers = {"fista": _solve_first_order, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
         **ConvexEstimator._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "width": [Interval(Integral, 1, None, closed="left")],
-        "n_patterns": [Interval(Integral, 1, None, closed="left"), tuple],
+        "n_patterns": [Interval(Integral, 1, None, closed="left"), tuple,
+                       StrOptions({"auto"})],
+        "activation": [StrOptions({"gated_relu", "relu"})],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"auto", "fista", "cvxpy"})],
     }
 
     def _auto_solver(self, problem):
+        if isinstance(problem, GatedThreeLayerProblem):
+            return "fista"
         if problem.n * problem.Q * problem.K <= _SMALL_SIZE:
             return "cvxpy"
         return "fista"
 
     def _build(self, X, Y, sample_weight, loss):
-        P1, P2 = _parse_budgets(self.n_patterns)
+        P1, P2 = _parse_budgets(self.n_patterns, self.activation)
         Xt, mean, scale = _standardize(X, sample_weight, self.fit_intercept)
         rng = check_random_state(self.random_state)
         G = sample_gates(Xt, P1, sample_weight=sample_weight, random_state=rng)
         W1, w2 = sample_subnetwork_gates(Xt, P2, width=self.width, first_layer=G,
                                          sample_weight=sample_weight, random_state=rng)
-        problem = ThreeLayerReLUProblem(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2),
-                                        self.alpha, loss, sample_weight=sample_weight,
-                                        fit_intercept=self.fit_intercept)
+        program = GatedThreeLayerProblem if self.activation == "gated_relu" else \
+            ThreeLayerReLUProblem
+        problem = program(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2), self.alpha,
+                          loss, sample_weight=sample_weight, fit_intercept=self.fit_intercept)
         problem.mean_, problem.scale_ = mean, scale
         problem.gates_, problem.subnet_gates_ = G, (W1, w2)
         return problem
 
     # -- recovery ------------------------------------------------------------------------
+    def _to_raw(self, W, problem):
+        """Weights ``W`` (d~, m) acting on standardized inputs ``x~ = [(x - mean) / scale, 1]``
+        as weights (n_features + 1, m) acting on ``[x, 1]``."""
+        d = problem.mean_.shape[0]
+        Wr = W[:d] / problem.scale_[:, None]
+        br = (W[d] if self.fit_intercept else np.zeros(W.shape[1])) - problem.mean_ @ Wr
+        return np.vstack([Wr, br])
+
+    def _set_fitted_gated(self, result, problem):
+        """One sub-network per (second-layer pattern j, output k) with nonzero groups: its
+        first-layer neurons are the nonzero ``w_ij`` scaled to ``||W1||_F = ||w2|| = 1``, each
+        gated by its first-layer generator ``g_i``; its output unit is gated by the random
+        sub-network that produced ``D2_j``."""
+        U, c = unpack(result.w, problem.shape)
+        norms = problem.group_norms(U)  # (Q, K)
+        tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+        G = problem.gates_
+        V1, v2 = problem.subnet_gates_
+        subnets, std_subnets, gates = [], [], []
+        for k in range(problem.K):
+            live = norms[:, k] > tol
+            for j in np.unique(problem.pair_second[live]):
+                cols = np.flatnonzero(live & (problem.pair_second == j))
+                mags = norms[cols, k]
+                t = float(mags.sum())
+                W1s = U[:, cols, k] / np.sqrt(mags * t)  # unit Frobenius norm
+                w2 = np.sqrt(mags / t)  # unit norm
+                w3 = np.zeros(problem.K)
+                w3[k] = t
+                std_subnets.append((W1s, w2, w3))
+                subnets.append((self._to_raw(W1s, problem), w2, w3))
+                gates.append((self._to_raw(G[:, problem.pair_first[cols]], problem),
+                              self._to_raw(V1[j], problem), v2[j].copy()))
+        self.subnetworks_ = subnets
+        self.subnetwork_gates_ = gates
+        self._std_subnetworks = std_subnets
+        self.n_subnetworks_ = len(subnets)
+        d = problem.mean_.shape[0]
+        R = len(subnets)
+        widths = [W.shape[1] for W, _, _ in subnets]
+        m = int(sum(widths))
+        mg = self.width * R
+        W1, b1, G1, g1 = np.zeros((d, m)), np.zeros(m), np.zeros((d, m)), np.zeros(m)
+        W2, W3 = np.zeros((m, R)), np.zeros((R, problem.K))
+        V1d, vb, V2 = np.zeros((d, mg)), np.zeros(mg), np.zeros((mg, R))
+        off = 0
+        for r, ((W, w2, w3), (Gr, Vr, vr)) in enumerate(zip(subnets, gates)):
+            h = W.shape[1]
+            W1[:, off:off + h], b1[off:off + h] = W[:-1], W[-1]
+            G1[:, off:off + h], g1[off:off + h] = Gr[:-1], Gr[-1]
+            W2[off:off + h, r] = w2
+            W3[r] = w3
+            sl = slice(r * self.width, (r + 1) * self.width)
+            V1d[:, sl], vb[sl], V2[sl, r] = Vr[:-1], Vr[-1], vr
+            off += h
+        self.coefs_ = [W1, W2, W3]
+        self.intercepts_ = [b1, np.zeros(R), np.asarray(c, dtype=np.float64)]
+        self.gate_coefs_ = [G1, V1d, V2]
+        self.gate_intercepts_ = [g1, vb]
+        self.n_patterns_ = (int(problem.n_first), int(problem.n_second))
+        self.n_pairs_ = int(problem.Q)
+        self.max_violation_ = 0.0
+        self._pairs = (problem.pair_first, problem.pair_second)
+        self._convex_weights = result.w
+        self._gates_std = problem.gates_
+        self._subnet_gates_std = problem.subnet_gates_
+        self._mean, self._scale = problem.mean_, problem.scale_
+
     def _set_fitted(self, result, problem):
+        if isinstance(problem, GatedThreeLayerProblem):
+            return self._set_fitted_gated(result, problem)
         U, c = unpack(result.w, problem.shape)
         norms = problem.group_norms(U)  # (Q, K)
         tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
@@ -173,6 +278,12 @@ class _BaseConvexThreeLayer(ConvexEstimator):
     def _forward(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        if self.activation == "gated_relu":
+            G1, V1, V2 = self.gate_coefs_
+            g1, vb = self.gate_intercepts_
+            H1 = (X @ self.coefs_[0] + self.intercepts_[0]) * ((X @ G1 + g1) >= 0)
+            gate2 = (np.maximum(X @ V1 + vb, 0.0) @ V2) >= 0
+            return ((H1 @ self.coefs_[1]) * gate2) @ self.coefs_[2] + self.intercepts_[2]
         H1 = np.maximum(X @ self.coefs_[0] + self.intercepts_[0], 0.0)
         H2 = np.maximum(H1 @ self.coefs_[1], 0.0)
         return H2 @ self.coefs_[2] + self.intercepts_[2]
@@ -211,6 +322,9 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         if self.fit_intercept:
             Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
         Y, loss = self._targets(y)
+        if self.activation == "gated_relu":
+            return self._certify_gated(Xt, Y, loss, n_new_patterns, sample_weight, rtol,
+                                       random_state)
         W1, w2 = self._subnet_gates_std
         full = ThreeLayerReLUProblem(Xt, Y, gate_mask(Xt, self._gates_std),
                                      subnetwork_mask(Xt, W1, w2), self.alpha, loss,
@@ -235,6 +349,49 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                     float(np.max(norms_old)) if norms_old.size else 0.0)
         t_max = full._t_max(np.array([worst]))
+        t = full.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
+        bound_enlarged = full.loss.dual_value(t * Lam)
+        gap = max(objective - bound_old, 0.0)
+        gap_enl = max(objective - bound_enlarged, 0.0)
+        denom = max(abs(objective), 1e-300)
+        return OptimalityCertificate(
+            objective=objective, duality_gap=gap, relative_gap=gap / denom,
+            n_new_patterns=int(norms_new.size), n_violated=int(np.sum(ratio_new > 1 + rtol)),
+            max_constraint_ratio=float(np.max(ratio_new)) if ratio_new.size else 0.0,
+            lower_bound_enlarged=bound_enlarged, relative_gap_enlarged=gap_enl / denom)
+
+    def _certify_gated(self, Xt, Y, loss, n_new_patterns, sample_weight, rtol, random_state):
+        """The gated program's certificate: the dual point at the fitted predictions against
+        the sampled pairs (exact duality gap) and against fresh pairs (new first-layer gates
+        with every second-layer gate, every first-layer gate with new second-layer gates):
+        their dual norms ``||X~^T D1 D2 Lam_k||``, unprojected (no cones)."""
+        V1, v2 = self._subnet_gates_std
+        G_old = self._gates_std
+        full = GatedThreeLayerProblem(Xt, Y, gate_mask(Xt, G_old), subnetwork_mask(Xt, V1, v2),
+                                      self.alpha, loss, sample_weight=sample_weight,
+                                      fit_intercept=self.fit_intercept, pairs=self._pairs)
+        U, c = unpack(self._convex_weights, full.shape)
+        objective, bound_old, c_opt, norms_old = full.certificate(U, c)
+        Lam = -full.loss.grad(full.scores(full.forward(U), c_opt))
+        rng = check_random_state(random_state)
+        Xk = full.X  # the rows with positive weight
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="n_patterns=", category=UserWarning)
+            G_new = sample_gates(Xk, n_new_patterns, random_state=rng)
+            V1n, v2n = sample_subnetwork_gates(Xk, n_new_patterns, width=self.width,
+                                               first_layer=np.hstack([G_old, G_new]),
+                                               random_state=rng)
+        M1o, M1n = gate_mask(Xk, G_old), gate_mask(Xk, G_new)
+        M2o, M2n = subnetwork_mask(Xk, V1, v2), subnetwork_mask(Xk, V1n, v2n)
+        norms_new = np.concatenate([
+            pair_dual_norms(Xk, M1n, np.hstack([M2o, M2n]), Lam).max(axis=-1).ravel(),
+            pair_dual_norms(Xk, M1o, M2n, Lam).max(axis=-1).ravel()])
+        ratio_new = norms_new / self.alpha
+        worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
+                    float(np.max(norms_old)) if norms_old.size else 0.0)
+        t_max = self.alpha / worst if worst > 0 else np.inf
+        if loss != "squared":
+            t_max = min(1.0, t_max)
         t = full.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
         bound_enlarged = full.loss.dual_value(t * Lam)
         gap = max(objective - bound_old, 0.0)
@@ -355,12 +512,13 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
         "loss": [StrOptions({"squared"})],
     }
 
-    def __init__(self, alpha=1e-2, *, width=3, n_patterns=12, loss="squared",
-                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
+    def __init__(self, alpha=1e-2, *, width=3, n_patterns="auto", activation="gated_relu",
+                 loss="squared", fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
                  random_state=None, verbose=0):
         self.alpha = alpha
         self.width = width
         self.n_patterns = n_patterns
+        self.activation = activation
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -442,12 +600,13 @@ class ConvexThreeLayerClassifier(ClassifierMixin, _BaseConvexThreeLayer):
         "loss": [StrOptions({"auto", "logistic", "cross_entropy"})],
     }
 
-    def __init__(self, alpha=1e-2, *, width=3, n_patterns=12, loss="auto",
-                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
+    def __init__(self, alpha=1e-2, *, width=3, n_patterns="auto", activation="gated_relu",
+                 loss="auto", fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
                  random_state=None, verbose=0):
         self.alpha = alpha
         self.width = width
         self.n_patterns = n_patterns
+        self.activation = activation
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.solver = solver
