@@ -135,7 +135,10 @@ class _BaseConvexThreeLayer(ConvexEstimator):
 
     def _auto_solver(self, problem):
         if isinstance(problem, GatedThreeLayerProblem):
-            return "fista"
+            # as the two-layer estimators: the polished interior point on tiny programs (toy
+            # data, the sklearn checks), where ill-conditioned group lassos can take FISTA
+            # tens of thousands of iterations; FISTA on working sets elsewhere
+            return "cvxpy" if problem.n * problem.Q * problem.K <= _POLISH_SIZE else "fista"
         if problem.n * problem.Q * problem.K <= _SMALL_SIZE:
             return "cvxpy"
         return "fista"

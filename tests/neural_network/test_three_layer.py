@@ -116,8 +116,9 @@ def test_recovered_network_equals_convex_model(solver):
     X = rng.randn(60, 2)
     y = np.maximum(np.maximum(X @ [1.0, -1.0], 0) - 0.5, 0) + 0.05 * rng.randn(60)
     X = X * [1000.0, 0.001] + [5000.0, -3.0]  # badly scaled features
-    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(4, 3), solver=solver, tol=1e-6,
-                                    max_iter=30_000, random_state=0).fit(X, y)
+    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(4, 3), activation="relu",
+                                    solver=solver, tol=1e-6, max_iter=30_000,
+                                    random_state=0).fit(X, y)
     assert est.n_subnetworks_ >= 1
     assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
     assert_allclose(est.subnetwork_norms(), 1.0, rtol=1e-9)
@@ -191,7 +192,8 @@ def test_gradient_descent_never_beats_convex_optimum():
 
 def test_certificate_and_gap():
     X, y = _data(50, 3)
-    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(2, 2), random_state=0).fit(X, y)
+    est = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(2, 2), activation="relu",
+                                    random_state=0).fit(X, y)
     assert est.duality_gap_ >= 0
     cert = certify_global_optimality(est, X, y, n_new_patterns=30, random_state=1)
     assert cert.duality_gap >= 0 and cert.relative_gap <= 1e-6
@@ -206,14 +208,15 @@ def test_classifier_binary_and_multiclass():
     X, y = load_iris(return_X_y=True)
     # few pattern pairs underfit three classes; the point here is the vector-output program
     clf = ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=(5, 3), solver="cvxpy",
-                                     random_state=0).fit(X, y)
+                                     activation="relu", random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.6
     assert clf.predict_proba(X).shape == (150, 3)
     assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
     assert_allclose(clf.regularized_loss(X, y), clf.objective_, rtol=1e-6)
     assert {int(np.flatnonzero(w3)[0]) for _, _, w3 in clf.subnetworks_} <= {0, 1, 2}
     yb = np.where(y == 0, "setosa", "other")
-    clf = ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=(5, 3), random_state=0).fit(X, yb)
+    clf = ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=(5, 3), activation="relu",
+                                     random_state=0).fit(X, yb)
     assert set(clf.classes_) == {"other", "setosa"}
     assert clf.decision_function(X).shape == (150,)
     assert clf.score(X, yb) > 0.9
