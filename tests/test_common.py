@@ -18,11 +18,10 @@ from skconvex.utils import all_estimators
 CHECK_PARAMS = {}
 # max-margin networks: a small pattern budget keeps the cone programs tiny
 CHECK_PARAMS[ConvexMaxMarginReLUClassifier] = {"n_patterns": 8, "random_state": 0}
-# three-layer networks: small pattern budgets keep the programs tiny (interior point)
-CHECK_PARAMS[ConvexThreeLayerRegressor] = {"alpha": 1e-3, "n_patterns": (4, 3), "solver": "cvxpy",
-                                            "random_state": 0}
-CHECK_PARAMS[ConvexThreeLayerClassifier] = {"alpha": 1e-2, "n_patterns": (4, 3), "solver": "cvxpy",
-                                             "random_state": 0}
+# three-layer networks: small pattern budgets keep the programs tiny (the default gated
+# program: polished interior point; the ReLU program is checked explicitly below)
+CHECK_PARAMS[ConvexThreeLayerRegressor] = {"alpha": 1e-3, "n_patterns": (4, 3), "random_state": 0}
+CHECK_PARAMS[ConvexThreeLayerClassifier] = {"alpha": 1e-2, "n_patterns": (4, 3), "random_state": 0}
 # path-regularized deep networks: a handful of cells keeps every polished interior-point fit
 # well under a second
 CHECK_PARAMS[PathRegularizedReLURegressor] = {"n_cells": 4, "alpha": 1e-2, "random_state": 0}
@@ -46,7 +45,12 @@ def _instances():
             NewtonLESSLogistic(sketch_size=16, tol=1e-10, max_iter=500, random_state=0),
             # the ReLU program (cone-constrained, projected proximal gradient); the defaults
             # are the gated ReLU program
-            ConvexReLURegressor(activation="relu")]
+            ConvexReLURegressor(activation="relu"),
+            # the three-layer ReLU program (cone constraints, interior point)
+            ConvexThreeLayerRegressor(activation="relu", alpha=1e-3, n_patterns=(4, 3),
+                                      solver="cvxpy", random_state=0),
+            ConvexThreeLayerClassifier(activation="relu", alpha=1e-2, n_patterns=(4, 3),
+                                       solver="cvxpy", random_state=0)]
     return out
 
 
@@ -64,7 +68,7 @@ def _expected_failed_checks(estimator):
         # to the certified gap, not predictions equal to rtol=1e-7
         return {"check_sample_weight_equivalence_on_dense_data":
                 "randomized rounding of the SDP solution is not continuous in the data"}
-    if isinstance(estimator, ConvexThreeLayerClassifier):
+    if isinstance(estimator, ConvexThreeLayerClassifier) and estimator.activation == "relu":
         # the interior point solves the logistic / cross-entropy programs (exponential cones)
         # to a relative gap of ~1e-8: reweighted and repeated data give predictions equal to
         # ~1e-5, not to rtol=1e-7 (no Newton polish on the support of the coupled program)
