@@ -413,7 +413,31 @@ class _BaseConvexThreeLayer(ConvexEstimator):
 
 
 _PROGRAM_DOC = """
-    What is optimized. The model is a sum of ``K`` three-layer sub-networks
+    What is optimized, ``activation="gated_relu"`` (the default). The gated relaxation of the
+    program below (Ergen & Pilanci's three-layer program with the cone constraints dropped and
+    the sampled patterns kept as fixed gates): a sum of gated sub-networks
+    ``f(x) = sum_k g2_k(x) (((x~ W1_k) * g1_k(x)) w2_k) w3_k + c``, where every first-layer
+    neuron ``r`` is gated by ``1[x~ . g_r >= 0]`` (a sampled first-layer generator) and the
+    sub-network's output unit by ``1[(x~ V1_k)_+ v2_k >= 0]`` (the random width-``width``
+    sub-network that produced its second-layer pattern), in the normalized form
+    ``min mean loss + alpha sum_k |w3_k|`` s.t. ``||W1_k||_F <= 1``, ``||w2_k|| <= 1``. Its
+    exact convex program is the gated two-layer group lasso over pattern pairs
+
+        min  mean_i loss( sum_(i,j) D1_i D2_j X~ w_ij + c, y ) + alpha sum_(i,j) ||w_ij||
+
+    (the four sign variables of a pair collapse to one free vector: the least
+    ``||u|| + ||v|| + ||u'|| + ||v'||`` with ``u - v - u' + v' = w`` is ``||w||``), over the
+    distinct nonempty products ``D1_i D2_j`` of the sampled patterns (up to ``P1 P2`` pairs).
+    It is solved by accelerated proximal gradient (FISTA) on working sets of pairs; the
+    sub-network of (second-layer pattern ``j``, output ``k``) has one first-layer neuron
+    ``w_ij / sqrt(||w_ij|| t)`` per nonzero pair (``t = sum_i ||w_ij||``), ``w2_i =
+    sqrt(||w_ij|| / t)`` and ``w3 = t``: ``||W1||_F = ||w2|| = 1`` and the recovered network's
+    objective equals the convex objective; ``predict`` is its forward pass (equal to the
+    convex model's prediction on the training data). ``duality_gap_`` is exact for the program
+    over the sampled pairs; :func:`certify_global_optimality` checks the dual point against
+    fresh pairs (their unprojected dual norms ``||X~^T D1 D2 Lam_k||``).
+
+    What is optimized, ``activation="relu"``. The model is a sum of ``K`` three-layer sub-networks
     ``f(x) = sum_k ((x~ W1_k)_+ w2_k)_+ w3_k + c`` (``x~`` the standardized input with a bias
     entry; ``W1_k`` of any width, ``w2_k`` a vector, ``w3_k`` the output weight, one second-layer
     unit per sub-network), trained in the *normalized* form
@@ -440,7 +464,10 @@ _PROGRAM_DOC = """
     optimum of (N) over networks of any width. :func:`certify_global_optimality` checks the
     dual point against freshly sampled pairs.
 
-    Solvers. "fista": an augmented Lagrangian on the second-layer cone constraints whose
+    Solvers. Gated: "fista" is FISTA on working sets of pairs (tiny programs, n_samples x
+    pairs x outputs <= 10,000, are also polished by Newton's method on the support); "cvxpy"
+    the same group lasso with Clarabel, polished; "auto": "cvxpy" on tiny programs, "fista"
+    otherwise. ReLU: "fista": an augmented Lagrangian on the second-layer cone constraints whose
     subproblems are solved by accelerated proximal gradient (FISTA, restarts, backtracking) on
     working sets of groups, the first-layer cones enforced exactly by projection in the prox;
     it stops at relative duality gap ``tol`` with the second-layer cones violated by at most
@@ -462,9 +489,13 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
     width : int, default=3
         First-layer width of the random sub-networks that generate the second-layer patterns
         (the recovered sub-networks may be wider).
-    n_patterns : int or (int, int), default=12
-        Budgets of distinct first- and second-layer patterns (an int: both); the program has
-        ``4 P1 P2`` groups.
+    n_patterns : int, (int, int) or "auto", default="auto"
+        Budgets of distinct first- and second-layer patterns (an int: both); the gated program
+        has up to ``P1 P2`` groups (pairs), the ReLU program ``4 P1 P2``. "auto": (20, 20) for
+        gated_relu, (12, 12) for relu.
+    activation : {"gated_relu", "relu"}, default="gated_relu"
+        The gated program (fixed gates, an unconstrained group lasso, scales to large data) or
+        the cone-constrained ReLU program (small data).
     loss : {"squared"}, default="squared"
     fit_intercept : bool, default=True
         First-layer biases and an unpenalized output intercept.
@@ -483,18 +514,29 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
         The recovered sub-networks on raw inputs: ``W1`` of shape (n_features + 1, width_k)
         acts on ``[x, 1]`` (last row: first-layer biases), ``w2`` of shape (width_k,),
         ``w3`` of shape (n_outputs,) (one nonzero entry: the output it feeds).
+    subnetwork_gates_ : list of (G1, V1, v2)
+        gated_relu only, one per sub-network, on ``[x, 1]``: ``G1`` (n_features + 1, width_k)
+        the first-layer gate generators (neuron ``r`` is gated by ``1[[x, 1] . G1[:, r] >= 0]``),
+        ``V1`` (n_features + 1, width) and ``v2`` (width,) the gate of the output unit,
+        ``1[([x, 1] V1)_+ v2 >= 0]``.
     n_subnetworks_ : int
     coefs_, intercepts_ : list of ndarray
         The same network as three dense layers (block-structured second layer), as in
         :class:`sklearn.neural_network.MLPRegressor`.
+    gate_coefs_, gate_intercepts_ : list of ndarray
+        gated_relu only: the gates in dense form, ``[G1 (n_features, n_hidden1), V1
+        (n_features, width n_subnetworks_), V2 (width n_subnetworks_, n_subnetworks_)]`` and
+        ``[g1, v1]`` (biases).
     n_patterns_ : (int, int)
         Distinct first- and second-layer patterns used.
+    n_pairs_ : int
+        gated_relu only: distinct nonempty pattern pairs (groups of the program).
     objective_ : float
         Convex objective = objective (N) of the recovered network.
     duality_gap_ : float
         Objective minus a dual lower bound of the program over the sampled pairs.
     max_violation_ : float
-        Largest cone-constraint violation at the solution (output units).
+        Largest cone-constraint violation at the solution (output units; 0 for gated_relu).
     n_iter_, fit_time_, solver_, n_features_in_, feature_names_in_
         As for every skconvex estimator.
 
@@ -505,9 +547,16 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.randn(100, 2)
     >>> y = np.maximum(np.maximum(X @ [1.0, -1.0], 0) - 0.5, 0) + 0.05 * rng.randn(100)
-    >>> reg = ConvexThreeLayerRegressor(alpha=1e-3, n_patterns=6, random_state=0).fit(X, y)
-    >>> bool(reg.score(X, y) > 0.8), bool(reg.duality_gap_ <= 1e-6 * reg.objective_)
+    >>> reg = ConvexThreeLayerRegressor(alpha=1e-2, n_patterns=(10, 10),
+    ...                                 random_state=0).fit(X, y)
+    >>> bool(reg.score(X, y) > 0.9), bool(reg.duality_gap_ <= 1e-6 * reg.objective_)
     (True, True)
+    >>> bool(abs(reg.regularized_loss(X, y) - reg.objective_) <= 1e-6 * reg.objective_)
+    True
+    >>> relu = ConvexThreeLayerRegressor(alpha=1e-3, n_patterns=6, activation="relu",
+    ...                                  random_state=0).fit(X, y)
+    >>> bool(relu.score(X, y) > 0.8)
+    True
     """
 
     _parameter_constraints: dict = {
@@ -571,7 +620,8 @@ class ConvexThreeLayerClassifier(ClassifierMixin, _BaseConvexThreeLayer):
     ----------
     alpha : float, default=1e-2
     width : int, default=3
-    n_patterns : int or (int, int), default=12
+    n_patterns : int, (int, int) or "auto", default="auto"
+    activation : {"gated_relu", "relu"}, default="gated_relu"
     loss : {"auto", "logistic", "cross_entropy"}, default="auto"
         "auto": logistic for two classes, cross_entropy otherwise.
     fit_intercept : bool, default=True
@@ -584,8 +634,9 @@ class ConvexThreeLayerClassifier(ClassifierMixin, _BaseConvexThreeLayer):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    subnetworks_, n_subnetworks_, coefs_, intercepts_, n_patterns_, objective_, duality_gap_,
-    max_violation_, n_iter_, fit_time_, solver_, n_features_in_
+    subnetworks_, subnetwork_gates_, n_subnetworks_, coefs_, intercepts_, gate_coefs_,
+    gate_intercepts_, n_patterns_, n_pairs_, objective_, duality_gap_, max_violation_, n_iter_,
+    fit_time_, solver_, n_features_in_
         As for :class:`ConvexThreeLayerRegressor` (``w3`` has one entry per output).
 
     Examples
@@ -593,9 +644,10 @@ class ConvexThreeLayerClassifier(ClassifierMixin, _BaseConvexThreeLayer):
     >>> from sklearn.datasets import load_iris
     >>> from skconvex import ConvexThreeLayerClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = ConvexThreeLayerClassifier(alpha=1e-3, n_patterns=4, random_state=0).fit(X, y)
-    >>> bool(clf.score(X, y) > 0.9)
-    True
+    >>> clf = ConvexThreeLayerClassifier(alpha=1e-2, n_patterns=(8, 6),
+    ...                                  random_state=0).fit(X, y)
+    >>> bool(clf.score(X, y) > 0.95), clf.solver_
+    (True, 'fista')
     """
 
     _parameter_constraints: dict = {
