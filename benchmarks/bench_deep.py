@@ -10,7 +10,7 @@ each fit: max over seeds; "*" marks fits stopped by max_iter before tol).
 
 Models:
 - ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells);
-- ``three``: ConvexThreeLayerClassifier (when skconvex exports it);
+- ``three``: ConvexThreeLayerClassifier (its default gated program, same alpha);
 - ``2-layer``: ConvexReLUClassifier(activation="relu", same alpha, n_patterns = 2 n_cells);
 - ``MLP(w,w)``: MLPClassifier(hidden_layer_sizes=(w, w)), L-BFGS, standardized inputs.
 
@@ -71,7 +71,8 @@ def models(args):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from skconvex import ConvexReLUClassifier, PathRegularizedReLUClassifier
+    from skconvex import (ConvexReLUClassifier, ConvexThreeLayerClassifier,
+                          PathRegularizedReLUClassifier)
 
     out = {
         "path": lambda s: PathRegularizedReLUClassifier(
@@ -83,12 +84,10 @@ def models(args):
             StandardScaler(), MLPClassifier(hidden_layer_sizes=(args.width, args.width),
                                             solver="lbfgs", max_iter=5000, random_state=s)),
     }
-    try:  # the three-layer convex estimator, where skconvex exports it
-        from skconvex.neural_network import ConvexThreeLayerClassifier
-    except ImportError:
-        ConvexThreeLayerClassifier = None
-    if ConvexThreeLayerClassifier is not None:
-        out["three"] = lambda s: ConvexThreeLayerClassifier(alpha=args.alpha, random_state=s)
+    # the three-layer convex network: its default gated program (the ReLU program's interior
+    # point does not scale to these sizes), with the same alpha and max_iter
+    out["three"] = lambda s: ConvexThreeLayerClassifier(alpha=args.alpha, max_iter=args.max_iter,
+                                                        random_state=s)
     return out
 
 

@@ -25,7 +25,8 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skconvex import ConvexReLUClassifier, PathRegularizedReLUClassifier
+from skconvex import (ConvexReLUClassifier, ConvexThreeLayerClassifier,
+                      PathRegularizedReLUClassifier)
 
 
 def make_spirals(n_samples, *, turns=1.5, noise=0.2, random_state=None):
@@ -44,18 +45,13 @@ X_test, y_test = make_spirals(2000, random_state=1)
 models = {
     "two-layer, weight decay": ConvexReLUClassifier(alpha=1e-3, n_patterns=100,
                                                      activation="relu", random_state=0),
+    # the gated three-layer program (the estimator's default; its gates are fixed by the
+    # sampled generators), normalized weight decay on the last two layers
+    "three-layer (gated), weight decay": ConvexThreeLayerClassifier(alpha=1e-3,
+                                                                     random_state=0),
     "depth 3, path norm": PathRegularizedReLUClassifier(alpha=1e-3, n_cells=50,
                                                         max_iter=1500, random_state=0),
 }
-try:
-    from skconvex.neural_network import ConvexThreeLayerClassifier
-
-    models = {"two-layer, weight decay": models["two-layer, weight decay"],
-              "three-layer, weight decay": ConvexThreeLayerClassifier(alpha=1e-3,
-                                                                      random_state=0),
-              "depth 3, path norm": models["depth 3, path norm"]}
-except ImportError:  # not exported by this version of skconvex
-    pass
 
 # %%
 # Fit and draw
