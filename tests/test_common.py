@@ -46,6 +46,8 @@ def _instances():
             # the ReLU program (cone-constrained, projected proximal gradient); the defaults
             # are the gated ReLU program
             ConvexReLURegressor(activation="relu"),
+            # column generation on the patterns (several warm-started solves)
+            ConvexReLURegressor(pattern_search="dual", n_patterns=20, random_state=0),
             # the three-layer ReLU program (cone constraints, interior point)
             ConvexThreeLayerRegressor(activation="relu", alpha=1e-3, n_patterns=(4, 3),
                                       solver="cvxpy", random_state=0),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from skconvex.datasets import make_planted_relu_regression
 from skconvex.arrangements import gate_mask, sample_gates
 from skconvex.neural_network import (
     ConvexReLUClassifier,
@@ -247,3 +248,33 @@ def test_bad_input():
     # constant features are fine
     Xc = np.hstack([X, np.ones((50, 1))])
     ConvexReLURegressor(random_state=0).fit(Xc, y).predict(Xc)
+
+
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_dual_pattern_search_improves_on_its_random_start(activation):
+    # pattern_search="dual" starts from the random program of a quarter of the budget (the
+    # same patterns as n_patterns=budget // 4 with the same seed) and only adds patterns, so
+    # its optimum can only be lower; the added patterns are those the fitted network violates
+    X, y = make_planted_relu_regression(300, 5, random_state=3)
+    kw = dict(alpha=1e-2, activation=activation, random_state=0, tol=1e-8, max_iter=20_000)
+    start = ConvexReLURegressor(n_patterns=10, **kw).fit(X, y)
+    dual = ConvexReLURegressor(n_patterns=40, pattern_search="dual", **kw).fit(X, y)
+    assert 10 < dual.n_patterns_ <= 40
+    np.testing.assert_allclose(dual._gates_std[:, :10], start._gates_std)
+    assert dual.objective_ < start.objective_ * (1 - 1e-3)
+    assert dual.duality_gap_ <= 1e-6 * dual.objective_
+    # the recovered network is still the convex model
+    np.testing.assert_allclose(dual.regularized_loss(X, y), dual.objective_, rtol=1e-6)
+    # the search leaves no state behind: a refit with the other setting is the plain one
+    again = dual.set_params(pattern_search="random", n_patterns=10).fit(X, y)
+    np.testing.assert_allclose(again.objective_, start.objective_, rtol=1e-8)
+
+
+def test_dual_pattern_search_classifier_string_labels_and_weights():
+    X, y = make_planted_relu_regression(240, 4, random_state=5)
+    labels = np.array(["low", "mid", "high"])[np.digitize(y, np.quantile(y, [0.33, 0.66]))]
+    w = np.random.RandomState(0).randint(1, 3, len(y)).astype(float)
+    clf = ConvexReLUClassifier(alpha=1e-2, n_patterns=24, pattern_search="dual",
+                               random_state=0).fit(X, labels, sample_weight=w)
+    assert set(clf.predict(X)) <= set(labels)
+    assert 6 < clf.n_patterns_ <= 24 and clf.score(X, labels) > 0.8
