@@ -42,10 +42,12 @@ the issue's list):
         is kept whole; regression targets are standardized with the training mean and std for
         both models (R^2 does not change);
       - ours: gated ReLU, n_patterns=100, tol=1e-6 (the defaults), max_iter=10,000 (5x the
-        default 2,000, which the smallest alphas need); ``alpha`` chosen by hold-out validation
-        (80/20 split of the training set, seed 0, random_state=0) along the warm-started path
-        1e-1, 3e-2, 1e-2, 3e-3, 1e-3, stopped once the validation score drops; then refit on
-        the whole training set;
+        default 2,000, which the smallest alphas need), ``pattern_search="dual"`` (column
+        generation; ``--pattern-search random`` for all 100 patterns at random); ``alpha``
+        chosen by hold-out validation (80/20 split of the training set, seed 0,
+        random_state=0) along the path 1e-1, 3e-2, 1e-2, 3e-3, 1e-3 (warm-started with random
+        patterns), stopped once the validation score drops; then refit on the whole training
+        set;
       - MLP: one hidden layer of the width of OUR fitted network (``n_hidden_`` of the
         random_state=0 fit; for multiclass our units each feed one class while the MLP's feed
         all classes, so the MLP has more output weights), inputs standardized
@@ -505,8 +507,11 @@ def run_dataset(name, args, seeds):
 
     # -- ours: alpha by validation (warm-started path, random_state=0) ------------------
     t0 = time.perf_counter()
-    path = Ours(alpha=OUR_ALPHAS[0], n_patterns=N_PATTERNS, random_state=SEED, warm_start=True,
-                max_iter=OUR_MAX_ITER)
+    search = args.pattern_search
+    # the alpha path is warm-started with random patterns; the dual search chooses patterns
+    # for each alpha, so each fit starts afresh
+    path = Ours(alpha=OUR_ALPHAS[0], n_patterns=N_PATTERNS, pattern_search=search,
+                random_state=SEED, warm_start=search == "random", max_iter=OUR_MAX_ITER)
     val_ours = []
     for a in OUR_ALPHAS:
         path.set_params(alpha=a)
@@ -519,8 +524,8 @@ def run_dataset(name, args, seeds):
 
     ours = []
     for s in seeds:
-        est, hit = fit_quiet(Ours(alpha=alpha, n_patterns=N_PATTERNS, random_state=s,
-                                  max_iter=OUR_MAX_ITER), Xtr, ytr)
+        est, hit = fit_quiet(Ours(alpha=alpha, n_patterns=N_PATTERNS, pattern_search=search,
+                                  random_state=s, max_iter=OUR_MAX_ITER), Xtr, ytr)
         ours.append(dict(score=est.score(Xte, yte), t=est.fit_time_, gap=rel_gap(est),
                          iters=est.n_iter_, hidden=est.n_hidden_, hit=hit))
         if args.verbose:
@@ -645,6 +650,9 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds for part 3: later sets are skipped once spent "
                              "(default 1200; 60 with --quick)")
+    parser.add_argument("--pattern-search", default="dual", choices=("dual", "random"),
+                        help="part 3: how our estimators choose their n_patterns patterns "
+                             "(default dual: column generation on the dual constraints)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.cap is None:
@@ -663,7 +671,8 @@ def main(argv=None):
     with single_thread():
         machine_header(
             "bench_two_layer: ConvexReLURegressor/Classifier vs cvxpy+Clarabel and sklearn MLP",
-            extra=[f"sizes: {'quick' if args.quick else 'full'}; alpha = lambda sqrt(n), "
+            extra=[f"part 3 pattern search: {args.pattern_search}",
+                   f"sizes: {'quick' if args.quick else 'full'}; alpha = lambda sqrt(n), "
                    f"lambda = {LAMBDA_SCNN:g} (scnn's scaling, spec section 8); target rel "
                    f"duality gap {TARGET_GAP:g}; Clarabel cap {args.cap:g} s",
                    source_report()])
