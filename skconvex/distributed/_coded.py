@@ -152,14 +152,16 @@ class _CodedMatVec(BaseEstimator):
         else:
             mask = _check_available(available, N)
         idx = np.flatnonzero(mask)
-        if any(results[i] is None for i in idx):
+        sel = [results[i] for i in idx.tolist()]
+        if any(r is None for r in sel):
             bad = next(i for i in idx if results[i] is None)
             raise ValueError(f"worker {bad} is marked available but its result is None.")
         if idx.size == 0:
             return np.zeros((N, self.block_rows_)), mask, (self.block_rows_,)
-        shape = np.shape(results[idx[0]])
+        shape = np.shape(sel[0])
         try:
-            stacked = np.stack([np.asarray(results[i], dtype=np.float64) for i in idx])
+            # one conversion of the whole list (it also rejects results of unequal shapes)
+            stacked = np.array(sel, dtype=np.float64)
         except ValueError:
             bad = next(i for i in idx if np.shape(results[i]) != shape)
             raise ValueError(f"result of worker {bad} has shape {np.shape(results[bad])}, "

@@ -6,9 +6,11 @@ Index convention (MSB = first split): the top-level split pairs worker ``k`` wit
 second half the fast one (either result: ``min``). ``u`` is encoded as ``x = u G_N`` with
 ``G_N = G_2^{kron n}``, ``G_2 = [[1, 0], [1, 1]]`` (``x = [enc(u_1 + u_2), enc(u_2)]``).
 
-The decoder visits the leaves ``0 .. N-1`` in order and keeps, per depth ``l`` of the tree,
-the channel observation of the current node (``s_l = N >> l`` rows and their availability)
-and the re-encoded codeword of its left child. Moving from leaf ``i - 1`` to leaf ``i`` costs
+The decoder visits the leaves ``0 .. N-1`` in order and keeps, per depth ``l >= 1`` of the
+tree, the channel observation of the current node (``s_l = N >> l`` rows and their
+availability; depth 0 is the input itself, never copied), and the re-encoded codewords in
+place in one ``(N, L)`` array (the node over leaves ``[a, a + s)`` owns its rows
+``[a, a + s)``). Moving from leaf ``i - 1`` to leaf ``i`` costs
 one ``g`` step at the depth where the paths part and one ``f`` step per depth below it; each
 node of the tree does one ``f``, one ``g`` and one combination of ``s_l / 2`` rows, so the
 work is ``3/2 N log2 N`` row operations (additions or subtractions) at most, and no
@@ -64,6 +66,42 @@ def _ctz(i):
 
 
 @numba.njit(cache=True)
+def _f_step(src, sa, so, dst, da, do, h):
+    """``f`` step: ``dst[do + j] = src[so + j] - src[so + j + h]`` where both are available
+    (in float64 whatever the dtype of ``src``). Returns the additions performed."""
+    L = dst.shape[1]
+    flops = 0
+    for j in range(h):
+        ok = sa[so + j] and sa[so + j + h]
+        da[do + j] = ok
+        if ok:
+            for c in range(L):
+                dst[do + j, c] = np.float64(src[so + j, c]) - np.float64(src[so + j + h, c])
+            flops += L
+    return flops
+
+
+@numba.njit(cache=True)
+def _g_step(src, sa, so, X, xo, dst, da, do, h):
+    """``g`` step with the left child's codeword ``X[xo:xo + h]``: the right half of the
+    observation where available, else the left half minus the codeword."""
+    L = dst.shape[1]
+    flops = 0
+    for j in range(h):
+        a1 = sa[so + j]
+        a2 = sa[so + j + h]
+        if a2:
+            for c in range(L):
+                dst[do + j, c] = np.float64(src[so + j + h, c])
+        elif a1:
+            for c in range(L):
+                dst[do + j, c] = np.float64(src[so + j, c]) - X[xo + j, c]
+            flops += L
+        da[do + j] = a1 or a2
+    return flops
+
+
+@numba.njit(cache=True)
 def sc_decode(y, avail, frozen):
     """SC decoding of ``x = u G_N`` from the rows ``y[avail]`` (erasures over the reals).
 
@@ -81,29 +119,23 @@ def sc_decode(y, avail, frozen):
         The decoded message (zeros at frozen positions).
     failed : int
         -1 on success, else the first information position that could not be recovered
-        (``u`` is then incomplete).
+        (``u`` is then incomplete: zeros from that position on).
     flops : int
         Additions and subtractions performed (row operations times L).
     """
     N, L = y.shape
+    u = np.empty((N, L))
+    # the observation of the current node at depth l >= 1 (N >> l rows and their
+    # availability) starts at row N - 2 (N >> l) of Y; depth 0 is y itself
+    Y = np.empty((max(N - 1, 1), L))
+    A = np.empty(max(N - 1, 1), dtype=np.bool_)
+    # codewords in place: the node over leaves [a, a + s) keeps its re-encoded codeword in
+    # rows [a, a + s) of X, so the codeword of a node is [X_left + X_right, X_right], formed
+    # in place once its right child is done, and no row is ever copied
+    X = np.empty((N, L))
     n = 0
     while (1 << n) < N:
         n += 1
-    u = np.zeros((N, L))
-    # per depth l, the observation of the current node (N >> l rows) and the codeword of its
-    # left child (N >> (l + 1) rows), stacked: depth l starts at row off[l] = 2N - 2(N >> l)
-    off = np.empty(n + 2, dtype=np.int64)
-    for lv in range(n + 2):
-        off[lv] = 2 * N - 2 * (N >> lv) if lv <= n else 2 * N
-    Y = np.empty((2 * N, L))
-    A = np.empty(2 * N, dtype=np.bool_)
-    XL = np.empty((N, L))  # left-child codeword of depth l at rows off[l] / 2
-    C = np.empty((N, L))  # codeword being propagated up
-    for j in range(N):
-        A[j] = avail[j]
-        if avail[j]:
-            for c in range(L):
-                Y[j, c] = y[j, c]
     flops = 0
     for i in range(N):
         if i == 0:
@@ -112,57 +144,50 @@ def sc_decode(y, avail, frozen):
             # depth of the node whose left subtree leaf i-1 finished: g step there
             ls = n - 1 - _ctz(i)
             h = (N >> ls) // 2
-            o, o1, ox = off[ls], off[ls + 1], off[ls] // 2
-            for j in range(h):
-                a1 = A[o + j]
-                a2 = A[o + j + h]
-                if a2:
-                    for c in range(L):
-                        Y[o1 + j, c] = Y[o + j + h, c]
-                elif a1:
-                    for c in range(L):
-                        Y[o1 + j, c] = Y[o + j, c] - XL[ox + j, c]
-                    flops += L
-                A[o1 + j] = a1 or a2
+            o1 = N - 2 * (N >> (ls + 1))
+            if ls == 0:
+                flops += _g_step(y, avail, 0, X, i - h, Y, A, o1, h)
+            else:
+                flops += _g_step(Y, A, N - 2 * (N >> ls), X, i - h, Y, A, o1, h)
             start = ls + 1
         # f steps down to the leaf
         for lv in range(start, n):
             h = (N >> lv) // 2
-            o, o1 = off[lv], off[lv + 1]
-            for j in range(h):
-                ok = A[o + j] and A[o + j + h]
-                A[o1 + j] = ok
-                if ok:
-                    for c in range(L):
-                        Y[o1 + j, c] = Y[o + j, c] - Y[o + j + h, c]
-                    flops += L
+            o1 = N - 2 * (N >> (lv + 1))
+            if lv == 0:
+                flops += _f_step(y, avail, 0, Y, A, o1, h)
+            else:
+                flops += _f_step(Y, A, N - 2 * (N >> lv), Y, A, o1, h)
         # leaf
-        leaf = off[n]
         if frozen[i]:
             for c in range(L):
-                C[0, c] = 0.0
+                u[i, c] = 0.0
+                X[i, c] = 0.0
         else:
-            if not A[leaf]:
+            if n == 0:
+                ok = avail[0]
+            else:
+                ok = A[N - 2]
+            if not ok:
+                for k in range(i, N):
+                    for c in range(L):
+                        u[k, c] = 0.0
                 return u, i, flops
             for c in range(L):
-                u[i, c] = Y[leaf, c]
-                C[0, c] = Y[leaf, c]
+                v = y[0, c] if n == 0 else Y[N - 2, c]
+                u[i, c] = v
+                X[i, c] = v
         # propagate the codeword up while leaf i closes right subtrees
         size = 1
         lv = n - 1
         while lv >= 0:
-            ox = off[lv] // 2
-            bit = (i >> (n - 1 - lv)) & 1
-            if bit == 0:
-                for j in range(size):
-                    for c in range(L):
-                        XL[ox + j, c] = C[j, c]
+            if ((i >> (n - 1 - lv)) & 1) == 0:
                 break
-            # right child finished: node codeword = [XL + C, C]
-            for j in range(size - 1, -1, -1):
+            # right child [a + size, a + 2 size) finished: node codeword = [XL + XR, XR]
+            a = i + 1 - 2 * size
+            for j in range(size):
                 for c in range(L):
-                    C[j + size, c] = C[j, c]
-                    C[j, c] = XL[ox + j, c] + C[j, c]
+                    X[a + j, c] = X[a + j, c] + X[a + size + j, c]
             flops += size * L
             size *= 2
             lv -= 1
