@@ -21,7 +21,6 @@ fit, so they agree with it to the solvers' tolerance.
 
 import contextlib
 import math
-import time
 
 import numpy as np
 import scipy.linalg as sla

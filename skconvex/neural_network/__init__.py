@@ -25,8 +25,19 @@ from skconvex.neural_network._quantized import (
     QuantizedPolyNetClassifier,
 )
 
-__all__ = ["ConvexMaxMarginReLUClassifier", "ConvexReLUClassifier", "ConvexReLURegressor", "ConvexThreeLayerClassifier",
-           "ConvexThreeLayerRegressor", "OptimalityCertificate",
-           "PathRegularizedReLUClassifier", "PathRegularizedReLURegressor",
-           "certify_global_optimality", "certify_path_optimality", "QuantizedPolyNet", "QuantizedPolyNetClassifier",
-           "is_orthogonal_separable", "orthogonal_separable_solution"]
+__all__ = [
+    "ConvexMaxMarginReLUClassifier",
+    "ConvexReLUClassifier",
+    "ConvexReLURegressor",
+    "ConvexThreeLayerClassifier",
+    "ConvexThreeLayerRegressor",
+    "OptimalityCertificate",
+    "PathRegularizedReLUClassifier",
+    "PathRegularizedReLURegressor",
+    "QuantizedPolyNet",
+    "QuantizedPolyNetClassifier",
+    "certify_global_optimality",
+    "certify_path_optimality",
+    "is_orthogonal_separable",
+    "orthogonal_separable_solution",
+]

@@ -6,16 +6,13 @@ from numbers import Integral, Real
 
 import cvxpy as cp
 import numpy as np
-from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from skconvex.base import ConvexEstimator
-from skconvex.problems._losses import LOSSES
+from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.problems.quantized_sdp import (
     QuantizedSDPProblem,
     activation_coefs,
@@ -636,7 +633,7 @@ class QuantizedPolyNet(RegressorMixin, _BaseQuantizedPolyNet):
         return self._forward(X)[:, 0]
 
 
-class QuantizedPolyNetClassifier(ClassifierMixin, _BaseQuantizedPolyNet):
+class QuantizedPolyNetClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseQuantizedPolyNet):
     __doc__ = """Classifier with binary first-layer weights, trained by an SDP relaxation.
 
     Binary problems use the logistic loss on one output, multiclass problems the softmax
@@ -684,53 +681,6 @@ class QuantizedPolyNetClassifier(ClassifierMixin, _BaseQuantizedPolyNet):
         self.max_iter = max_iter
         self.random_state = random_state
         self.verbose = verbose
-
-    def _make_problem(self, X, y, sample_weight=None):
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
-        enc = LabelEncoder()
-        yi = enc.fit_transform(y)
-        self.classes_ = enc.classes_
-        K = len(self.classes_)
-        if K < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
-                             f"the data, but the data contain only one class: "
-                             f"{self.classes_[0]!r}")
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
-        loss = self.loss
-        if loss == "auto":
-            loss = "logistic" if K == 2 else "cross_entropy"
-        if loss == "logistic" and K > 2:
-            raise ValueError(f"loss='logistic' needs 2 classes, got {K}; use "
-                             "loss='cross_entropy' or 'auto'.")
-        self._loss_ = loss
-        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
-        return self._build(X, Y, sample_weight, loss)
-
-    def decision_function(self, X):
-        """Network output: shape (n_samples,) for the logistic loss, else (n_samples, K)."""
-        out = self._forward(X)
-        return out[:, 0] if self._loss_ == "logistic" else out
-
-    def predict_proba(self, X):
-        """Class probabilities (sigmoid or softmax of the network output)."""
-        out = self._forward(X)
-        if self._loss_ == "logistic":
-            p = expit(out[:, 0])
-            return np.column_stack([1.0 - p, p])
-        return softmax(out, axis=1)
-
-    def predict_log_proba(self, X):
-        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
-
-    def predict(self, X):
-        """Most probable class."""
-        out = self._forward(X)
-        if self._loss_ == "logistic":
-            return self.classes_[(out[:, 0] > 0).astype(int)]
-        return self.classes_[np.argmax(out, axis=1)]
 
 
 def exact_binary_optimum(estimator_or_problem, *, solver="CLARABEL"):

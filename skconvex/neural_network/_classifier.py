@@ -1,0 +1,66 @@
+"""What every convex-network classifier shares: label encoding, the loss the labels call for,
+and the outputs (decision function, probabilities, classes) of a fitted network."""
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+
+class NetworkClassifierMixin:
+    """Classifier half of a convex-network estimator.
+
+    The estimator provides ``_build(X, Y, sample_weight, loss)`` (the program for encoded
+    targets ``Y``) and ``_forward(X)`` (the fitted network's output). Two classes use the
+    logistic loss on one output (``Y`` in {-1, +1}), more classes the cross-entropy on one
+    output per class (one-hot ``Y``); ``loss="auto"`` picks so. Put it left of the estimator's
+    base class (and right of ``ClassifierMixin``)."""
+
+    def _make_problem(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        enc = LabelEncoder()
+        yi = enc.fit_transform(y)
+        self.classes_ = enc.classes_
+        K = len(self.classes_)
+        if K < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"the data, but the data contain only one class: "
+                             f"{self.classes_[0]!r}")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        loss = self.loss
+        if loss == "auto":
+            loss = "logistic" if K == 2 else "cross_entropy"
+        if loss == "logistic" and K > 2:
+            raise ValueError(f"loss='logistic' needs 2 classes, got {K}; use "
+                             "loss='cross_entropy' or 'auto'.")
+        self._loss_ = loss
+        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
+        return self._build(X, Y, sample_weight, loss)
+
+    def decision_function(self, X):
+        """Network output: shape (n_samples,) for the logistic loss, else (n_samples, K)."""
+        out = self._forward(X)
+        return out[:, 0] if self._loss_ == "logistic" else out
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid or softmax of the network output)."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            p = expit(out[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(out, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def predict(self, X):
+        """Most probable class (the forward pass of the recovered network)."""
+        out = self._forward(X)
+        if self._loss_ == "logistic":
+            return self.classes_[(out[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(out, axis=1)]
