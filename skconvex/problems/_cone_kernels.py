@@ -62,6 +62,32 @@ def _solve_active(X, signs, z, S, n_s):
 
 
 @njit(cache=True, nogil=True)
+def _back_off(rho, sol, n_s):
+    """Lawson-Hanson inner step on the first ``n_s`` multipliers: if the least-squares
+    multipliers ``sol`` are all positive, take them (returns True); else move ``rho`` toward
+    ``sol`` until the first multiplier hits zero (returns False; the caller drops the zeros)."""
+    neg = False
+    for a in range(n_s):
+        if sol[a] <= 0.0:
+            neg = True
+            break
+    if not neg:
+        for a in range(n_s):
+            rho[a] = sol[a]
+        return True
+    tmin = 1.0
+    for a in range(n_s):
+        if sol[a] <= 0.0:
+            den = rho[a] - sol[a]
+            t = rho[a] / den if den > 0 else 0.0
+            if t < tmin:
+                tmin = t
+    for a in range(n_s):
+        rho[a] = rho[a] + tmin * (sol[a] - rho[a])
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _primal(X, signs, z, S, rho, n_s, u):
     """``u = z + sum_a rho_a s_i x_i`` over the active constraints ``i = S[a]`` (in place)."""
     d = X.shape[1]
@@ -167,26 +193,10 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
         # inner loop: least squares on S, back off to keep rho >= 0
         for _inner in range(3 * d + 10):
             sol = _solve_active(X, signs, z, S, n_s)
-            neg = False
-            for a in range(n_s):
-                if sol[a] <= 0.0:
-                    neg = True
-                    break
-            if not neg:
-                for a in range(n_s):
-                    rho[a] = sol[a]
+            # all positive: done; else step from rho toward sol until the first multiplier
+            # hits zero, and drop the zero multipliers
+            if _back_off(rho, sol, n_s):
                 break
-            # step from rho toward sol until the first multiplier hits zero
-            tmin = 1.0
-            for a in range(n_s):
-                if sol[a] <= 0.0:
-                    den = rho[a] - sol[a]
-                    t = rho[a] / den if den > 0 else 0.0
-                    if t < tmin:
-                        tmin = t
-            for a in range(n_s):
-                rho[a] = rho[a] + tmin * (sol[a] - rho[a])
-            # drop the zero multipliers
             k = 0
             for a in range(n_s):
                 if rho[a] > 1e-15 * scale:

@@ -25,7 +25,7 @@ it ``leaf_lo[u] .. leaf_hi[u] - 1``.
 import numpy as np
 from numba import njit
 
-from skconvex.problems._cone_kernels import _primal, _solve_active
+from skconvex.problems._cone_kernels import _back_off, _primal, _solve_active
 
 
 @njit(cache=True, nogil=True)
@@ -188,24 +188,8 @@ def project_tree_cone(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, 
         n_s += 1
         for _inner in range(3 * D + 10):
             sol = _solve_active(A[:n_s], ones, z, idx, n_s)
-            neg = False
-            for a in range(n_s):
-                if sol[a] <= 0.0:
-                    neg = True
-                    break
-            if not neg:
-                for a in range(n_s):
-                    rho[a] = sol[a]
+            if _back_off(rho, sol, n_s):
                 break
-            tmin = 1.0
-            for a in range(n_s):
-                if sol[a] <= 0.0:
-                    den = rho[a] - sol[a]
-                    t = rho[a] / den if den > 0 else 0.0
-                    if t < tmin:
-                        tmin = t
-            for a in range(n_s):
-                rho[a] = rho[a] + tmin * (sol[a] - rho[a])
             k = 0
             for a in range(n_s):
                 if rho[a] > 1e-15 * scale:
