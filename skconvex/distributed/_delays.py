@@ -7,19 +7,26 @@ inject stragglers into a run on a Dask cluster (``delay=model``).
 
 from numbers import Real
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 from sklearn.utils import check_random_state
 
 
-class _DelayModel:
+class _DelayModel(ABC):
     def sample(self, size=None, random_state=None):
         """Draw runtimes (seconds); ``random_state`` may also be a ``np.random.Generator``."""
         rng = random_state if isinstance(random_state, np.random.Generator) else \
             check_random_state(random_state)
         return self.ppf(rng.uniform(size=size))
 
-    def mean(self):  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def ppf(self, q):
+        """Quantile function of the runtime distribution."""
+
+    @abstractmethod
+    def mean(self):
+        """Mean runtime."""
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

@@ -8,6 +8,25 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 
+def encode_labels(estimator, X, y, sample_weight=None):
+    """Validate a classifier's training data: ``X`` as float64, the labels encoded as
+    ``0..K-1`` (``estimator.classes_`` set, at least two classes), ``sample_weight`` checked.
+    Returns ``(X, yi, sample_weight)``."""
+    X, y = validate_data(estimator, X, y, dtype=np.float64, ensure_min_samples=2)
+    check_classification_targets(y)
+    enc = LabelEncoder()
+    yi = enc.fit_transform(y)
+    estimator.classes_ = enc.classes_
+    if len(estimator.classes_) < 2:
+        raise ValueError(f"{type(estimator).__name__} needs samples of at least 2 classes in "
+                         f"the data, but the data contain only one class: "
+                         f"{estimator.classes_[0]!r}")
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+    return X, yi, sample_weight
+
+
 class NetworkClassifierMixin:
     """Classifier half of a convex-network estimator.
 
@@ -18,19 +37,8 @@ class NetworkClassifierMixin:
     base class (and right of ``ClassifierMixin``)."""
 
     def _make_problem(self, X, y, sample_weight=None):
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
-        enc = LabelEncoder()
-        yi = enc.fit_transform(y)
-        self.classes_ = enc.classes_
+        X, yi, sample_weight = encode_labels(self, X, y, sample_weight)
         K = len(self.classes_)
-        if K < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
-                             f"the data, but the data contain only one class: "
-                             f"{self.classes_[0]!r}")
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
         loss = self.loss
         if loss == "auto":
             loss = "logistic" if K == 2 else "cross_entropy"

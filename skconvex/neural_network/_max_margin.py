@@ -7,15 +7,14 @@ from numbers import Integral, Real
 import cvxpy as cp
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skconvex._result import FitResult
 from skconvex.arrangements import gate_mask, sample_gates
 from skconvex.base import ConvexEstimator
+from skconvex.neural_network._classifier import encode_labels
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 
 
@@ -252,19 +251,8 @@ class ConvexMaxMarginReLUClassifier(ClassifierMixin, ConvexEstimator):
         return np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
 
     def _make_problem(self, X, y, sample_weight=None):
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
-        enc = LabelEncoder()
-        yi = enc.fit_transform(y)
-        self.classes_ = enc.classes_
+        X, yi, sample_weight = encode_labels(self, X, y, sample_weight)
         K = len(self.classes_)
-        if K < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
-                             f"the data, but the data contain only one class: "
-                             f"{self.classes_[0]!r}")
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
         Y = (2.0 * yi - 1.0)[:, None] if K == 2 else 2.0 * np.eye(K)[yi] - 1.0
         Xt = self._augment(X)
         G = sample_gates(Xt, self.n_patterns, sample_weight=sample_weight,

@@ -1,8 +1,8 @@
 """Three-layer ReLU networks (sums of sub-networks) trained by their convex program."""
 
-from numbers import Integral, Real
-
 import warnings
+from abc import abstractmethod
+from numbers import Integral, Real
 
 import cvxpy as cp
 import numpy as np
@@ -292,8 +292,9 @@ class _BaseConvexThreeLayer(ConvexEstimator):
     def _penalty(self):
         return self.alpha * float(sum(np.sum(np.abs(w3)) for _, _, w3 in self.subnetworks_))
 
-    def _data_loss(self, out, X, y, sample_weight):
-        raise NotImplementedError
+    @abstractmethod
+    def _data_loss(self, out, y, s):
+        """The (weighted by ``s``) mean loss of the network output ``out`` on targets ``y``."""
 
     def regularized_loss(self, X, y, sample_weight=None):
         """The objective (N) of the recovered network on ``(X, y)``: the (weighted) mean loss
@@ -311,8 +312,9 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         return np.array([[np.linalg.norm(W), np.linalg.norm(w2)]
                          for W, w2, _ in self._std_subnetworks]).reshape(-1, 2)
 
+    @abstractmethod
     def _targets(self, y):
-        raise NotImplementedError
+        """``(Y, loss)``: the encoded targets of ``y`` and the loss of the program."""
 
     def _certify(self, X, y, *, n_new_patterns=100, sample_weight=None, rtol=1e-4,
                  random_state=None):
