@@ -342,7 +342,7 @@ def _certify_mlp(mlp, X, y, *, sample_weight, n_patterns, n_anchors, rtol, gap_t
 
 def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
                          random_state):
-    from skconvex.neural_network._two_layer import _convex_relu_dual_check
+    from skconvex.neural_network._two_layer import _convex_relu_dual_check, _hidden_units
 
     if sample_weight is not None:
         Xv = validate_data(est, X, dtype=np.float64, reset=False)
@@ -355,11 +355,10 @@ def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
     objective, bound = chk["objective"], chk["bound_enlarged"]
     gap = max(objective - bound, 0.0)
     rel = gap / max(abs(objective), 1e-300)
-    # the hidden units are the nonzero columns (q, k) of the convex solution, in the order of
-    # _set_fitted
-    norms = full.group_norms(chk["U"])
-    tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
-    q_idx, k_idx = np.nonzero(norms > tol)
+    # the hidden units of the convex solution, in the order of _set_fitted: unit j sits in
+    # column q_idx[j] (and feeds output k_idx[j], or every output with shared units)
+    q_idx, _, W2 = _hidden_units(full, chk["U"])
+    k_idx = np.zeros(q_idx.size, dtype=np.intp) if full.shared else np.argmax(W2 != 0, axis=1)
     neuron_ratios = chk["norms_old"][q_idx, k_idx] / alpha
     viol_neurons = np.flatnonzero(neuron_ratios > 1.0 + rtol)
     cols = chk["norms_new_cols"]  # (Q_new, K)
@@ -368,10 +367,16 @@ def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
     masks = probe.mask[:, probe.col_pattern[bad_q]]
     ratios = cols[bad_q].max(axis=1) / alpha
     d = est._mean.shape[0]
-    if bad_q.size:
+    if bad_q.size and probe.shared:
+        # the witness unit of a violated block: its top left singular vector (the input
+        # weights of the unit whose addition lowers the objective fastest)
+        A = np.moveaxis(probe.adjoint(chk["Lam"])[:, bad_q], 1, 0)
+        V = np.linalg.svd(A, full_matrices=False)[0][:, :, 0].T
+    elif bad_q.size:
         V = probe.project(probe.adjoint(chk["Lam"]), bad_cols)
         k_best = np.argmax(np.where(bad_cols[bad_q], cols[bad_q], -np.inf), axis=1)
         V = V[:, bad_q, k_best]
+    if bad_q.size:
         V = V / np.maximum(np.linalg.norm(V, axis=0), 1e-300)
         W = V[:d] / est._scale[:, None]
         b = (V[d] if est.fit_intercept else np.zeros(bad_q.size)) - est._mean @ W

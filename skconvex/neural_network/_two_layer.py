@@ -25,7 +25,11 @@ from skconvex.solvers.support_newton import polish_support_newton
 def _newton_polish(problem, result, user_tol):
     """Newton's method on the support of ``result`` (tiny programs): machine-precision
     predictions (the sample-weight equivalence of scikit-learn's checks compares them to
-    rtol=1e-7, far below what a duality gap of 1e-10 guarantees on a flat loss)."""
+    rtol=1e-7, far below what a duality gap of 1e-10 guarantees on a flat loss). Not for
+    shared units, whose nuclear-norm groups are not smooth on a support of fixed columns."""
+    if problem.shared:
+        result.converged = result.gap <= user_tol * abs(result.objective)
+        return result
     w, improved = polish_support_newton(problem, result.w)
     if improved:
         U, c = unpack(w, problem.shape)
@@ -105,6 +109,30 @@ _SMALL_SIZE = 10_000
 _SEARCH_CANDIDATES = 10
 
 
+def _hidden_units(problem, U):
+    """The hidden units of the convex solution ``U`` on standardized inputs:
+    ``(q_idx (h,), input weights (d~, h), output weights (h, K))``, unit ``j`` gated by column
+    ``q_idx[j]``. Per-output units: one per nonzero column (q, k), ``u / sqrt(||u||)`` in and
+    ``+-sqrt(||u||)`` out to output k. Shared units: one per nonzero singular value ``s`` of
+    the block ``U_q = sum s u v^T``, ``sqrt(s) u`` in and ``sqrt(s) v`` out. Either way the
+    units' weight decay equals the group penalty and their output the convex model's."""
+    if problem.shared:
+        u, sv, vt = np.linalg.svd(np.moveaxis(U, 1, 0), full_matrices=False)
+        tol = 1e-12 * max(1.0, float(sv.max()) if sv.size else 1.0)
+        q_idx, j_idx = np.nonzero(sv > tol)
+        root = np.sqrt(sv[q_idx, j_idx])
+        return q_idx, u[q_idx, :, j_idx].T * root, vt[q_idx, j_idx, :] * root[:, None]
+    norms = problem.group_norms(U)  # (Q, K)
+    tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+    q_idx, k_idx = np.nonzero(norms > tol)
+    h = q_idx.size
+    mags = norms[q_idx, k_idx]
+    sign = np.where(q_idx < problem.n_patterns, 1.0, -1.0)
+    W2 = np.zeros((h, problem.K))
+    W2[np.arange(h), k_idx] = sign * np.sqrt(mags)
+    return q_idx, U[:, q_idx, k_idx] / np.sqrt(mags), W2
+
+
 class _BaseConvexReLU(ConvexEstimator):
     """Shared machinery of the two-layer convex estimators.
 
@@ -124,6 +152,7 @@ class _BaseConvexReLU(ConvexEstimator):
         "n_patterns": [Interval(Integral, 1, None, closed="left")],
         "pattern_search": [StrOptions({"random", "dual"})],
         "activation": [StrOptions({"relu", "gated_relu"})],
+        "hidden_units": [StrOptions({"auto", "shared", "per_output"})],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"auto", "fista", "cvxpy"})],
         "warm_start": ["boolean"],
@@ -165,9 +194,19 @@ class _BaseConvexReLU(ConvexEstimator):
         problem = TwoLayerReLUProblem(Xt, Y, mask, self.alpha, loss,
                                       sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept,
-                                      relu=self.activation == "relu")
+                                      relu=self.activation == "relu",
+                                      shared=self._shared_units())
         problem.mean_, problem.scale_, problem.gates_ = mean, scale, G
         return problem
+
+    def _shared_units(self):
+        """Whether the hidden units feed every output (see ``hidden_units``)."""
+        if self.hidden_units == "shared" and self.activation == "relu":
+            raise ValueError("hidden_units='shared' needs activation='gated_relu': the convex "
+                             "program of ReLU units shared by several outputs is not a group "
+                             "lasso over sampled patterns; use hidden_units='per_output' or "
+                             "'auto' with activation='relu'")
+        return self.activation == "gated_relu" and self.hidden_units != "per_output"
 
     # -- dual pattern search ---------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -245,18 +284,10 @@ class _BaseConvexReLU(ConvexEstimator):
     # -- recovery ------------------------------------------------------------------------
     def _set_fitted(self, result, problem):
         U, c = unpack(result.w, problem.shape)
-        norms = problem.group_norms(U)  # (Q, K)
-        tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
-        q_idx, k_idx = np.nonzero(norms > tol)
         P = problem.n_patterns
         d = problem.mean_.shape[0]
+        q_idx, U_std, W2 = _hidden_units(problem, U)
         h = q_idx.size
-        mags = norms[q_idx, k_idx]
-        U_std = U[:, q_idx, k_idx] / np.sqrt(mags)  # (d~, h): neuron input weights
-        sign = np.where(q_idx < P, 1.0, -1.0)
-        a = sign * np.sqrt(mags)  # output weights
-        W2 = np.zeros((h, problem.K))
-        W2[np.arange(h), k_idx] = a
         # back to raw inputs: x~ = [(x - mean) / scale, 1]
         W1 = U_std[:d] / problem.scale_[:, None]
         b1 = (U_std[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ W1
@@ -334,6 +365,15 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         sampled pattern is violated. Several solves, warm-started; a better program for the
         same budget.
     activation : {"relu", "gated_relu"}, default="gated_relu"
+    hidden_units : {"auto", "shared", "per_output"}, default="auto"
+        With several outputs (multi-output regression, multiclass classification): "shared":
+        every hidden unit feeds all outputs, like an MLP's; the group of a pattern is its
+        (n_features + 1, n_outputs) block of weights with the nuclear norm, which is exactly
+        the weight decay of the gated network (a pattern's block of rank r is r units with
+        the same gate). gated_relu only. "per_output": each unit feeds one output (one
+        Euclidean group per pattern and output; exact for both activations, but the outputs
+        share no features). "auto": "shared" for gated_relu, "per_output" for relu. Ignored
+        with one output.
     loss : {"squared"}, default="squared"
     fit_intercept : bool, default=True
         Biases in the hidden layer and an unpenalized output intercept.
@@ -365,7 +405,8 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         The gates of the hidden units (used by ``gated_relu``; for ``relu`` the patterns that
         were sampled).
     n_hidden_ : int
-        Active hidden units (nonzero groups of the convex solution).
+        Active hidden units (nonzero groups of the convex solution; with shared units, the
+        sum of the ranks of the nonzero blocks).
     n_patterns_ : int
         Distinct patterns actually used.
     objective_ : float
@@ -396,13 +437,14 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     }
 
     def __init__(self, alpha=1e-2, *, n_patterns=100, pattern_search="random",
-                 activation="gated_relu", loss="squared",
+                 activation="gated_relu", hidden_units="auto", loss="squared",
                  fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
                  random_state=None, verbose=0, warm_start=False):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.pattern_search = pattern_search
         self.activation = activation
+        self.hidden_units = hidden_units
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -451,9 +493,11 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
     """Two-layer ReLU network classifier trained by its convex program, with a certificate.
 
     Binary problems use the logistic loss on one output; multiclass problems the softmax
-    cross-entropy on one output per class, each hidden unit feeding one class (so the convex
-    program is exact for this architecture and the certificate holds). See
-    :class:`ConvexReLURegressor` for the program, the parameters and the fitted attributes.
+    cross-entropy on one output per class, with hidden units that feed every class (gated ReLU,
+    nuclear-norm groups) or one class each (``hidden_units="per_output"``, and always with
+    ``activation="relu"``); either way the convex program is exact for the architecture and the
+    certificate holds. See :class:`ConvexReLURegressor` for the program, the parameters and
+    the fitted attributes.
 
     Parameters
     ----------
@@ -461,6 +505,9 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
     n_patterns : int, default=100
     pattern_search : {"random", "dual"}, default="random"
     activation : {"relu", "gated_relu"}, default="gated_relu"
+    hidden_units : {"auto", "shared", "per_output"}, default="auto"
+        Multiclass: hidden units shared by all classes ("shared", the default with
+        gated_relu) or one class per unit ("per_output", the default with relu).
     loss : {"auto", "logistic", "cross_entropy"}, default="auto"
         "auto": logistic for two classes, cross_entropy otherwise; "cross_entropy" with two
         classes uses two outputs.
@@ -496,13 +543,14 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
     }
 
     def __init__(self, alpha=1e-2, *, n_patterns=100, pattern_search="random",
-                 activation="gated_relu", loss="auto",
+                 activation="gated_relu", hidden_units="auto", loss="auto",
                  fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
                  random_state=None, verbose=0, warm_start=False):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.pattern_search = pattern_search
         self.activation = activation
+        self.hidden_units = hidden_units
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -623,9 +671,10 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
         Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
     G_old = estimator._gates_std
     relu = estimator.activation == "relu"
+    shared = estimator._shared_units()
     full = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), estimator.alpha, loss,
                                sample_weight=sample_weight,
-                               fit_intercept=estimator.fit_intercept, relu=relu)
+                               fit_intercept=estimator.fit_intercept, relu=relu, shared=shared)
     U, c = unpack(estimator._convex_weights, full.shape)
     # the fitted predictions and the dual direction
     objective, bound_old, c_opt, norms_old = full.certificate(U, c)
@@ -633,7 +682,8 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     G_new = sample_gates(full.X, n_new_patterns, random_state=random_state)
     G_new = G_new[:, :n_new_patterns]
     probe = TwoLayerReLUProblem(full.X, full.Y, gate_mask(full.X, G_new), estimator.alpha,
-                                loss, fit_intercept=estimator.fit_intercept, relu=relu)
+                                loss, fit_intercept=estimator.fit_intercept, relu=relu,
+                                shared=shared)
     # exact dual constraint values of the new patterns (projected for relu); those below
     # alpha / 2 come back as their unprojected upper bound, which decides nothing here
     norms_new_cols = probe.dual_norms(Lam)

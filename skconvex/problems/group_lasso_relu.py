@@ -16,6 +16,15 @@ Each output k has its own neurons (a column (q, k) is one hidden unit feeding ou
 for every loss the convex objective equals the regularized loss of the recovered non-convex
 network exactly (spec two_layer.md, section 4). ``c`` is an unpenalized output intercept.
 
+Shared hidden units (``shared=True``, gated ReLU with K > 1 outputs): the units of pattern q feed
+every output, and the group of pattern q is the whole (d, K) block ``U_q`` with the nuclear norm
+``alpha * sum_q ||U_q||_*``. This is exact for the gated network with weight decay: a
+factorization ``U_q = sum_j a_j b_j^T`` is a set of units with gate ``D_q``, input weights
+``a_j`` and output weights ``b_j``, whose weight decay ``sum_j (||a_j||^2 + ||b_j||^2) / 2`` is
+at least ``||U_q||_*``, with equality for the scaled singular vectors (``a_j = sqrt(s_j) u_j``,
+``b_j = sqrt(s_j) v_j``). The prox is singular-value soft-thresholding of each block and the
+dual norm the spectral norm; ``group_norms`` and ``dual_norms`` then have shape (Q, 1).
+
 Operators (BLAS-3, no (n, Q, K) temporaries): with ``S = M[:, col_pattern] * col_sign`` (n, Q),
 the network output is linear in U, ``Z0_k = rowsum(X * (S @ U_k^T))`` (one GEMM (n, Q) x (Q, d K)
 and a row-wise product with X: n d K work, not n Q K), and the adjoint ``X^T D_q g_k`` for every
@@ -57,10 +66,13 @@ class TwoLayerReLUProblem:
         Whether the output intercept ``c`` is a variable (else fixed at zero).
     relu : bool
         ReLU program with cone constraints (True) or gated ReLU (False).
+    shared : bool
+        Hidden units shared by all outputs (nuclear-norm groups; gated ReLU only). Ignored with
+        one output, where both programs are the same.
     """
 
     def __init__(self, X, Y, mask, alpha, loss="squared", *, sample_weight=None,
-                 fit_intercept=True, relu=False):
+                 fit_intercept=True, relu=False, shared=False):
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
         mask = np.asarray(mask, dtype=bool)
@@ -81,6 +93,9 @@ class TwoLayerReLUProblem:
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.relu = bool(relu)
+        if shared and self.relu:
+            raise ValueError("shared hidden units need the gated ReLU program: the ReLU "
+                             "program's cone constraints are per unit")
         # solve_fista's working sets pay off from fewer columns when each column costs a cone
         # projection (n=2000, 25 patterns: 1.8 s with working sets, 2.8 s without)
         self.working_set_min_groups = 32 if self.relu else 64
@@ -88,6 +103,7 @@ class TwoLayerReLUProblem:
         self.n_patterns = self.mask.shape[1]
         self.n, self.d = n, d
         self.K = self.Y.shape[1]
+        self.shared = bool(shared) and self.K > 1
         P = self.n_patterns
         if self.relu:
             self._set_columns(np.tile(np.arange(P), 2),
@@ -155,7 +171,17 @@ class TwoLayerReLUProblem:
 
     # -- objective pieces -----------------------------------------------------------------
     def group_norms(self, U):
+        """The norm of each group: (Q, K) Euclidean norms, or (Q, 1) nuclear norms of the
+        (d, K) blocks with shared units."""
+        if self.shared:
+            return np.linalg.svd(np.moveaxis(U, 1, 0), compute_uv=False).sum(axis=1)[:, None]
         return np.sqrt(np.einsum("dqk,dqk->qk", U, U))
+
+    def _dual_group_norms(self, A):
+        """The dual norm of each group of ``A``: Euclidean, or spectral with shared units."""
+        if self.shared:
+            return np.linalg.norm(np.moveaxis(A, 1, 0), ord=2, axis=(1, 2))[:, None]
+        return self.group_norms(A)
 
     def penalty(self, U):
         return self.alpha * float(np.sum(self.group_norms(U)))
@@ -185,6 +211,10 @@ class TwoLayerReLUProblem:
     def prox(self, U, step):
         """Prox of ``step * (alpha sum ||U_qk|| + cone indicators)``: projection onto the cones
         (ReLU), then block soft-thresholding of every (q, k) column by ``step * alpha``."""
+        if self.shared:  # singular-value soft-thresholding of each (d, K) block
+            u, sv, vt = np.linalg.svd(np.moveaxis(U, 1, 0), full_matrices=False)
+            sv = np.maximum(sv - step * self.alpha, 0.0)
+            return np.ascontiguousarray(np.moveaxis((u * sv[:, None, :]) @ vt, 0, 1))
         U = self.project(U)
         norms = self.group_norms(U)
         scale = np.maximum(0.0, 1.0 - step * self.alpha / np.maximum(norms, 1e-300))
@@ -251,7 +281,7 @@ class TwoLayerReLUProblem:
         where no column is a violator.
         """
         A = self.adjoint(Lam)
-        raw = self.group_norms(A)
+        raw = self._dual_group_norms(A)
         if not self.relu:
             return raw
         selected = raw > 0.5 * self.alpha
@@ -308,7 +338,11 @@ class TwoLayerReLUProblem:
         else:
             data = cp.sum(cp.multiply(s, cp.log_sum_exp(Z, axis=1)
                                       - cp.sum(cp.multiply(self.Y, Z), axis=1)))
-        reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
+        if self.shared:
+            reg = self.alpha * sum(cp.normNuc(cp.hstack([Uk[:, q:q + 1] for Uk in Us]))
+                                   for q in range(self.Q))
+        else:
+            reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
         cons = []
         if self.relu:
             C = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)

@@ -278,3 +278,82 @@ def test_dual_pattern_search_classifier_string_labels_and_weights():
                                random_state=0).fit(X, labels, sample_weight=w)
     assert set(clf.predict(X)) <= set(labels)
     assert 6 < clf.n_patterns_ <= 24 and clf.score(X, labels) > 0.8
+
+
+# -- shared hidden units (nuclear-norm groups) --------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["squared", "cross_entropy"])
+def test_shared_units_fista_matches_cvxpy(loss):
+    p0 = _problem(loss, relu=False, n=60, P=8)
+    Y = p0.Y if loss == "cross_entropy" else np.hstack([p0.Y, p0.Y ** 2 - 1.0])
+    p = TwoLayerReLUProblem(p0.X, Y, p0.mask, 2e-2, loss, shared=True)
+    assert p.shared and p.group_norms(np.ones(p.shape)).shape == (p.Q, 1)
+    ref = solve_cvxpy(p, tol=1e-9)
+    res = solve_fista(p, tol=1e-9, max_iter=50_000)
+    assert res.converged
+    assert abs(res.objective - ref.objective) <= 1e-6 * ref.objective
+    assert res.dual_bound <= ref.objective * (1 + 1e-9)
+    # the nuclear norm is not the per-output program: a different (smaller) optimum
+    per = solve_fista(TwoLayerReLUProblem(p0.X, Y, p0.mask, 2e-2, loss), tol=1e-9,
+                      max_iter=50_000)
+    assert res.objective < per.objective * (1 - 1e-4)
+
+
+def test_shared_units_prox_is_nuclear_norm_prox():
+    """Singular-value soft-thresholding is the prox: it minimizes
+    ``step alpha ||V||_* + ||V - U||^2 / 2`` block by block (checked against cvxpy)."""
+    import cvxpy as cp
+
+    p = _problem("cross_entropy", relu=False, n=40, P=3)
+    p = TwoLayerReLUProblem(p.X, p.Y, p.mask, 0.7, "cross_entropy", shared=True)
+    U = np.random.RandomState(1).randn(*p.shape)
+    out = p.prox(U, 1.3)
+    for q in range(p.Q):
+        V = cp.Variable((p.d, p.K))
+        cp.Problem(cp.Minimize(1.3 * 0.7 * cp.normNuc(V)
+                               + 0.5 * cp.sum_squares(V - U[:, q]))).solve()
+        assert_allclose(out[:, q], V.value, atol=1e-5)
+
+
+@pytest.mark.parametrize("Est", [ConvexReLUClassifier, ConvexReLURegressor])
+def test_shared_units_network(Est):
+    """Shared units feed every output; the recovered network's regularized loss (weight decay
+    on the units of each block's SVD) equals the nuclear-norm objective, its output equals the
+    convex model's, and the certificate checks the blocks."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    if Est is ConvexReLURegressor:
+        y = np.column_stack([X[:, 0] * X[:, 1], X[:, 2] - X[:, 3], np.sin(X[:, 0])])
+        X = X[:, [1, 2, 3]]
+    kw = dict(alpha=1e-2, n_patterns=12, random_state=0, solver="fista", tol=1e-7,
+              max_iter=50_000)
+    shared = Est(**kw).fit(X, y)
+    per = Est(hidden_units="per_output", **kw).fit(X, y)
+    assert shared._shared_units() and not per._shared_units()
+    W2 = shared.coefs_[1]
+    assert W2.shape == (shared.n_hidden_, 3)
+    assert np.mean(np.count_nonzero(W2, axis=1) == 3) > 0.9  # units feed every output
+    assert np.all(np.count_nonzero(per.coefs_[1], axis=1) == 1)
+    assert_allclose(shared.regularized_loss(X, y), shared.objective_, rtol=1e-7)
+    assert shared.duality_gap_ <= 1e-7 * shared.objective_ * 1.01
+    # the forward pass of the recovered units is the convex model
+    p = shared._make_problem(X, y)
+    U = shared._convex_weights[:-3].reshape(p.shape)
+    assert_allclose(shared._forward(X), p.forward(U) + shared.intercepts_[1], atol=1e-8)
+    cert = certify_global_optimality(shared, X, y, n_new_patterns=200, random_state=0)
+    assert cert.relative_gap <= 1e-6
+    # a richer model class for the same penalty weight: never a worse optimum
+    assert shared.objective_ <= per.objective_ * (1 + 1e-6)
+
+
+def test_shared_units_need_gated_relu():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="hidden_units='shared' needs activation='gated_relu'"):
+        ConvexReLUClassifier(activation="relu", hidden_units="shared").fit(X, y)
+    # auto: per-output units with relu, shared with gated_relu
+    assert not ConvexReLUClassifier(activation="relu")._shared_units()
+    assert ConvexReLUClassifier()._shared_units()
