@@ -89,6 +89,52 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
     return np.column_stack(gens) if gens else np.zeros((d, 0))
 
 
+def refine_gates(X, G, score, *, n_trials=10, step=0.3, exclude=(), random_state=None):
+    """Local search on generators for patterns of a high score (column generation).
+
+    Each generator (a column of ``G``) is perturbed ``n_trials`` times by Gaussian noise of
+    relative size ``step`` (generators are kept at unit norm), and a perturbation is kept when
+    ``score`` rises: a stochastic hill climb on each pattern's score, all generators scored in
+    one call. The result has distinct patterns on ``X`` that are not in ``exclude`` (pattern
+    keys, see :func:`_pattern_keys`), ordered by decreasing score.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    G : ndarray of shape (n_features, m)
+        Starting generators.
+    score : callable
+        ``score(G) -> ndarray (m,)`` for generators of shape (n_features, m).
+    n_trials, step : int, float
+    exclude : iterable of bytes
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    G : ndarray of shape (n_features, m')
+    scores : ndarray of shape (m',)
+    """
+    rng = check_random_state(random_state)
+    G = np.array(G, dtype=np.float64)
+    G /= np.maximum(np.linalg.norm(G, axis=0), 1e-300)
+    s = np.asarray(score(G), dtype=np.float64).copy()
+    scale = step / np.sqrt(G.shape[0])
+    for _ in range(n_trials):
+        C = G + scale * rng.standard_normal(G.shape)
+        C /= np.maximum(np.linalg.norm(C, axis=0), 1e-300)
+        sc = score(C)
+        better = sc > s
+        G[:, better], s[better] = C[:, better], sc[better]
+    keys = _pattern_keys(gate_mask(X, G))
+    seen, keep = set(exclude), []
+    for j in np.argsort(-s, kind="stable"):
+        if keys[j] not in seen:
+            seen.add(keys[j])
+            keep.append(j)
+    keep = np.asarray(keep, dtype=np.intp)
+    return G[:, keep], s[keep]
+
+
 def subnetwork_mask(X, W1, w2, *, chunk=64):
     """Second-layer activation patterns ``(X W1_b)_+ w2_b >= 0`` of sub-networks ``b``.
 

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skconvex.arrangements import gate_mask, sample_gates
+from skconvex.arrangements import _pattern_keys, gate_mask, refine_gates, sample_gates
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
@@ -105,8 +105,25 @@ _NEWTON_GAP, _NEWTON_ROUNDS, _ROUND_ITER = 1e-12, 4, 500
 # polished interior point
 _SMALL_SIZE = 10_000
 
-# dual pattern search: fresh candidate patterns sampled per pattern added
+# dual pattern search: fresh candidate patterns sampled per pattern added, and the perturbation
+# trials of the local search on the chosen ones
 _SEARCH_CANDIDATES = 10
+_SEARCH_REFINE_TRIALS = 10
+
+
+def _pattern_dual_norms(problem, G, Lam):
+    """The dual constraint values at the dual point ``Lam`` of the patterns of the generators
+    ``G`` (columns), in the program ``problem`` (its data, loss, activation and units):
+    ``(probe, per column (Q, K), per pattern (P,))``, ``probe`` the program over these
+    patterns. Exact (projected for relu) where it matters; values below ``alpha / 2`` may come
+    back as their unprojected upper bound (see ``TwoLayerReLUProblem.dual_norms``)."""
+    probe = TwoLayerReLUProblem(problem.X, problem.Y, gate_mask(problem.X, G), problem.alpha,
+                                problem.loss_name, fit_intercept=problem.fit_intercept,
+                                relu=problem.relu, shared=problem.shared)
+    cols = probe.dual_norms(Lam)
+    per_pattern = np.zeros(probe.n_patterns)
+    np.maximum.at(per_pattern, probe.col_pattern, cols.max(axis=1))
+    return probe, cols, per_pattern
 
 
 def _hidden_units(problem, U):
@@ -260,9 +277,18 @@ class _BaseConvexReLU(ConvexEstimator):
                 if violated.size == 0:
                     break  # no sampled pattern would enter the program
                 top = violated[np.argsort(-norms[violated], kind="stable")[:add]]
+                # hill-climb the chosen generators on their dual constraint value: columns
+                # the full program would use more (concrete, 100 patterns: the top 50 of
+                # 1,000 random candidates 0.0093 -> 0.0127 on average)
+                full = check["full"]
+                G_add, _ = refine_gates(
+                    full.X, check["gates_new"][:, top],
+                    lambda C: _pattern_dual_norms(full, C, check["Lam"])[2],
+                    n_trials=_SEARCH_REFINE_TRIALS, exclude=_pattern_keys(full.mask),
+                    random_state=rng)
                 P_old = self.n_patterns_
-                P_new = P_old + top.size
-                self._search_gates = np.hstack([self._gates_std, check["gates_new"][:, top]])
+                P_new = P_old + G_add.shape[1]
+                self._search_gates = np.hstack([self._gates_std, G_add])
                 U, c = check["U"], check["c_opt"]
                 U_new = np.zeros((U.shape[0], (2 if self.activation == "relu" else 1) * P_new,
                                   U.shape[2]))
@@ -681,14 +707,9 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     Lam = -full.loss.grad(full.scores(full.forward(U), c_opt))
     G_new = sample_gates(full.X, n_new_patterns, random_state=random_state)
     G_new = G_new[:, :n_new_patterns]
-    probe = TwoLayerReLUProblem(full.X, full.Y, gate_mask(full.X, G_new), estimator.alpha,
-                                loss, fit_intercept=estimator.fit_intercept, relu=relu,
-                                shared=shared)
-    # exact dual constraint values of the new patterns (projected for relu); those below
-    # alpha / 2 come back as their unprojected upper bound, which decides nothing here
-    norms_new_cols = probe.dual_norms(Lam)
-    norms_new = np.zeros(probe.n_patterns)
-    np.maximum.at(norms_new, probe.col_pattern, norms_new_cols.max(axis=1))
+    # the dual constraint values of the new patterns (below alpha / 2 they may be upper
+    # bounds, which decides nothing here)
+    probe, norms_new_cols, norms_new = _pattern_dual_norms(full, G_new, Lam)
     alpha = estimator.alpha
     worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                 float(np.max(norms_old)) if norms_old.size else 0.0)

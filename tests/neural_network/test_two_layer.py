@@ -363,3 +363,26 @@ def test_shared_units_need_gated_relu():
     # auto: per-output units with relu, shared with gated_relu
     assert not ConvexReLUClassifier(activation="relu")._shared_units()
     assert ConvexReLUClassifier()._shared_units()
+
+
+def test_refine_gates_climbs_and_keeps_patterns_distinct():
+    from skconvex.arrangements import _pattern_keys, refine_gates
+
+    rng = np.random.RandomState(0)
+    X = np.hstack([rng.randn(300, 4), np.ones((300, 1))])
+    target = np.array([1.0, -2.0, 0.5, 0.0, 0.3])
+    target /= np.linalg.norm(target)
+
+    def score(G):  # agreement of each pattern with the pattern of ``target``
+        return np.mean(gate_mask(X, G) == (X @ target >= 0)[:, None], axis=0)
+
+    G0 = sample_gates(X, 40, random_state=1)
+    exclude = set(_pattern_keys(gate_mask(X, G0[:, :5])))
+    G, s = refine_gates(X, G0[:, 5:], score, n_trials=30, exclude=exclude, random_state=0)
+    assert_allclose(s, score(G))
+    assert np.all(np.diff(s) <= 0)  # ordered by score
+    keys = _pattern_keys(gate_mask(X, G))
+    assert len(set(keys)) == len(keys) and not set(keys) & exclude
+    # the climb raises the scores well above those of the starting generators
+    assert s.mean() > score(G0[:, 5:]).mean() + 0.05
+    assert_allclose(np.linalg.norm(G, axis=0), 1.0)
