@@ -41,6 +41,17 @@ def _column_jacobian(problem, q):
     return problem.sign_mask[:, q, None] * problem.X
 
 
+def _null_space(A, rcond):
+    """``scipy.linalg.null_space`` without the full left singular vectors of a tall ``A``
+    (the active rows of a column can number in the thousands: a zero path of a deep cell
+    holds all its leaf's constraints at zero slack)."""
+    if A.shape[0] <= A.shape[1]:
+        return scipy.linalg.null_space(A, rcond=rcond)
+    _, s, vh = scipy.linalg.svd(A, full_matrices=False)
+    rank = int(np.sum(s > rcond * s.max())) if s.size else 0
+    return vh[rank:].T.conj()
+
+
 def _bases(problem, U, cols, norms):
     """An orthonormal basis of each column's feasible subspace (all of R^d for the gated
     program; the null space of the active cone rows for the ReLU one)."""
@@ -54,7 +65,7 @@ def _bases(problem, U, cols, norms):
         slack = A @ U[:, q, k]
         row_norms = np.linalg.norm(A, axis=1)
         act = slack <= 1e-9 * row_norms * norms[q, k]
-        out.append(scipy.linalg.null_space(A[act], rcond=1e-10) if act.any() else np.eye(size))
+        out.append(_null_space(A[act], 1e-10) if act.any() else np.eye(size))
     return out
 
 
