@@ -60,6 +60,42 @@ def _solve_cvxpy(problem, **kwargs):
 _POLISH_ROUNDS, _POLISH_ITER, _POLISH_GAP = 4, 150, 1e-12
 
 
+def _solve_fista(problem, **kwargs):
+    """Proximal gradient (working sets; exact cone projections, so every iterate is a network)
+    to a loose relative gap, then Newton's method on the support and the active faces of the
+    cones (:func:`~skconvex.solvers.support_newton.polish_support_newton`), checked by the
+    certificate of the whole program; repeated from the better point with a gap target ten
+    times tighter until the certificate meets ``tol``.
+
+    First-order steps are slow on these programs once the support is found (cells that
+    share patterns make the groups strongly correlated: n=10000, 200 cells, alpha=1e-3 took
+    2620 iterations to a gap of 7e-5), while the columns of the solution lie on faces of
+    their cones of low dimension (mostly extreme rays), where the program is smooth and
+    small: there Newton's method goes to rounding level in a few steps. A polish that would
+    change the support or leave the cones is not taken."""
+    tol = kwargs.pop("tol", 1e-4)
+    max_iter = kwargs.pop("max_iter", 3000)
+    w = kwargs.pop("warm_start", None)
+    round_tol = max(tol, _FIRST_ROUND_GAP)
+    used = 0
+    while True:
+        result = solve_fista(problem, tol=round_tol, max_iter=max(1, max_iter - used),
+                             warm_start=w, **kwargs)
+        used += result.n_iter
+        result = _newton_polish(problem, result, tol)
+        if result.converged or used >= max_iter:
+            break
+        w = result.w
+        round_tol = max(tol, 0.1 * min(round_tol, result.gap / max(abs(result.objective),
+                                                                    1e-300)))
+    result.n_iter = used
+    return result
+
+
+# the first proximal-gradient round of the "fista" solver stops at this relative gap
+_FIRST_ROUND_GAP = 1e-2
+
+
 def _low_rank_bound(loss, sigma, n_paths, sum_norms, value, s_max):
     """Largest change of the data term when the data move by a matrix of spectral norm
     ``sigma`` under a parallel network of tree sub-networks with ``n_paths`` paths each and
@@ -83,7 +119,7 @@ class _BasePathReLU(ConvexEstimator):
     recovered network on raw inputs.
     """
 
-    _solvers = {"fista": solve_fista, "cvxpy": _solve_cvxpy}
+    _solvers = {"fista": _solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
         **ConvexEstimator._parameter_constraints,
