@@ -210,43 +210,10 @@ def project_tree_cone(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, 
 
 
 @njit(cache=True, nogil=True)
-def project_cell_columns(X, xnorm, masks, sigs, parent, child_lo, child_hi, leaf_lo, leaf_hi,
-                         n_leaves, col_cell, col_id, Z, H, active_i, active_u, n_active,
-                         selected, out, q_lo, q_hi):
-    """Project the columns ``Z[:, q, k]`` (``q_lo <= q < q_hi``, ``selected[q, k]``) onto the
-    cone of cell ``col_cell[q]`` (``masks[:, c, :]``, ``sigs[c]``) into ``out``. ``H``
-    (n, l, Q, K): the leaves' pre-activations of every column (one GEMM by the caller). Active
-    sets are read from and written to ``active_*[col_id[q], k]`` (warm starts); ranges of ``q``
-    touch disjoint data, so threads may split them."""
-    K = Z.shape[2]
-    D = Z.shape[0]
-    for q in range(q_lo, q_hi):
-        c = col_cell[q]
-        g = col_id[q]
-        mask = masks[:, c, :]
-        sig = sigs[c]
-        for k in range(K):
-            if not selected[q, k]:
-                continue
-            z = np.ascontiguousarray(Z[:, q, k])
-            u, S_i, S_u, ns = project_tree_cone(
-                X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi, n_leaves,
-                z, active_i[g, k], active_u[g, k], n_active[g, k], 1e-12,
-                np.ascontiguousarray(H[:, :, q, k]))
-            if ns > 0:
-                for a in range(ns):
-                    active_i[g, k, a] = S_i[a]
-                    active_u[g, k, a] = S_u[a]
-                n_active[g, k] = ns
-            for a in range(D):
-                out[a, q, k] = u[a]
-
-
-@njit(cache=True, nogil=True)
 def max_cell_violation(X, masks, sigs, child_lo, child_hi, n_leaves, col_cell, Z, H):
     """Largest violation ``max(0, -(2 mask - 1) h)`` of the cone constraints of every column
-    (absolute, in the units of the pre-activations); ``H`` as for
-    :func:`project_cell_columns`."""
+    (absolute, in the units of the pre-activations); ``H`` (n, l, Q, K) the leaves'
+    pre-activations of every column (one GEMM by the caller)."""
     n = X.shape[0]
     N = masks.shape[2]
     Q, K = Z.shape[1], Z.shape[2]
@@ -263,3 +230,376 @@ def max_cell_violation(X, masks, sigs, child_lo, child_hi, n_leaves, col_cell, Z
                     if -v > worst:
                         worst = -v
     return worst
+
+
+# -- screened projections ------------------------------------------------------------------
+#
+# Successive projections of one column (proximal-gradient steps, certificates along a
+# converging run) move little, and checking a point against every constraint (a pass over
+# the n samples and N nodes with the leaves' pre-activations, n d l work) dominates their
+# cost. Each column therefore keeps a reference point ``ref`` and lists of the constraints of
+# smallest relative slack ``r = slack / ||row||`` at ``ref``. The row of constraint ``(i, u)``
+# is ``s (x_i outer c)`` with ``c`` supported on the *live* leaves below ``u`` (those whose
+# path up to ``u`` is active at sample ``i``), so between ``ref`` and a point ``w`` its
+# relative slack changes by at most the distance restricted to those leaves (Cauchy-Schwarz).
+# The constraints of a node are classed by their set of live leaves (one class per node with
+# more than ``_MAX_CLASS_LEAVES`` leaves below it: all of them); each class keeps the ``m``
+# constraints of smallest ``r`` and the threshold ``tau``, with ``r >= tau`` for every other
+# constraint of the class. At a point where every class has ``dist < tau + tol`` (less a
+# rounding margin; ``tol`` the tolerance of the test) no constraint outside the lists is
+# violated, and checking the lists is an exact feasibility test. Else the full pass runs and
+# rebuilds the lists at ``w``. (Classes, because a path that is zero in the solution holds all
+# n constraints of its leaf, and those of its ancestors at samples where no other path is
+# live, at zero slack: no list holds them, and their distance is at rounding level, while the
+# other paths move.)
+
+_MAX_CLASS_LEAVES = 4
+
+
+def screening_classes(leaf_lo, leaf_hi):
+    """Per node: the offset of its first class and whether it is classed by live-leaf sets
+    (``2^k - 1`` classes for ``k <= _MAX_CLASS_LEAVES`` leaves below it, else one class).
+    Returns ``(offsets (N + 1,), by_set (N,) bool)``."""
+    N = leaf_lo.size
+    k = leaf_hi - leaf_lo
+    by_set = k <= _MAX_CLASS_LEAVES
+    count = np.where(by_set, (1 << np.minimum(k, _MAX_CLASS_LEAVES)) - 1, 1)
+    return np.concatenate([[0], np.cumsum(count)]).astype(np.int64), by_set
+
+
+@njit(cache=True, nogil=True)
+def _constraint(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, i, u, w):
+    """``(s h_u[i], live)`` at ``w``: the signed pre-activation of node ``u`` at sample ``i``
+    (the constraint's value) and the bit set of its live leaves (bit ``p - leaf_lo[u]``;
+    its row norm is ``xnorm[i] sqrt(#live)``, the coefficients being products of signs and
+    0/1 masks)."""
+    d = X.shape[1]
+    acc = 0.0
+    live = 0
+    for p in range(leaf_lo[u], leaf_hi[u]):
+        c = 1.0
+        v = p
+        while v != u:
+            if not mask[i, v]:
+                c = 0.0
+                break
+            c *= sig[v]
+            v = parent[v]
+        if c != 0.0:
+            dot = 0.0
+            for j in range(d):
+                dot += X[i, j] * w[j * n_leaves + p]
+            acc += c * dot
+            live |= 1 << (p - leaf_lo[u])
+    return (acc if mask[i, u] else -acc), live
+
+
+@njit(cache=True, nogil=True)
+def _popcount(b):
+    c = 0
+    while b:
+        c += b & 1
+        b >>= 1
+    return c
+
+
+@njit(cache=True, nogil=True)
+def _screened_violation(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi,
+                        n_leaves, cls_off, cls_set, w, in_s, tol_abs, ref, near, tau, n_near,
+                        lists_only):
+    """Most violated constraint at ``w`` outside the active set ``in_s``: ``(worst relative
+    violation, i, u)`` or ``(0, -1, -1)``, as :func:`_most_violated`; from the lists when the
+    distances to ``ref`` allow it (exact, see above), else by the full pass, which also
+    rebuilds the lists at ``w`` (per class: ``near`` (classes, m) sample indices, ``tau``,
+    ``n_near``). With ``lists_only``: ``(1, -1, -1)`` when the
+    lists cannot decide (nothing evaluated)."""
+    N = mask.shape[1]
+    D = w.size
+    d = X.shape[1]
+    m = near.shape[1]
+    leaf_d2 = np.zeros(n_leaves)
+    wn2 = 0.0
+    rn2 = 0.0
+    for a in range(D):
+        leaf_d2[a % n_leaves] += (w[a] - ref[a]) ** 2
+        wn2 += w[a] * w[a]
+        rn2 += ref[a] * ref[a]
+    margin = 1e-14 * (np.sqrt(wn2) + np.sqrt(rn2)) * np.sqrt(float(d))
+    ok = True
+    for u in range(N):
+        lo, k = leaf_lo[u], leaf_hi[u] - leaf_lo[u]
+        for b in range(cls_off[u + 1] - cls_off[u]):
+            t = tau[cls_off[u] + b]
+            if not t > -np.inf:
+                ok = False
+                break
+            acc = 0.0
+            bits = b + 1 if cls_set[u] else (1 << k) - 1
+            for p in range(k):
+                if bits & (1 << p):
+                    acc += leaf_d2[lo + p]
+            if not np.sqrt(acc) + margin < t + tol_abs:
+                ok = False
+                break
+        if not ok:
+            break
+    if ok:
+        worst, bi, bu = 0.0, -1, -1
+        for u in range(N):
+            for c in range(cls_off[u], cls_off[u + 1]):
+                for a in range(n_near[c]):
+                    i = near[c, a]
+                    if in_s[i, u]:
+                        continue
+                    v, live = _constraint(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, i,
+                                          u, w)
+                    r = xnorm[i] * np.sqrt(float(_popcount(live)))
+                    if r == 0.0:
+                        continue
+                    if v < -tol_abs * r:
+                        rel = v / r
+                        if rel < worst:
+                            worst, bi, bu = rel, i, u
+        return worst, bi, bu
+    if lists_only:
+        return 1.0, -1, -1
+    return _full_pass(X, xnorm, mask, sig, child_lo, child_hi, leaf_lo, n_leaves, cls_off,
+                      cls_set, w, in_s, tol_abs, ref, near, tau, n_near)
+
+
+@njit(cache=True, nogil=True)
+def _full_pass(X, xnorm, mask, sig, child_lo, child_hi, leaf_lo, n_leaves, cls_off, cls_set, w,
+               in_s, tol_abs, ref, near, tau, n_near):
+    """Every constraint at ``w`` in one pass over the samples: the most violated one outside
+    ``in_s`` (as :func:`_most_violated`), and the screening lists rebuilt at ``w`` (per
+    class the ``m`` smallest relative slacks, kept in a max-heap; ``tau`` the largest listed
+    slack when the class has more than ``m`` constraints, so that every other one has
+    ``r >= tau``, infinite otherwise). Violated constraints have negative slacks and lead
+    the lists, so the next Lawson-Hanson points, close to ``w``, are often decided by
+    them."""
+    n, d = X.shape
+    N = mask.shape[1]
+    B = tau.size
+    m = near.shape[1]
+    heap = np.empty((B, m))
+    heap_i = np.empty((B, m), dtype=np.int64)
+    size = np.zeros(B, dtype=np.int64)
+    total = np.zeros(B, dtype=np.int64)
+    hv = np.empty(N)
+    cn2 = np.empty(N)
+    bits = np.zeros(N, dtype=np.int64)
+    worst, bi, bu = 0.0, -1, -1
+    for i in range(n):
+        for p in range(n_leaves):
+            acc = 0.0
+            for j in range(d):
+                acc += X[i, j] * w[j * n_leaves + p]
+            hv[p] = acc
+            cn2[p] = 1.0
+            bits[p] = 1
+        for u in range(n_leaves, N):
+            acc = 0.0
+            c2 = 0.0
+            b = 0
+            for v in range(child_lo[u], child_hi[u]):
+                if mask[i, v]:
+                    acc += sig[v] * hv[v]
+                    c2 += cn2[v]
+                    if cls_set[u]:
+                        b |= bits[v] << (leaf_lo[v] - leaf_lo[u])
+            hv[u] = acc
+            cn2[u] = c2
+            bits[u] = b
+        for u in range(N):
+            rn = xnorm[i] * np.sqrt(cn2[u])
+            if rn == 0.0:
+                continue
+            v = hv[u] if mask[i, u] else -hv[u]
+            r = v / rn
+            if not in_s[i, u] and v < -tol_abs * rn and r < worst:
+                worst, bi, bu = r, i, u
+            c = cls_off[u] + (bits[u] - 1 if cls_set[u] else 0)
+            total[c] += 1
+            if total[c] <= m or r < heap[c, 0]:
+                size[c] = _heap_push(heap[c], heap_i[c], size[c], r, i)
+    for c in range(B):
+        n_near[c] = size[c]
+        for a in range(size[c]):
+            near[c, a] = heap_i[c, a]
+        tau[c] = heap[c, 0] if total[c] > m else np.inf
+    for a in range(w.size):
+        ref[a] = w[a]
+    return worst, bi, bu
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(vals, idx, size, v, i):
+    """Keep the ``m = vals.size`` smallest values seen in a max-heap (``vals[0]`` the
+    largest kept); returns the new size."""
+    m = vals.size
+    if size < m:
+        a = size
+        vals[a], idx[a] = v, i
+        while a > 0:
+            parent = (a - 1) // 2
+            if vals[parent] >= vals[a]:
+                break
+            vals[parent], vals[a] = vals[a], vals[parent]
+            idx[parent], idx[a] = idx[a], idx[parent]
+            a = parent
+        return size + 1
+    if not v < vals[0]:
+        return size
+    vals[0], idx[0] = v, i
+    a = 0
+    while True:
+        left = 2 * a + 1
+        if left >= m:
+            break
+        big = left
+        if left + 1 < m and vals[left + 1] > vals[left]:
+            big = left + 1
+        if vals[big] <= vals[a]:
+            break
+        vals[big], vals[a] = vals[a], vals[big]
+        idx[big], idx[a] = idx[a], idx[big]
+        a = big
+    return size
+
+
+@njit(cache=True, nogil=True)
+def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo,
+                               leaf_hi, n_leaves, cls_off, cls_set, z, warm_i, warm_u, n_warm,
+                               ref, near, tau, n_near, rtol=1e-12):
+    """:func:`project_tree_cone` with the feasibility tests screened by the column's lists of
+    near constraints (``ref``, ``near``, ``tau``, ``n_near``: read and updated; classes
+    ``cls_off``, ``cls_set`` from :func:`screening_classes`). The same
+    Lawson-Hanson steps and the same stopping test (no constraint violated beyond ``rtol``
+    relative to ``||z||`` and the row norm); only the tests that the list decides skip the
+    pass over all constraints."""
+    n, d = X.shape
+    N = mask.shape[1]
+    D = z.size
+    S_i = np.empty(D + 1, dtype=np.int64)
+    S_u = np.empty(D + 1, dtype=np.int64)
+    scale = 0.0
+    for a in range(D):
+        scale += z[a] * z[a]
+    scale = np.sqrt(scale)
+    u = z.copy()
+    if scale == 0.0:
+        return u, S_i, S_u, 0
+    in_s = np.zeros((n, N), dtype=np.bool_)
+    tol_abs = rtol * scale
+    # z inside its cone: decided by the list when z is close to the reference point (else
+    # the warm-started solve below finds out)
+    worst, bi, bu = _screened_violation(X, xnorm, mask, sig, parent, child_lo, child_hi,
+                                        leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, z, in_s,
+                                        tol_abs, ref, near, tau, n_near, n_warm > 0)
+    if bi < 0 and worst <= 0.0:
+        return u, S_i, S_u, 0
+    A = np.zeros((D + 1, D))
+    ones = np.ones(D + 1)
+    idx = np.arange(D + 1)
+    rho = np.zeros(D + 1)
+    n_s = 0
+    for a in range(min(n_warm, D)):
+        i, v = warm_i[a], warm_u[a]
+        if 0 <= i < n and 0 <= v < N and not in_s[i, v] and xnorm[i] > 0.0:
+            _row(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, i, v, A[n_s])
+            nz = False
+            for b in range(D):
+                if A[n_s, b] != 0.0:
+                    nz = True
+                    break
+            if not nz:
+                continue
+            S_i[n_s], S_u[n_s] = i, v
+            in_s[i, v] = True
+            n_s += 1
+    while n_s > 0:
+        sol = _solve_active(A[:n_s], ones, z, idx, n_s)
+        amin = 0
+        for a in range(1, n_s):
+            if sol[a] < sol[amin]:
+                amin = a
+        if sol[amin] > 0.0:
+            for a in range(n_s):
+                rho[a] = sol[a]
+            break
+        in_s[S_i[amin], S_u[amin]] = False
+        for a in range(amin, n_s - 1):
+            S_i[a], S_u[a] = S_i[a + 1], S_u[a + 1]
+            A[a, :] = A[a + 1, :]
+        n_s -= 1
+    if n_s > 0:
+        _primal(A, ones, z, idx, rho, n_s, u)
+    max_steps = 3 * D + 10
+    for _ in range(max_steps):
+        worst, bi, bu = _screened_violation(X, xnorm, mask, sig, parent, child_lo, child_hi,
+                                            leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, u,
+                                            in_s, tol_abs, ref, near, tau, n_near, False)
+        if bi < 0 or n_s >= D:
+            break
+        _row(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, bi, bu, A[n_s])
+        S_i[n_s], S_u[n_s] = bi, bu
+        in_s[bi, bu] = True
+        rho[n_s] = 0.0
+        n_s += 1
+        for _inner in range(3 * D + 10):
+            sol = _solve_active(A[:n_s], ones, z, idx, n_s)
+            if _back_off(rho, sol, n_s):
+                break
+            k = 0
+            for a in range(n_s):
+                if rho[a] > 1e-15 * scale:
+                    S_i[k], S_u[k] = S_i[a], S_u[a]
+                    A[k, :] = A[a, :]
+                    rho[k] = rho[a]
+                    k += 1
+                else:
+                    in_s[S_i[a], S_u[a]] = False
+            n_s = k
+            if n_s == 0:
+                break
+        for a in range(D):
+            u[a] = z[a]
+        if n_s > 0:
+            _primal(A, ones, z, idx, rho, n_s, u)
+    return u, S_i, S_u, n_s
+
+
+@njit(cache=True, nogil=True)
+def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child_hi, leaf_lo,
+                                  leaf_hi, n_leaves, cls_off, cls_set, col_cell, col_id, Z,
+                                  active_i, active_u, n_active, ref, near, tau, n_near,
+                                  selected, out, q_lo, q_hi):
+    """Project the columns ``Z[:, q, k]`` (``q_lo <= q < q_hi``, ``selected[q, k]``) onto the
+    cone of cell ``col_cell[q]`` (``masks[:, c, :]``, ``sigs[c]``) into ``out``, by
+    :func:`project_tree_cone_screened`. Per column ``(col_id[q], k)``: the warm-start active
+    set (``active_*``, ``n_active``) and the screening state (``ref`` (.., D), ``near`` (..,
+    classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated. Ranges
+    of ``q`` touch disjoint data, so threads may split them."""
+    K = Z.shape[2]
+    D = Z.shape[0]
+    for q in range(q_lo, q_hi):
+        c = col_cell[q]
+        g = col_id[q]
+        mask = masks[:, c, :]
+        sig = sigs[c]
+        for k in range(K):
+            if not selected[q, k]:
+                continue
+            z = np.ascontiguousarray(Z[:, q, k])
+            u, S_i, S_u, ns = project_tree_cone_screened(
+                X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi, n_leaves,
+                cls_off, cls_set, z, active_i[g, k], active_u[g, k], n_active[g, k], ref[g, k],
+                near[g, k],
+                tau[g, k], n_near[g, k], 1e-12)
+            if ns > 0:
+                for a in range(ns):
+                    active_i[g, k, a] = S_i[a]
+                    active_u[g, k, a] = S_u[a]
+                n_active[g, k] = ns
+            for a in range(D):
+                out[a, q, k] = u[a]

@@ -51,7 +51,8 @@ from sklearn.utils import check_random_state
 
 from skconvex.arrangements import _pattern_keys
 from skconvex.problems._cone_kernels import row_norms
-from skconvex.problems._path_kernels import max_cell_violation, project_cell_columns
+from skconvex.problems._path_kernels import (max_cell_violation, project_cell_columns_screened,
+                                              screening_classes)
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.utils._parallel import run_tasks
 
@@ -220,6 +221,11 @@ def path_norm(weights):
     return float(np.sqrt(np.sum(v)))
 
 
+# length of each node's list of near constraints (screened feasibility tests): this many per
+# input dimension, at least _NEAR_MIN
+_NEAR_PER_DIM, _NEAR_MIN = 2, 16
+
+
 class PathDeepProblem(TwoLayerReLUProblem):
     """The path-regularized program over sampled cells (see the module docstring).
 
@@ -239,6 +245,9 @@ class PathDeepProblem(TwoLayerReLUProblem):
     loss, sample_weight, fit_intercept
         As for :class:`~skconvex.problems.group_lasso_relu.TwoLayerReLUProblem`.
     """
+
+    # one Euclidean (Frobenius) group per column and output: no units shared across outputs
+    shared = False
 
     def __init__(self, X, Y, masks, sigs, tree, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True):
@@ -272,10 +281,12 @@ class PathDeepProblem(TwoLayerReLUProblem):
         C = self.n_cells
         self._set_columns(np.tile(np.arange(C), 2),
                           np.concatenate([np.ones(C), -np.ones(C)]), np.arange(2 * C))
-        D = self.d * ell
-        self._active_i = np.zeros((2 * C, self.K, D + 1), dtype=np.int64)
-        self._active_u = np.zeros((2 * C, self.K, D + 1), dtype=np.int64)
-        self._n_active = np.zeros((2 * C, self.K), dtype=np.int64)
+        # per column and output, for the prox's projections (the iterates) and for the other
+        # projections (certificates): the last active set (warm starts) and the screening
+        # state of the feasibility tests (:func:`project_cell_columns_screened`); shared with
+        # the restricted programs of working-set solvers (keyed by ``col_id``)
+        self._proj_state = {}
+        self._classes = screening_classes(tree.leaf_lo, tree.leaf_hi)
         self._xnorm = row_norms(self.X)
 
     def _set_columns(self, col_pattern, col_sign, col_id):
@@ -334,35 +345,45 @@ class PathDeepProblem(TwoLayerReLUProblem):
         per = max(1, int(4e6 // max(1, self.n * self.n_leaves * self.K)))
         return range(0, U.shape[1], per), per
 
-    def project(self, U, selected=None):
-        """Every column (or those with ``selected[q, k]``) onto its cell's cone (exact
-        Lawson-Hanson projections, warm-started from the last active sets)."""
+    def _state(self, slot):
+        """Warm starts and screening lists of every column for the projections of ``slot``
+        ("prox": the iterates; "other": certificates and the rest), created on first use."""
+        if slot not in self._proj_state:
+            G, K, D = 2 * self.n_cells, self.K, self.d * self.n_leaves
+            B = int(self._classes[0][-1])
+            m = int(min(self.n, max(_NEAR_MIN, _NEAR_PER_DIM * self.d)))
+            self._proj_state[slot] = (
+                np.zeros((G, K, D + 1), dtype=np.int64), np.zeros((G, K, D + 1), dtype=np.int64),
+                np.zeros((G, K), dtype=np.int64), np.zeros((G, K, D)),
+                np.zeros((G, K, B, m), dtype=np.int64), np.full((G, K, B), -np.inf),
+                np.zeros((G, K, B), dtype=np.int64))
+        return self._proj_state[slot]
+
+    def project(self, U, selected=None, slot="other"):
+        """Every column (or those with ``selected[q, k]``) onto its cell's cone: exact
+        Lawson-Hanson projections, warm-started from the column's last active set, whose
+        feasibility tests are screened by its list of near constraints (see
+        :mod:`skconvex.problems._path_kernels`). ``slot`` picks the warm starts ("prox" for
+        the iterates, whose successive points are close)."""
         if selected is None:
             selected = np.ones(U.shape[1:], dtype=bool)
-        U = np.ascontiguousarray(U)
+        selected = np.ascontiguousarray(selected)
+        U = np.ascontiguousarray(U, dtype=np.float64)
         out = U.copy()
-        starts, per = self._chunks(U)
-        for lo in starts:
-            hi = min(lo + per, U.shape[1])
-            sel = np.ascontiguousarray(selected[lo:hi])
-            if not sel.any():
-                continue
-            Uc = np.ascontiguousarray(U[:, lo:hi])
-            H = self._leaf_preacts(Uc)
-            outc = Uc.copy()
-            # threads only pay off beyond a few milliseconds of work (a scan of every
-            # constraint of every selected column)
-            work = float(sel.sum()) * self.n * (self.tree.n_nodes + self.shape[0])
-            n_threads = max(1, min(numba.get_num_threads(), int(work // 2e6)))
-            cum = np.cumsum(sel.sum(axis=1))
-            bounds = [0] + [int(np.searchsorted(cum, cum[-1] * t / n_threads, side="right"))
-                            for t in range(1, n_threads)] + [hi - lo]
-            run_tasks(project_cell_columns,
-                      (self.X, self._xnorm, self.masks, self.sigs, *self.tree.arrays(),
-                       np.ascontiguousarray(self.col_cell[lo:hi]),
-                       np.ascontiguousarray(self.col_id[lo:hi]), Uc, H, self._active_i,
-                       self._active_u, self._n_active, sel, outc), sorted(set(bounds)))
-            out[:, lo:hi] = outc
+        if not selected.any():
+            return out
+        # threads only pay off beyond a few milliseconds of work (about a pass over every
+        # constraint of every selected column)
+        work = float(selected.sum()) * self.n * (self.tree.n_nodes + self.shape[0])
+        n_threads = max(1, min(numba.get_num_threads(), int(work // 2e6)))
+        cum = np.cumsum(selected.sum(axis=1))
+        bounds = [0] + [int(np.searchsorted(cum, cum[-1] * t / n_threads, side="right"))
+                        for t in range(1, n_threads)] + [U.shape[1]]
+        run_tasks(project_cell_columns_screened,
+                  (self.X, self._xnorm, self.masks, self.sigs, *self.tree.arrays(),
+                   *self._classes, self.col_cell, self.col_id, U, *self._state(slot),
+                   selected, out),
+                  sorted(set(bounds)))
         return out
 
     def prox(self, U, step):
@@ -371,7 +392,7 @@ class PathDeepProblem(TwoLayerReLUProblem):
         both (a projection onto a cone does not increase the norm): it is not projected."""
         norms = self.group_norms(U)
         thr = step * self.alpha
-        U = self.project(U, norms > thr)
+        U = self.project(U, norms > thr, slot="prox")
         norms = self.group_norms(U)
         scale = np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300))
         return U * scale[None, :, :]

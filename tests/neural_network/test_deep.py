@@ -347,3 +347,51 @@ def test_bad_input():
     est = PathRegularizedReLURegressor(n_cells=4, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         est.predict(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("widths,n", [((2,), 300), ((2, 2), 200), ((1, 2, 1), 150), ((5,), 200)])
+def test_screened_projection_equals_the_plain_one(widths, n):
+    """The projections screened by each column's lists of near constraints (kept from call to
+    call) equal the plain Lawson-Hanson projection along a sequence of points that move by
+    large and tiny steps (both the lists and the full passes decide), and stay in the cones;
+    a column with a zero path (its leaf's constraints all at zero slack) included."""
+    from skconvex.problems._path_kernels import project_tree_cone
+
+    rng = np.random.RandomState(0)
+    X = np.hstack([rng.randn(n, 3), np.ones((n, 1))])
+    tree = CellTree(widths)
+    masks, sigs = sample_cells(X, 6, tree, random_state=1)
+    p = PathDeepProblem(X, rng.randn(n, 1), masks, sigs, tree, 1e-3)
+    D, Q = p.shape[0], p.shape[1]
+    Z = rng.randn(D, Q, 1)
+    Z.reshape(4, tree.n_leaves, Q)[:, 0, 0] = 0.0  # column 0: path 0 is zero
+    for t in range(40):
+        Z = Z + [1.0, 1e-2, 1e-4, 1e-7][t % 4] * rng.randn(*Z.shape)
+        Z.reshape(4, tree.n_leaves, Q)[:, 0, 0] = 0.0
+        P = p.project(Z, slot="prox")
+        for q in range(Q):
+            c = p.col_cell[q]
+            u = project_tree_cone(p.X, p._xnorm, p.masks[:, c, :], p.sigs[c],
+                                  *tree.arrays()[:5], tree.n_leaves,
+                                  np.ascontiguousarray(Z[:, q, 0]), np.zeros(1, np.int64),
+                                  np.zeros(1, np.int64), 0)[0]
+            assert_allclose(P[:, q, 0], u, rtol=0, atol=1e-10 * max(1.0, np.abs(u).max()))
+        assert p.max_violation(P) <= 1e-12 * max(1.0, np.abs(P).max())
+    # the lists decided some tests: some columns kept their reference point over the last
+    # (tiny) step
+    ref = p._state("prox")[3].copy()
+    p.project(Z + 1e-12 * rng.randn(*Z.shape), slot="prox")
+    assert np.all(p._state("prox")[3] == ref, axis=-1).any()
+
+
+def test_fista_estimator_polish_reaches_rounding_level():
+    """The "fista" solver (proximal gradient to a loose gap, then Newton on the support and
+    the faces of the cones) meets a tight tol and agrees with the reference."""
+    X, y = _data(60, 2, seed=3)
+    kw = dict(alpha=5e-3, n_cells=8, random_state=0, max_iter=20_000)
+    a = PathRegularizedReLURegressor(solver="cvxpy", tol=1e-10, **kw).fit(X, y)
+    b = PathRegularizedReLURegressor(solver="fista", tol=1e-10, **kw).fit(X, y)
+    assert b.duality_gap_ <= 1e-10 * b.objective_
+    assert_allclose(b.objective_, a.objective_, rtol=1e-8)
+    assert b.max_violation_ <= 1e-10
+    assert_allclose(b.regularized_loss(X, y), b.objective_, rtol=1e-8)
