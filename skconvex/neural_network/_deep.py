@@ -93,7 +93,7 @@ def _solve_fista(problem, **kwargs):
 
 
 # the first proximal-gradient round of the "fista" solver stops at this relative gap
-_FIRST_ROUND_GAP = 1e-2
+_FIRST_ROUND_GAP = 1e-1
 
 
 def _low_rank_bound(loss, sigma, n_paths, sum_norms, value, s_max):

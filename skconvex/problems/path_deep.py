@@ -223,7 +223,7 @@ def path_norm(weights):
 
 # length of each node's list of near constraints (screened feasibility tests): this many per
 # input dimension, at least _NEAR_MIN
-_NEAR_PER_DIM, _NEAR_MIN = 2, 16
+_NEAR_PER_DIM, _NEAR_MIN = 5, 16
 
 
 class PathDeepProblem(TwoLayerReLUProblem):
