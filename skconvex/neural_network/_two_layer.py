@@ -18,6 +18,7 @@ from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
+from skconvex.solvers.factored_polish import polish_factored
 from skconvex.solvers.fista import solve_fista, unpack
 from skconvex.solvers.support_newton import polish_support_newton
 
@@ -25,12 +26,11 @@ from skconvex.solvers.support_newton import polish_support_newton
 def _newton_polish(problem, result, user_tol):
     """Newton's method on the support of ``result`` (tiny programs): machine-precision
     predictions (the sample-weight equivalence of scikit-learn's checks compares them to
-    rtol=1e-7, far below what a duality gap of 1e-10 guarantees on a flat loss). Not for
-    shared units, whose nuclear-norm groups are not smooth on a support of fixed columns."""
-    if problem.shared:
-        result.converged = result.gap <= user_tol * abs(result.objective)
-        return result
-    w, improved = polish_support_newton(problem, result.w)
+    rtol=1e-7, far below what a duality gap of 1e-10 guarantees on a flat loss). Shared units,
+    whose nuclear norms are not smooth on a support, are polished through the factors of their
+    blocks instead (:func:`~skconvex.solvers.factored_polish.polish_factored`)."""
+    polish = polish_factored if problem.shared else polish_support_newton
+    w, improved = polish(problem, result.w)
     if improved:
         U, c = unpack(w, problem.shape)
         objective, bound, c_opt, _ = problem.certificate(U, c)
@@ -56,6 +56,16 @@ def _polish(problem, result, user_tol):
             break
     result.n_iter = n_iter
     result.converged = result.gap <= user_tol * abs(result.objective)
+    return result
+
+
+def _solve_fista(problem, **kwargs):
+    """Proximal gradient (:func:`~skconvex.solvers.fista.solve_fista`); tiny programs with
+    shared units, which ``solver="auto"`` does not give to the interior point, are then
+    polished to a rounding-level duality gap (:func:`_polish`), as the interior point's are."""
+    result = solve_fista(problem, **kwargs)
+    if problem.shared and problem.n * problem.Q * problem.K <= _SMALL_SIZE:
+        result = _polish(problem, result, kwargs.get("tol", 1e-6))
     return result
 
 
@@ -161,7 +171,7 @@ class _BaseConvexReLU(ConvexEstimator):
     were gated.
     """
 
-    _solvers = {"fista": solve_fista, "cvxpy": _solve_cvxpy}
+    _solvers = {"fista": _solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
         **ConvexEstimator._parameter_constraints,
@@ -177,8 +187,11 @@ class _BaseConvexReLU(ConvexEstimator):
 
     def _auto_solver(self, problem):
         # tiny programs (the sklearn checks, toy data): the interior point, polished to machine
-        # precision, is robust and fast there; proximal gradient on working sets elsewhere
-        if problem.n * problem.Q * problem.K <= _SMALL_SIZE:
+        # precision, is robust and fast there; proximal gradient on working sets elsewhere.
+        # Not for shared units: their nuclear norms make an SDP, slow in an interior-point
+        # solver (a 3-class check problem: 140 s in Clarabel); proximal gradient polishes
+        # tiny programs itself
+        if problem.n * problem.Q * problem.K <= _SMALL_SIZE and not problem.shared:
             return "cvxpy"
         return "fista"
 
@@ -322,7 +335,12 @@ class _BaseConvexReLU(ConvexEstimator):
         GW = Gs[:d] / problem.scale_[:, None]
         gb = (Gs[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ GW
         self.coefs_ = [W1, W2]
-        self.intercepts_ = [b1, np.asarray(c, dtype=np.float64)]
+        c = np.asarray(c, dtype=np.float64)
+        if problem.loss_name == "cross_entropy":
+            # the softmax is unchanged by a common shift of the output intercepts, which the
+            # program leaves free: report the centered ones (a deterministic decision_function)
+            c = c - c.mean()
+        self.intercepts_ = [b1, c]
         self.gate_coefs_ = GW
         self.gate_intercepts_ = gb
         self.n_hidden_ = int(h)
@@ -411,7 +429,9 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         is feasible). "cvxpy": the same program with Clarabel (the reference; slow beyond small
         problems), polished by proximal-gradient steps and Newton's method on the support to
         machine precision. "auto": "cvxpy" for tiny programs (n_samples x columns x outputs
-        <= 10,000), "fista" otherwise.
+        <= 10,000), "fista" otherwise; with shared hidden units always "fista" (their
+        nuclear norms make an SDP, slow in an interior-point solver), which polishes tiny
+        programs through the units' factors (L-BFGS and Newton steps) to machine precision.
     tol : float, default=1e-6
         Target relative duality gap ``(objective - dual bound) / objective``.
     max_iter : int, default=2000

@@ -71,6 +71,10 @@ class TwoLayerReLUProblem:
         one output, where both programs are the same.
     """
 
+    # Euclidean groups unless __init__ says otherwise (subclasses that build their own state
+    # inherit this)
+    shared = False
+
     def __init__(self, X, Y, mask, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True, relu=False, shared=False):
         X = np.asarray(X, dtype=np.float64)

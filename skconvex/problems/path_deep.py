@@ -246,9 +246,6 @@ class PathDeepProblem(TwoLayerReLUProblem):
         As for :class:`~skconvex.problems.group_lasso_relu.TwoLayerReLUProblem`.
     """
 
-    # one Euclidean (Frobenius) group per column and output: no units shared across outputs
-    shared = False
-
     def __init__(self, X, Y, masks, sigs, tree, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True):
         X = np.asarray(X, dtype=np.float64)
