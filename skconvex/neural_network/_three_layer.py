@@ -30,6 +30,7 @@ from skconvex.problems.three_layer import ThreeLayerReLUProblem
 from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
+from skconvex.solvers.gram_newton import polish_gram_newton
 
 # solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
 # interior point (Clarabel), larger ones by the augmented Lagrangian
@@ -44,12 +45,71 @@ _POLISH_SIZE = 10_000
 _DEFAULT_PATTERNS = {"gated_relu": (20, 20), "relu": (12, 12)}
 
 
+def _newton_polish_gated(problem, result, user_tol):
+    """Newton's method on the support of ``result`` in normal-equations form
+    (:func:`~skconvex.solvers.gram_newton.polish_gram_newton`), kept when the certificate of
+    the whole program says the objective went down."""
+    def good_enough(U, c):
+        objective, bound, _, _ = problem.certificate(U, c)
+        return objective - bound <= 0.1 * user_tol * abs(objective)
+
+    w, improved = polish_gram_newton(problem, result.w, stop=good_enough)
+    if improved:
+        U, c = unpack(w, problem.shape)
+        objective, bound, c_opt, _ = problem.certificate(U, c)
+        if objective <= result.objective:
+            result.w = np.concatenate([U.ravel(), c_opt])
+            result.objective, result.dual_bound = objective, bound
+            result.gap = max(objective - bound, 0.0)
+    result.converged = result.gap <= user_tol * abs(result.objective)
+    return result
+
+
+def _solve_gated_rounds(problem, **kwargs):
+    """FISTA on working sets to a loose relative gap, then Newton's method on the support,
+    checked by the certificate of the whole program; repeated from the better point with a
+    gap target ten times tighter until the certificate meets ``tol``.
+
+    Proximal gradient is slow on these programs at small ``alpha`` once the support is
+    (nearly) found: pairs that share patterns make the groups strongly correlated. On the
+    support the program is smooth and has (|S| d)^2 Hessian entries, and Newton's method
+    reaches rounding level in a few steps when the support is right."""
+    tol = kwargs.pop("tol", 1e-6)
+    max_iter = kwargs.pop("max_iter", 5000)
+    w = kwargs.pop("warm_start", None)
+    round_tol = max(tol, _FIRST_ROUND_GAP)
+    used = 0
+    while True:
+        result = solve_fista(problem, tol=round_tol, max_iter=max(1, max_iter - used),
+                             warm_start=w, **kwargs)
+        used += result.n_iter
+        if result.gap <= tol * abs(result.objective):
+            result.converged = True
+            break
+        result = _newton_polish_gated(problem, result, tol)
+        if result.converged or used >= max_iter:
+            break
+        w = result.w
+        round_tol = max(tol, 0.1 * min(round_tol, result.gap / max(abs(result.objective),
+                                                                    1e-300)))
+    result.n_iter = used
+    return result
+
+
+# the first proximal-gradient round of the gated "fista" solver stops at this relative gap
+_FIRST_ROUND_GAP = 1e-2
+
+
 def _solve_first_order(problem, **kwargs):
-    """solver="fista": accelerated proximal gradient on working sets for the gated program
-    (polished to machine precision when tiny); the augmented Lagrangian for the ReLU program."""
+    """solver="fista": for the gated program, accelerated proximal gradient on working sets
+    with Newton's method on the support between rounds (:func:`_solve_gated_rounds`),
+    polished to machine precision when tiny; the augmented Lagrangian for the ReLU program."""
     if not isinstance(problem, GatedThreeLayerProblem):
         return solve_augmented_lagrangian(problem, **kwargs)
-    result = solve_fista(problem, **kwargs)
+    if problem.shared:
+        result = solve_fista(problem, **kwargs)
+    else:
+        result = _solve_gated_rounds(problem, **kwargs)
     if problem.n * problem.Q * problem.K <= _POLISH_SIZE and result.w.size > problem.K:
         result = _polish(problem, result, kwargs.get("tol", 1e-6))
     return result
@@ -464,8 +524,10 @@ _PROGRAM_DOC = """
     optimum of (N) over networks of any width. :func:`certify_global_optimality` checks the
     dual point against freshly sampled pairs.
 
-    Solvers. Gated: "fista" is FISTA on working sets of pairs (tiny programs, n_samples x
-    pairs x outputs <= 10,000, are also polished by Newton's method on the support); "cvxpy"
+    Solvers. Gated: "fista" is FISTA on working sets of pairs to a relative gap of 1e-2, then
+    Newton's method on the support (the nonzero pairs; normal equations), checked by the
+    certificate of the whole program and repeated with ten times tighter gaps until ``tol``
+    (tiny programs, n_samples x pairs x outputs <= 10,000, are also polished); "cvxpy"
     the same group lasso with Clarabel, polished; "auto": "cvxpy" on tiny programs, "fista"
     otherwise. ReLU: "fista": an augmented Lagrangian on the second-layer cone constraints whose
     subproblems are solved by accelerated proximal gradient (FISTA, restarts, backtracking) on

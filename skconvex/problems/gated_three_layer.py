@@ -88,6 +88,9 @@ class GatedThreeLayerProblem(TwoLayerReLUProblem):
         The first- and second-layer pattern of every column.
     n_first, n_second : int
         ``P1`` and ``P2``.
+    mask1, mask2 : ndarray of bool
+        The first- and second-layer patterns on the samples of the program (those of
+        positive weight).
     """
 
     def __init__(self, X, Y, mask1, mask2, alpha, loss="squared", *, sample_weight=None,
@@ -103,6 +106,12 @@ class GatedThreeLayerProblem(TwoLayerReLUProblem):
                          fit_intercept=fit_intercept, relu=False)
         self.pair_first, self.pair_second = first, second
         self.n_first, self.n_second = mask1.shape[1], mask2.shape[1]
+        # the layers' patterns on the samples of the program (weight > 0): column q's mask is
+        # mask1[:, pair_first[q]] & mask2[:, pair_second[q]] (structured Gram matrices)
+        if sample_weight is not None:
+            keep = np.asarray(sample_weight) > 0
+            mask1, mask2 = mask1[keep], mask2[keep]
+        self.mask1, self.mask2 = mask1, mask2
 
 
 def pair_dual_norms(X, mask1, mask2, Lam):
