@@ -383,31 +383,6 @@ class PathDeepProblem(TwoLayerReLUProblem):
                   sorted(set(bounds)))
         return out
 
-    def _polar(self, slot):
-        """Per column (``col_id``) and output: a point of the polar cone of its cell, the
-        residual ``z - P(z)`` of its last projection for ``slot`` (zero at first)."""
-        key = "polar:" + slot
-        if key not in self._proj_state:
-            self._proj_state[key] = np.zeros((self.shape[0], 2 * self.n_cells, self.K))
-        return self._proj_state[key]
-
-    def _screened_project(self, U, selected, bound, slot):
-        """``(projection of the selected columns whose norm after projecting may exceed
-        bound, upper bounds on every column's projected norm)``. The projection onto a
-        cone is ``z - P°(z)``, its norm the distance from ``z`` to the polar cone, so
-        ``||z - p||`` bounds it for any polar point ``p``: the last projection's residual.
-        Columns whose bound is ``<= bound`` are not projected (their rows of the result
-        are ``U``'s)."""
-        polar = self._polar(slot)
-        P = polar[:, self.col_id, :]
-        ub = self.group_norms(U - P)
-        selected = selected & (ub > bound)
-        out = self.project(U, selected, slot=slot)
-        ids = self.col_id
-        res = np.where(selected[None], U - out, P)
-        polar[:, ids, :] = res
-        return out, selected, ub
-
     def prox(self, U, step):
         """Prox of ``step * (alpha sum ||U_qk||_F + cone indicators)``: projection onto the
         cones, then group soft-thresholding. A column of norm ``<= step * alpha`` is zero after
@@ -418,18 +393,6 @@ class PathDeepProblem(TwoLayerReLUProblem):
         norms = self.group_norms(U)
         scale = np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300))
         return U * scale[None, :, :]
-
-    def dual_norms(self, Lam):
-        """As :meth:`TwoLayerReLUProblem.dual_norms`: columns whose unprojected norm, or
-        distance to the last polar point of their cone (see :meth:`_screened_project`), is
-        ``<= alpha / 2`` keep the smaller of these upper bounds; the others are projected."""
-        A = self.adjoint(Lam)
-        raw = self._dual_group_norms(A)
-        selected = raw > 0.5 * self.alpha
-        if not selected.any():
-            return raw
-        out, sel, ub = self._screened_project(A, selected, 0.5 * self.alpha, "other")
-        return np.where(sel, self.group_norms(out), np.minimum(raw, ub))
 
     def _path_coefs(self, c):
         """``coef[i, u, p]``: the coefficient of ``X z_p`` in node ``u``'s pre-activation at

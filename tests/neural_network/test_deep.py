@@ -384,34 +384,6 @@ def test_screened_projection_equals_the_plain_one(widths, n):
     assert np.all(p._state("prox")[3] == ref, axis=-1).any()
 
 
-def test_screened_dual_norms_bound_and_match_the_projections():
-    """The certificate's column norms skip projections whose bound (the distance to the
-    last polar point of the cone) is at most alpha / 2: every value bounds the projected
-    norm from above, equals it above alpha / 2, and some projections were skipped along a
-    sequence of nearby dual points."""
-    rng = np.random.RandomState(0)
-    n = 200
-    X = np.hstack([rng.randn(n, 3), np.ones((n, 1))])
-    tree = CellTree((2, 2))
-    masks, sigs = sample_cells(X, 8, tree, random_state=1)
-    p = PathDeepProblem(X, rng.randn(n, 1), masks, sigs, tree, 1.0)
-    Lam0 = rng.randn(n, 1)
-    skipped = 0
-    for t in range(12):
-        Lam = Lam0 + 0.05 * rng.randn(n, 1)
-        scale = 0.7 / np.max(p._dual_group_norms(p.adjoint(Lam)))
-        Lam *= scale * (1.0 + 0.5 * (t % 3))  # raw norms up to 0.7, 1.05, 1.4 alpha
-        A = p.adjoint(Lam)
-        exact = p.group_norms(p.project(A))
-        got = p.dual_norms(Lam)
-        assert np.all(got >= exact - 1e-12)
-        big = got > 0.5 * p.alpha
-        assert_allclose(got[big], exact[big], rtol=1e-9, atol=1e-12)
-        raw = p._dual_group_norms(A)
-        skipped += int(np.sum((raw > 0.5 * p.alpha) & ~big))
-    assert skipped > 0
-
-
 def test_fista_estimator_polish_reaches_rounding_level():
     """The "fista" solver (proximal gradient to a loose gap, then Newton on the support and
     the faces of the cones) meets a tight tol and agrees with the reference."""
