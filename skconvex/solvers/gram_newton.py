@@ -213,47 +213,63 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
         return loss.value(sup_.scores(x_)) + alpha * float(
             np.sum(np.linalg.norm(blocks_of(x_, sup_), axis=1)))
 
+    nvar_u = int(sup.k_off[-1])
+    n_blocks = nvar_u // d
+    # groups whose restricted optimum is zero stay in the system, pinned at zero (identity
+    # rows), so that an earlier factor still preconditions the smaller system exactly
+    pinned = np.zeros(n_blocks, dtype=bool)
     H_loss = None
-    factor = None  # Cholesky factor of an earlier Newton matrix: PCG preconditioner
+    pre = None  # preconditioner from the Cholesky factor of an earlier Newton matrix
     f_old = F(x, sup)
     for _ in range(max_iter):
+        pin_var = np.concatenate([np.repeat(pinned, d), np.zeros(sup.n_var - nvar_u, bool)])
         Z = sup.scores(x)
         g = sup.gradient(loss.grad(Z))
         if H_loss is None or not const_hessian:
             H_loss = sup.hessian(loss.hessian_rows(Z))
-            factor = None
+            pre = None
         B = blocks_of(x, sup)
         nb = np.linalg.norm(B, axis=1)
-        nvar_u = int(sup.k_off[-1])
-        g[:nvar_u] += alpha * (B / nb[:, None]).ravel()
+        safe = np.where(pinned, 1.0, nb)
+        g[:nvar_u] += alpha * (B / safe[:, None]).ravel()
+        g[pin_var] = 0.0
         # the penalty's Hessian: one (d, d) block per group
-        Pen = alpha * (np.eye(d)[None] / nb[:, None, None]
-                       - B[:, :, None] * B[:, None, :] / nb[:, None, None] ** 3)
+        Pen = alpha * (np.eye(d)[None] / safe[:, None, None]
+                       - B[:, :, None] * B[:, None, :] / safe[:, None, None] ** 3)
+        Pen[pinned] = 0.0
         shift = 0.0
         if problem.loss_name == "cross_entropy" and sup.n_icpt:
             # the softmax loss is flat along equal shifts of the intercepts
             shift = np.trace(H_loss) / sup.n_var / problem.K
 
         def matvec(v):
-            out = H_loss @ v
-            out[:nvar_u] += np.einsum("bij,bj->bi", Pen, v[:nvar_u].reshape(-1, d)).ravel()
+            vf = np.where(pin_var, 0.0, v)
+            out = H_loss @ vf
+            out[:nvar_u] += np.einsum("bij,bj->bi", Pen, vf[:nvar_u].reshape(-1, d)).ravel()
             if shift:
                 out[nvar_u:] += shift * v[nvar_u:]
+            out[pin_var] = v[pin_var]
             return out
 
-        step = _pcg(matvec, g, factor) if factor is not None else None
+        step = None
+        if pre is not None:
+            precond = pre(pin_var)
+            if precond is not None:
+                step = _pcg(matvec, g, precond)
         if step is None:
             H = H_loss.copy()
-            for b in range(B.shape[0]):
-                H[b * d:(b + 1) * d, b * d:(b + 1) * d] += Pen[b]
+            for k in range(n_blocks):
+                H[k * d:(k + 1) * d, k * d:(k + 1) * d] += Pen[k]
             if shift:
                 H[nvar_u:, nvar_u:] += shift * np.eye(sup.n_var - nvar_u)
-            factor = _factor(H)
+            H[pin_var] = 0.0
+            H[:, pin_var] = 0.0
+            H[pin_var, pin_var] = 1.0
+            pre = _Preconditioner(_factor(H), pin_var)
             del H
-            step = -scipy.linalg.cho_solve(factor, g, check_finite=False) \
-                if factor is not None else None
-        if step is None:
-            break
+            if pre.factor is None:
+                break
+            step = pre(pin_var)(-g)
         slope = float(g @ step)
         if not slope < 0:
             break
@@ -261,17 +277,14 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
         # (likely) zero, where the norm is not smooth and the line search would crawl; try
         # the step with them at zero first
         Sb = step[:nvar_u].reshape(-1, d)
-        cross = np.einsum("bi,bi->b", B, B + Sb) <= 0
+        cross = (np.einsum("bi,bi->b", B, B + Sb) <= 0) & ~pinned
         if cross.any():
             trial = x + step
             blocks_of(trial, sup)[cross] = 0.0
             f_new = F(trial, sup)
             if f_new < f_old:
                 x, f_old = trial, f_new
-                x, sup, H_loss, factor, f_old = _drop(x, sup, cross, H_loss, const_hessian,
-                                                      problem, F)
-                if not sup.cols:
-                    break
+                pinned |= cross
                 continue
         t = 1.0
         while t > 1e-10:
@@ -285,12 +298,12 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
         done = f_old - f_new <= 1e-16 * abs(f_old) or \
             np.linalg.norm(t * step) <= 1e-15 * max(1.0, np.linalg.norm(x))
         f_old = f_new
-        # groups collapsing to zero leave the support (their Hessian blows up): those at
-        # rounding level, and those the step shrank by half or more if zeroing them does not
-        # raise the objective (Newton's steps only halve a group whose optimum is zero)
+        # groups collapsing to zero: those at rounding level, and those the step shrank by
+        # half or more if zeroing them does not raise the objective (Newton's steps only
+        # halve a group whose optimum is zero)
         nb_new = np.linalg.norm(blocks_of(x, sup), axis=1)
-        drop = nb_new <= 1e-10 * max(float(nb_new.max()) if nb_new.size else 0.0, 1e-300)
-        shrunk = (nb_new <= 0.5 * nb) & ~drop
+        drop = (nb_new <= 1e-10 * max(float(nb_new.max()), 1e-300)) & ~pinned
+        shrunk = (nb_new <= 0.5 * nb) & ~drop & ~pinned
         if shrunk.any():
             trial = x.copy()
             blocks_of(trial, sup)[shrunk] = 0.0
@@ -299,9 +312,10 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
                 x, f_old = trial, f_trial
                 drop |= shrunk
         if drop.any():
-            x, sup, H_loss, factor, f_old = _drop(x, sup, drop, H_loss, const_hessian,
-                                                  problem, F)
-            if not sup.cols:
+            blocks_of(x, sup)[drop] = 0.0
+            f_old = F(x, sup)
+            pinned |= drop
+            if pinned.all():
                 break
             continue
         if done or (stop is not None and stop(*sup.to_point(x))):
@@ -325,14 +339,50 @@ def _factor(H):
         return None
 
 
-def _pcg(matvec, g, factor, *, max_iter=20, rtol=1e-12):
-    """``-H^{-1} g`` by conjugate gradients preconditioned by the Cholesky factor of a nearby
-    matrix; ``None`` when they do not reach ``rtol`` within ``max_iter`` iterations."""
+class _Preconditioner:
+    """Solves with a factored Newton matrix ``M`` (pinned variables decoupled) restricted to
+    the variables still free: for variables pinned since, the bordered system
+    ``[M E; E^T 0]`` by its Schur complement (``E`` their unit columns)."""
+
+    def __init__(self, factor, pin_var):
+        self.factor = factor
+        self.pin_var = pin_var.copy()
+        self._cache = None
+
+    def solve(self, r):
+        return scipy.linalg.cho_solve(self.factor, r, check_finite=False)
+
+    def __call__(self, pin_var):
+        new = np.flatnonzero(pin_var & ~self.pin_var)
+        if not new.size:
+            return self.solve
+        if new.size > 0.25 * pin_var.size:
+            return None
+        if self._cache is None or not np.array_equal(self._cache[0], new):
+            E = np.zeros((pin_var.size, new.size))
+            E[new, np.arange(new.size)] = 1.0
+            W = self.solve(E)
+            self._cache = (new, W, scipy.linalg.cho_factor(W[new], check_finite=False))
+        _, W, S = self._cache
+
+        def apply(r):
+            z = self.solve(r)
+            z -= W @ scipy.linalg.cho_solve(S, z[new], check_finite=False)
+            z[pin_var] = r[pin_var]
+            return z
+
+        return apply
+
+
+def _pcg(matvec, g, precond, *, max_iter=20, rtol=1e-12):
+    """``-H^{-1} g`` by conjugate gradients preconditioned by ``precond`` (the inverse of a
+    nearby matrix); ``None`` when they do not reach ``rtol`` within ``max_iter``
+    iterations."""
     b = -g
-    x = scipy.linalg.cho_solve(factor, b, check_finite=False)
+    x = precond(b)
     r = b - matvec(x)
     bn = np.linalg.norm(b)
-    z = scipy.linalg.cho_solve(factor, r, check_finite=False)
+    z = precond(r)
     p = z.copy()
     rz = float(r @ z)
     for _ in range(max_iter):
@@ -345,25 +395,9 @@ def _pcg(matvec, g, factor, *, max_iter=20, rtol=1e-12):
         a = rz / pAp
         x += a * p
         r -= a * Ap
-        z = scipy.linalg.cho_solve(factor, r, check_finite=False)
+        z = precond(r)
         rz_new = float(r @ z)
         p = z + (rz_new / rz) * p
         rz = rz_new
     return x if np.linalg.norm(r) <= rtol * bn else None
 
-
-def _drop(x, sup, drop, H_loss, const_hessian, problem, F):
-    """Remove the groups ``drop`` from the support: ``(x, support, loss Hessian, factor,
-    objective)`` of the smaller program."""
-    d = problem.d
-    nvar_u = int(sup.k_off[-1])
-    Ux, cx = sup.to_point(x)
-    Ux[:, [q for (q, _), dr in zip(_ordered(sup), drop) if dr],
-       [k for (_, k), dr in zip(_ordered(sup), drop) if dr]] = 0.0
-    keep = [col for col, dr in zip(_ordered(sup), drop) if not dr]
-    sel = np.concatenate([np.arange(b * d, (b + 1) * d) for b in np.flatnonzero(~drop)]
-                         + [np.arange(nvar_u, sup.n_var)]).astype(np.intp)
-    new = _Support(problem, keep)
-    x = new.from_point(Ux, cx)
-    H_loss = H_loss[np.ix_(sel, sel)] if const_hessian else None
-    return x, new, H_loss, None, F(x, new)
