@@ -24,6 +24,9 @@ _BLOCK_ENTRIES = 2_000_000
 # the polish gives up when the Hessian would have more entries than this (|S| d = 10,000,
 # 800 MB; the Newton system and its Cholesky factor take as much again each)
 MAX_HESSIAN_SIZE = 100_000_000
+# ... or when the Hessian is accumulated densely (no pair structure, or several outputs) at
+# more than this many multiply-adds (n K^2 (|S| d)^2; ~10 s on one core)
+MAX_DENSE_FLOPS = 1e11
 
 
 def _row_blocks(n, n_var):
@@ -201,6 +204,9 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
     const_hessian = problem.loss_name == "squared"
     sup = _Support(problem, cols)
     if sup.n_var ** 2 > MAX_HESSIAN_SIZE:
+        return w, False
+    structured = problem.K == 1 and getattr(problem, "mask2", None) is not None
+    if not structured and problem.n * problem.K ** 2 * sup.n_var ** 2 > MAX_DENSE_FLOPS:
         return w, False
     x = sup.from_point(U, c)
     # the whole objective at the starting point (every nonzero group is in the support)
