@@ -17,6 +17,7 @@ from skconvex.neural_network._two_layer import _newton_polish
 from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
+from skconvex.solvers.rounds import solve_in_rounds
 
 # solver="auto" uses the polished interior point up to n_samples * columns * column size *
 # outputs of this size, proximal gradient above
@@ -73,23 +74,10 @@ def _solve_fista(problem, **kwargs):
     their cones of low dimension (mostly extreme rays), where the program is smooth and
     small: there Newton's method goes to rounding level in a few steps. A polish that would
     change the support or leave the cones is not taken."""
-    tol = kwargs.pop("tol", 1e-4)
-    max_iter = kwargs.pop("max_iter", 3000)
-    w = kwargs.pop("warm_start", None)
-    round_tol = max(tol, _FIRST_ROUND_GAP)
-    used = 0
-    while True:
-        result = solve_fista(problem, tol=round_tol, max_iter=max(1, max_iter - used),
-                             warm_start=w, **kwargs)
-        used += result.n_iter
-        result = _newton_polish(problem, result, tol)
-        if result.converged or used >= max_iter:
-            break
-        w = result.w
-        round_tol = max(tol, 0.1 * min(round_tol, result.gap / max(abs(result.objective),
-                                                                    1e-300)))
-    result.n_iter = used
-    return result
+    return solve_in_rounds(problem, _newton_polish, tol=kwargs.pop("tol", 1e-4),
+                           max_iter=kwargs.pop("max_iter", 3000),
+                           first_round_gap=_FIRST_ROUND_GAP,
+                           warm_start=kwargs.pop("warm_start", None), **kwargs)
 
 
 # the first proximal-gradient round of the "fista" solver stops at this relative gap

@@ -31,6 +31,7 @@ from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
 from skconvex.solvers.gram_newton import polish_gram_newton
+from skconvex.solvers.rounds import accept_polish, solve_in_rounds
 
 # solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
 # interior point (Clarabel), larger ones by the augmented Lagrangian
@@ -54,15 +55,7 @@ def _newton_polish_gated(problem, result, user_tol):
         return objective - bound <= 0.1 * user_tol * abs(objective)
 
     w, improved = polish_gram_newton(problem, result.w, stop=good_enough)
-    if improved:
-        U, c = unpack(w, problem.shape)
-        objective, bound, c_opt, _ = problem.certificate(U, c)
-        if objective <= result.objective:
-            result.w = np.concatenate([U.ravel(), c_opt])
-            result.objective, result.dual_bound = objective, bound
-            result.gap = max(objective - bound, 0.0)
-    result.converged = result.gap <= user_tol * abs(result.objective)
-    return result
+    return accept_polish(problem, result, w if improved else None, user_tol)
 
 
 def _solve_gated_rounds(problem, **kwargs):
@@ -74,26 +67,11 @@ def _solve_gated_rounds(problem, **kwargs):
     (nearly) found: pairs that share patterns make the groups strongly correlated. On the
     support the program is smooth and has (|S| d)^2 Hessian entries, and Newton's method
     reaches rounding level in a few steps when the support is right."""
-    tol = kwargs.pop("tol", 1e-6)
-    max_iter = kwargs.pop("max_iter", 5000)
-    w = kwargs.pop("warm_start", None)
-    round_tol = max(tol, _FIRST_ROUND_GAP)
-    used = 0
-    while True:
-        result = solve_fista(problem, tol=round_tol, max_iter=max(1, max_iter - used),
-                             warm_start=w, **kwargs)
-        used += result.n_iter
-        if result.gap <= tol * abs(result.objective):
-            result.converged = True
-            break
-        result = _newton_polish_gated(problem, result, tol)
-        if result.converged or used >= max_iter:
-            break
-        w = result.w
-        round_tol = max(tol, 0.1 * min(round_tol, result.gap / max(abs(result.objective),
-                                                                    1e-300)))
-    result.n_iter = used
-    return result
+    return solve_in_rounds(problem, _newton_polish_gated, tol=kwargs.pop("tol", 1e-6),
+                           max_iter=kwargs.pop("max_iter", 5000),
+                           first_round_gap=_FIRST_ROUND_GAP,
+                           warm_start=kwargs.pop("warm_start", None), polish_converged=False,
+                           **kwargs)
 
 
 # the first proximal-gradient round of the gated "fista" solver stops at this relative gap

@@ -20,6 +20,7 @@ from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.factored_polish import polish_factored
 from skconvex.solvers.fista import solve_fista, unpack
+from skconvex.solvers.rounds import accept_polish
 from skconvex.solvers.support_newton import polish_support_newton
 
 
@@ -31,15 +32,7 @@ def _newton_polish(problem, result, user_tol):
     blocks instead (:func:`~skconvex.solvers.factored_polish.polish_factored`)."""
     polish = polish_factored if problem.shared else polish_support_newton
     w, improved = polish(problem, result.w)
-    if improved:
-        U, c = unpack(w, problem.shape)
-        objective, bound, c_opt, _ = problem.certificate(U, c)
-        if objective <= result.objective:
-            result.w = np.concatenate([U.ravel(), c_opt])
-            result.objective, result.dual_bound = objective, bound
-            result.gap = max(objective - bound, 0.0)
-    result.converged = result.gap <= user_tol * abs(result.objective)
-    return result
+    return accept_polish(problem, result, w if improved else None, user_tol)
 
 
 def _polish(problem, result, user_tol):
