@@ -110,6 +110,52 @@ def _most_violated(h, mask, xnorm, cn, in_s, tol_abs):
 
 
 @njit(cache=True, nogil=True)
+def _drop_nonpositive(A, ones, z, idx, rho, S_i, S_u, in_s, n_s):
+    """A warm-started active set: drop the constraint of the most negative multiplier until
+    all are positive (their values go to ``rho``). Returns the new size."""
+    while n_s > 0:
+        sol = _solve_active(A[:n_s], ones, z, idx, n_s)
+        amin = 0
+        for a in range(1, n_s):
+            if sol[a] < sol[amin]:
+                amin = a
+        if sol[amin] > 0.0:
+            for a in range(n_s):
+                rho[a] = sol[a]
+            break
+        in_s[S_i[amin], S_u[amin]] = False
+        for a in range(amin, n_s - 1):
+            S_i[a], S_u[a] = S_i[a + 1], S_u[a + 1]
+            A[a, :] = A[a + 1, :]
+        n_s -= 1
+    return n_s
+
+
+@njit(cache=True, nogil=True)
+def _settle(A, ones, z, idx, rho, S_i, S_u, in_s, n_s, scale, D):
+    """Lawson-Hanson inner loop after a constraint joined the active set: solve, back off to
+    the first vanishing multiplier and drop the vanished ones, until all are positive. Returns
+    the new size."""
+    for _inner in range(3 * D + 10):
+        sol = _solve_active(A[:n_s], ones, z, idx, n_s)
+        if _back_off(rho, sol, n_s):
+            break
+        k = 0
+        for a in range(n_s):
+            if rho[a] > 1e-15 * scale:
+                S_i[k], S_u[k] = S_i[a], S_u[a]
+                A[k, :] = A[a, :]
+                rho[k] = rho[a]
+                k += 1
+            else:
+                in_s[S_i[a], S_u[a]] = False
+        n_s = k
+        if n_s == 0:
+            break
+    return n_s
+
+
+@njit(cache=True, nogil=True)
 def project_tree_cone(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi,
                       n_leaves, z, warm_i, warm_u, n_warm, rtol=1e-12, H0=None):
     """Projection of ``z`` (d * l,) onto the cell's cone.
@@ -157,21 +203,7 @@ def project_tree_cone(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, 
             S_i[n_s], S_u[n_s] = i, v
             in_s[i, v] = True
             n_s += 1
-    while n_s > 0:
-        sol = _solve_active(A[:n_s], ones, z, idx, n_s)
-        amin = 0
-        for a in range(1, n_s):
-            if sol[a] < sol[amin]:
-                amin = a
-        if sol[amin] > 0.0:
-            for a in range(n_s):
-                rho[a] = sol[a]
-            break
-        in_s[S_i[amin], S_u[amin]] = False
-        for a in range(amin, n_s - 1):
-            S_i[a], S_u[a] = S_i[a + 1], S_u[a + 1]
-            A[a, :] = A[a + 1, :]
-        n_s -= 1
+    n_s = _drop_nonpositive(A, ones, z, idx, rho, S_i, S_u, in_s, n_s)
     if n_s > 0:
         _primal(A, ones, z, idx, rho, n_s, u)
     max_steps = 3 * D + 10
@@ -186,22 +218,7 @@ def project_tree_cone(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, 
         in_s[bi, bu] = True
         rho[n_s] = 0.0
         n_s += 1
-        for _inner in range(3 * D + 10):
-            sol = _solve_active(A[:n_s], ones, z, idx, n_s)
-            if _back_off(rho, sol, n_s):
-                break
-            k = 0
-            for a in range(n_s):
-                if rho[a] > 1e-15 * scale:
-                    S_i[k], S_u[k] = S_i[a], S_u[a]
-                    A[k, :] = A[a, :]
-                    rho[k] = rho[a]
-                    k += 1
-                else:
-                    in_s[S_i[a], S_u[a]] = False
-            n_s = k
-            if n_s == 0:
-                break
+        n_s = _settle(A, ones, z, idx, rho, S_i, S_u, in_s, n_s, scale, D)
         for a in range(D):
             u[a] = z[a]
         if n_s > 0:
@@ -517,21 +534,7 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
             S_i[n_s], S_u[n_s] = i, v
             in_s[i, v] = True
             n_s += 1
-    while n_s > 0:
-        sol = _solve_active(A[:n_s], ones, z, idx, n_s)
-        amin = 0
-        for a in range(1, n_s):
-            if sol[a] < sol[amin]:
-                amin = a
-        if sol[amin] > 0.0:
-            for a in range(n_s):
-                rho[a] = sol[a]
-            break
-        in_s[S_i[amin], S_u[amin]] = False
-        for a in range(amin, n_s - 1):
-            S_i[a], S_u[a] = S_i[a + 1], S_u[a + 1]
-            A[a, :] = A[a + 1, :]
-        n_s -= 1
+    n_s = _drop_nonpositive(A, ones, z, idx, rho, S_i, S_u, in_s, n_s)
     if n_s > 0:
         _primal(A, ones, z, idx, rho, n_s, u)
     max_steps = 3 * D + 10
@@ -546,22 +549,7 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
         in_s[bi, bu] = True
         rho[n_s] = 0.0
         n_s += 1
-        for _inner in range(3 * D + 10):
-            sol = _solve_active(A[:n_s], ones, z, idx, n_s)
-            if _back_off(rho, sol, n_s):
-                break
-            k = 0
-            for a in range(n_s):
-                if rho[a] > 1e-15 * scale:
-                    S_i[k], S_u[k] = S_i[a], S_u[a]
-                    A[k, :] = A[a, :]
-                    rho[k] = rho[a]
-                    k += 1
-                else:
-                    in_s[S_i[a], S_u[a]] = False
-            n_s = k
-            if n_s == 0:
-                break
+        n_s = _settle(A, ones, z, idx, rho, S_i, S_u, in_s, n_s, scale, D)
         for a in range(D):
             u[a] = z[a]
         if n_s > 0:
