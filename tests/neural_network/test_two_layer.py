@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.base import clone
 
 from skconvex.datasets import make_planted_relu_regression
 from skconvex.arrangements import gate_mask, sample_gates
@@ -386,6 +387,42 @@ def test_refine_gates_climbs_and_keeps_patterns_distinct():
     # the climb raises the scores well above those of the starting generators
     assert s.mean() > score(G0[:, 5:]).mean() + 0.05
     assert_allclose(np.linalg.norm(G, axis=0), 1.0)
+
+
+def test_ascend_gates_finds_the_best_pattern():
+    from skconvex.arrangements import ascend_gates
+
+    rng = np.random.RandomState(0)
+    X = np.hstack([rng.randn(300, 2), np.ones((300, 1))])
+    r = (X @ np.array([1.0, -0.5, 0.3]) >= 0) - 0.5 + 0.1 * rng.randn(300)
+
+    def exact(G):
+        return np.linalg.norm(X.T @ (gate_mask(X, G) * r[:, None]), axis=0)
+
+    best = exact(rng.randn(3, 200_000)).max()  # brute force over the patterns of 2-D data
+    G0 = sample_gates(X, 20, random_state=1)
+    assert exact(G0).max() < 0.95 * best
+    G, s = ascend_gates(X, G0, np.repeat(r[:, None], 20, axis=1))
+    assert_allclose(s, exact(G))
+    assert_allclose(np.linalg.norm(G, axis=0), 1.0)
+    assert np.all(s >= exact(G0))  # no generator gets worse
+    assert s.max() == pytest.approx(best, rel=1e-12)  # the best pattern is found
+    assert np.sum(s > (1 - 1e-12) * best) >= 5 and s.mean() > 0.9 * best
+
+
+def test_dual_search_ascent_lowers_the_optimum():
+    # the gradient ascent on the chosen generators gives a program with a lower optimum than
+    # the hill climb alone, for the same budget and seed
+    from unittest import mock
+
+    import skconvex.neural_network._two_layer as two_layer
+
+    X, y = make_planted_relu_regression(400, 6, random_state=0)
+    est = ConvexReLURegressor(alpha=1e-2, n_patterns=40, pattern_search="dual", random_state=0)
+    with_ascent = est.fit(X, y).objective_
+    with mock.patch.object(two_layer, "_ascend_dual_gates", lambda problem, G, Lam: G):
+        without = clone(est).fit(X, y).objective_
+    assert with_ascent < without
 
 
 def test_factored_polish_reaches_the_shared_units_optimum():
