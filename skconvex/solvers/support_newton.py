@@ -21,6 +21,8 @@ from skconvex.solvers.fista import pack, unpack
 
 # the polish gives up on programs whose dense Jacobian would have more entries than this
 MAX_JACOBIAN_SIZE = 4_000_000
+# the active-set steps stop after this many cone rows added per column (on average)
+_MAX_FACE_CHANGES_PER_COLUMN = 4
 
 
 def _cone_rows(problem, q):
@@ -52,21 +54,26 @@ def _null_space(A, rcond):
     return vh[rank:].T.conj()
 
 
-def _bases(problem, U, cols, norms):
-    """An orthonormal basis of each column's feasible subspace (all of R^d for the gated
-    program; the null space of the active cone rows for the ReLU one)."""
-    size = problem.shape[0]
-    out = []
+def _active_rows(problem, U, cols, norms):
+    """Each column's cone rows and the mask of those active at ``U`` (None and None for the
+    gated program, whose columns are free)."""
+    if not problem.relu:
+        return [None] * len(cols), [None] * len(cols)
+    rows, active = [], []
     for q, k in cols:
-        if not problem.relu:
-            out.append(np.eye(size))
-            continue
         A = _cone_rows(problem, q)
         slack = A @ U[:, q, k]
-        row_norms = np.linalg.norm(A, axis=1)
-        act = slack <= 1e-9 * row_norms * norms[q, k]
-        out.append(_null_space(A[act], 1e-10) if act.any() else np.eye(size))
-    return out
+        rows.append(A)
+        active.append(slack <= 1e-9 * np.linalg.norm(A, axis=1) * norms[q, k])
+    return rows, active
+
+
+def _basis(size, A, act):
+    """An orthonormal basis of a column's feasible subspace: all of R^size for a free column,
+    else the null space of its active cone rows (the face of its cone)."""
+    if A is None or not act.any():
+        return np.eye(size)
+    return _null_space(A[act], 1e-10)
 
 
 def _solve_spd(H, g):
@@ -79,10 +86,31 @@ def _solve_spd(H, g):
         return -scipy.linalg.lstsq(H, g, check_finite=False)[0]
 
 
+def _blocking_row(A, act, u, du):
+    """The first cone row of a column that the move ``u + t du`` (``t`` in (0, 1]) makes
+    negative, among the inactive ones: ``(t, row)``, or ``(inf, None)``."""
+    rate = A @ du
+    cand = ~act & (rate < 0)
+    if not cand.any():
+        return np.inf, None
+    idx = np.flatnonzero(cand)
+    ratio = np.maximum(A[idx] @ u, 0.0) / -rate[idx]
+    j = int(np.argmin(ratio))
+    return float(ratio[j]), int(idx[j])
+
+
 def polish_support_newton(problem, w, *, max_iter=30):
     """Polish ``w`` (packed ``(U, c)``, an almost optimal point) by Newton's method on its
-    support. Returns ``(w, improved)``; ``w`` is returned unchanged when the polish would
-    change the support, leave the cones, or not lower the objective."""
+    support. Returns ``(w, improved)``; ``w`` is returned unchanged when the polish would not
+    lower the objective.
+
+    For the ReLU program each column moves on the face of its cone where it lies (the null
+    space of its active rows), as an active-set method: a Newton step that would cross
+    another cone row is cut at that row, which then joins the column's active rows (a face
+    one dimension lower), and the iteration goes on from there. Every iterate stays in the
+    cones. A column that shrinks to zero (or is pinned there by its face) leaves the support;
+    columns do not enter it (the certificate of the whole program tells whether one
+    should)."""
     U, c = unpack(np.asarray(w, dtype=np.float64), problem.shape)
     U, c = U.copy(), np.array(c, dtype=np.float64)
     norms = problem.group_norms(U)
@@ -90,38 +118,62 @@ def polish_support_newton(problem, w, *, max_iter=30):
         return w, False
     cols = list(zip(*np.nonzero(norms > 1e-9 * norms.max())))
     n, K = problem.n, problem.K
-    bases = _bases(problem, U, cols, norms)
-    sizes = [B.shape[1] for B in bases]
-    if min(sizes) == 0:
-        return w, False
-    offs = np.concatenate([[0], np.cumsum(sizes)])
+    size = problem.shape[0]
     n_icpt = K if problem.fit_intercept else 0
-    n_var = int(offs[-1]) + n_icpt
-    if n * K * n_var > MAX_JACOBIAN_SIZE:
-        return w, False
     alpha, loss = problem.alpha, problem.loss
-    # Jacobian of the scores (n, K, n_var): column (q, k) moves output k only
-    J = np.zeros((n, K, n_var))
-    for b, ((q, k), B) in enumerate(zip(cols, bases)):
-        J[:, k, offs[b]:offs[b + 1]] = _column_jacobian(problem, q) @ B
-    for k in range(n_icpt):
-        J[:, k, offs[-1] + k] = 1.0
-    Jf = J.reshape(n * K, n_var)
+    rows, active = _active_rows(problem, U, cols, norms)
+    jac = [_column_jacobian(problem, q) for q, _ in cols]  # (n, size) each
+    bases = [_basis(size, A, act) for A, act in zip(rows, active)]
+    if min(B.shape[1] for B in bases) == 0:
+        return w, False
+    # the network output of the other (zero) columns: the restricted objective is
+    # F(x) = f(Z_rest + sum_b J_b B_b x_b + c) + alpha sum ||x_b||, linear scores in x
+    Z_rest = problem.forward(U) - sum(
+        np.outer(jac[b] @ U[:, q, k], np.eye(K)[k]) for b, (q, k) in enumerate(cols))
+    cur = [U[:, q, k].copy() for q, k in cols]  # the columns, in the full space
 
-    def to_point(x):
-        Un = np.zeros_like(U)
+    def layout():
+        sizes = [B.shape[1] for B in bases]
+        offs = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        n_var = int(offs[-1]) + n_icpt
+        if n * K * n_var > MAX_JACOBIAN_SIZE:
+            return None
+        J = np.zeros((n, K, n_var))  # Jacobian of the scores: column (q, k) moves output k
         for b, ((q, k), B) in enumerate(zip(cols, bases)):
-            Un[:, q, k] = B @ x[offs[b]:offs[b + 1]]
-        cn = x[offs[-1]:] if n_icpt else np.zeros(K)
-        return Un, cn
+            J[:, k, offs[b]:offs[b + 1]] = jac[b] @ B
+        for k in range(n_icpt):
+            J[:, k, offs[-1] + k] = 1.0
+        return offs, J, J.reshape(n * K, n_var)
 
-    x = np.concatenate([B.T @ U[:, q, k] for (q, k), B in zip(cols, bases)]
-                       + ([c] if n_icpt else []))
-    # the restricted objective F(x) = f(Z0 + c) + alpha sum ||z_b||, Z0 linear in x
-    Z0_rest = problem.forward(U) - (Jf[:, :offs[-1]] @ x[:offs[-1]]).reshape(n, K)
+    lay = layout()
+    if lay is None:
+        return w, False
+    offs, J, Jf = lay
+    x = np.concatenate([B.T @ u for u, B in zip(cur, bases)] + ([c] if n_icpt else []))
+
+    def drop(idx):
+        """Remove the columns ``idx`` from the support (they become zero); False when none
+        would be left."""
+        for b in sorted(idx, reverse=True):
+            for lst in (cols, rows, active, bases, jac, cur):
+                del lst[b]
+        return bool(cols)
+
+    def relayout(x):
+        """The variables of the current faces and support, from the current columns:
+        ``(x, F(x))`` (updates the layout), or ``(None, None)`` when the Jacobian would be
+        too large."""
+        nonlocal offs, J, Jf
+        lay = layout()
+        if lay is None:
+            return None, None
+        offs, J, Jf = lay
+        x = np.concatenate([B.T @ u for u, B in zip(cur, bases)]
+                           + ([x[len(x) - n_icpt:]] if n_icpt else []))
+        return x, F(x)
 
     def scores(x):
-        return Z0_rest + (Jf @ x).reshape(n, K)
+        return Z_rest + (Jf @ x).reshape(n, K)
 
     def F(x):
         zn = [np.linalg.norm(x[offs[b]:offs[b + 1]]) for b in range(len(cols))]
@@ -129,16 +181,28 @@ def polish_support_newton(problem, w, *, max_iter=30):
 
     f_old = F(x)
     f0 = f_old
-    for _ in range(max_iter):
+    it = 0
+    face_changes = 0
+    while it < max_iter:
+        it += 1
         Z = scores(x)
         G = loss.grad(Z)  # (n, K)
         g = Jf.T @ G.ravel()
+        n_var = Jf.shape[1]
         H = Jf.T @ (loss.hessian_rows(Z) @ J).reshape(n * K, n_var)
+        zero = [b for b in range(len(cols)) if np.linalg.norm(x[offs[b]:offs[b + 1]])
+                <= 1e-12 * max(1.0, np.linalg.norm(x))]
+        if zero:  # groups shrink to zero: they leave the support
+            if not drop(zero):
+                return w, False
+            x, f_old = relayout(x)
+            if x is None:
+                return w, False
+            max_iter += 1
+            continue
         for b in range(len(cols)):
             zb = x[offs[b]:offs[b + 1]]
             nz = np.linalg.norm(zb)
-            if nz <= 1e-12 * max(1.0, np.linalg.norm(x)):
-                return w, False  # a group shrinks to zero: the support changes
             sl = slice(offs[b], offs[b + 1])
             g[sl] += alpha * zb / nz
             H[sl, sl] += alpha * (np.eye(zb.size) / nz - np.outer(zb, zb) / nz**3)
@@ -151,21 +215,54 @@ def polish_support_newton(problem, w, *, max_iter=30):
         slope = float(g @ step)
         if not slope < 0:
             break
-        t = 1.0
-        while t > 1e-10:
+        # the longest step that stays in the cones, and the row that stops it
+        t_max, block = 1.0, None
+        for b, (A, act) in enumerate(zip(rows, active)):
+            if A is None:
+                continue
+            t_b, row = _blocking_row(A, act, cur[b], bases[b] @ step[offs[b]:offs[b + 1]])
+            if t_b < t_max:
+                t_max, block = t_b, (b, row)
+        t = t_max
+        while t > 1e-10 * t_max:
             f_new = F(x + t * step)
             if f_new <= f_old + 1e-4 * t * slope + 1e-15 * abs(f_old):
                 break
             t *= 0.5
         else:
-            break
+            if block is None or t_max > 0:
+                break
+            f_new = f_old  # the step is blocked at once: only the face changes
         x = x + t * step
+        for b, B in enumerate(bases):
+            cur[b] = B @ x[offs[b]:offs[b + 1]]
+        if block is not None and t == t_max:
+            # the step reached a new cone row: continue on the face one dimension lower
+            b, row = block
+            face_changes += 1
+            if face_changes > _MAX_FACE_CHANGES_PER_COLUMN * len(cols):
+                break
+            active[b][row] = True
+            bases[b] = _basis(size, rows[b], active[b])
+            if bases[b].shape[1] == 0:  # the column is pinned at zero: it leaves the support
+                if not drop([b]):
+                    return w, False
+            else:
+                cur[b] = bases[b] @ (bases[b].T @ cur[b])
+            x, f_old = relayout(x)
+            if x is None:
+                return w, False
+            max_iter += 1  # a face change is not a Newton iteration
+            continue
         done = f_old - f_new <= 1e-16 * abs(f_old) or \
             np.linalg.norm(t * step) <= 1e-15 * max(1.0, np.linalg.norm(x))
         f_old = f_new
         if done:
             break
-    Un, cn = to_point(x)
+    Un = np.zeros_like(U)
+    for b, (q, k) in enumerate(cols):
+        Un[:, q, k] = bases[b] @ x[offs[b]:offs[b + 1]]
+    cn = x[offs[-1]:] if n_icpt else np.zeros(K)
     if problem.relu and problem.max_violation(Un) > 1e-12 * max(1.0, float(norms.max())):
         return w, False
     if not F(x) <= f0 + 1e-15 * abs(f0):

@@ -445,3 +445,39 @@ def test_factored_polish_reaches_the_shared_units_optimum():
     Z, Zr = p.forward(U) + c, p.forward(Ur) + cr
     assert_allclose(Z - Z.mean(axis=1, keepdims=True), Zr - Zr.mean(axis=1, keepdims=True),
                     atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_support_newton_finds_the_faces_of_the_cones(loss):
+    # from the optimum moved into the interior of its cones (every active cone row released),
+    # the active-set Newton polish cuts its steps at the cone rows, moves to the optimum's
+    # faces and reaches the optimum; every point it returns is in the cones
+    from skconvex.solvers.fista import pack, unpack
+    from skconvex.solvers.support_newton import polish_support_newton
+
+    X, y = _planted(60, 3, 0)
+    Xt = np.hstack([X, np.ones((60, 1))])
+    G = sample_gates(Xt, 8, random_state=0)
+    Y = y[:, None] if loss == "squared" else np.where(y > np.median(y), 1.0, -1.0)[:, None]
+    p = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G), 2e-3, loss, relu=True)
+    ref = solve_fista(p, tol=1e-9, max_iter=60_000)
+    w_opt, improved = polish_support_newton(p, ref.w)
+    U, c = unpack(w_opt, p.shape)
+    f_opt, bound, _, _ = p.certificate(U, c)
+    assert f_opt - bound <= 1e-12 * f_opt
+    on_face = 0
+    U_in = U.copy()
+    for q in np.flatnonzero(p.group_norms(U)[:, 0] > 0):
+        g = G[:, q % p.n_patterns] / np.linalg.norm(G[:, q % p.n_patterns])
+        slack = (np.where(p.mask[:, q % p.n_patterns], 1.0, -1.0)[:, None] * Xt) @ U[:, q, 0]
+        on_face += int(np.any(slack <= 1e-9 * np.linalg.norm(U[:, q, 0])))
+        U_in[:, q, 0] += 1e-3 * np.linalg.norm(U[:, q, 0]) * g
+    assert on_face >= 2  # the optimum has columns on faces of their cones
+    assert p.max_violation(U_in) == 0.0
+    w, improved = polish_support_newton(p, pack(U_in, c))
+    assert improved
+    U_new, c_new = unpack(w, p.shape)
+    assert p.max_violation(U_new) <= 1e-12
+    f_new, bound_new, _, _ = p.certificate(U_new, c_new)
+    assert f_new == pytest.approx(f_opt, rel=1e-12)
+    assert f_new - bound_new <= 1e-10 * f_new
