@@ -8,8 +8,19 @@ samples). Each set is split 75/25 with 5 seeds (3 with --quick); the table gives
 mean +- std, fit time, and for the convex fits the relative duality gap (the certificate of
 each fit: max over seeds; "*" marks fits stopped by max_iter before tol).
 
+Hyperparameters: each model's are chosen per set on a validation split (20% of the training
+part of seed 0's split; the test part is never seen): ``alpha`` from ``CONVEX_ALPHAS`` for the
+convex models and from ``MLP_ALPHAS`` for the MLP (the grid of ``bench_two_layer.py``), and for
+``path`` and ``2-layer`` also the cell budget from ``--n-cells`` (default 100,300,600; the
+sampled program is closer to the full one with more cells); ties go to the simplest setting
+(largest alpha, fewest cells). The choices and the validation scores are printed; the 5 seeds
+then fit with them. ``--alpha A`` fixes the convex models' alpha to ``A`` (and the cells to the
+first of ``--n-cells``) and leaves the MLP at scikit-learn's default (the protocol of the
+records before this option).
+
 Models:
-- ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells);
+- ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells), max_iter
+  10,000 (the smallest alphas need more than the default);
 - ``three``: ConvexThreeLayerClassifier (its default gated program, same alpha);
 - ``2-layer``: ConvexReLUClassifier(activation="relu", same alpha, n_patterns = 2 n_cells);
 - ``MLP(w,w)``: MLPClassifier(hidden_layer_sizes=(w, w)), L-BFGS, standardized inputs.
@@ -75,36 +86,86 @@ def models(args):
                           PathRegularizedReLUClassifier)
 
     out = {
-        "path": lambda s: PathRegularizedReLUClassifier(
-            alpha=args.alpha, n_cells=args.n_cells, max_iter=args.max_iter, random_state=s),
-        "2-layer": lambda s: ConvexReLUClassifier(
-            alpha=args.alpha, n_patterns=2 * args.n_cells, activation="relu",
+        "path": lambda s, p: PathRegularizedReLUClassifier(
+            alpha=p["alpha"], n_cells=p["cells"], max_iter=args.max_iter, random_state=s),
+        "2-layer": lambda s, p: ConvexReLUClassifier(
+            alpha=p["alpha"], n_patterns=2 * p["cells"], activation="relu",
             max_iter=args.max_iter, random_state=s),
-        f"MLP({args.width},{args.width})": lambda s: make_pipeline(
+        f"MLP({args.width},{args.width})": lambda s, p: make_pipeline(
             StandardScaler(), MLPClassifier(hidden_layer_sizes=(args.width, args.width),
-                                            solver="lbfgs", max_iter=5000, random_state=s)),
+                                            alpha=p["alpha"], solver="lbfgs", max_iter=5000,
+                                            random_state=s)),
     }
     # the three-layer convex network: its default gated program (the ReLU program's interior
     # point does not scale to these sizes), with the same alpha and max_iter
-    out["three"] = lambda s: ConvexThreeLayerClassifier(alpha=args.alpha, max_iter=args.max_iter,
-                                                        random_state=s)
+    out["three"] = lambda s, p: ConvexThreeLayerClassifier(
+        alpha=p["alpha"], max_iter=args.max_iter, random_state=s)
     return out
+
+
+CONVEX_ALPHAS = (1e-2, 3e-3, 1e-3, 3e-4)
+MLP_ALPHAS = (1.0, 1e-2, 1e-4)  # bench_two_layer's grid, largest first
+MLP_DEFAULT_ALPHA = 1e-4  # scikit-learn's
+
+
+def grid_of(model, args):
+    """The settings tried for ``model``, simplest first (largest alpha, fewest cells), or the
+    one it uses: a list of dicts."""
+    if model.startswith("MLP"):
+        return [{"alpha": a} for a in (MLP_ALPHAS if args.alpha is None else
+                                       (MLP_DEFAULT_ALPHA,))]
+    alphas = CONVEX_ALPHAS if args.alpha is None else (args.alpha,)
+    if model == "three":
+        return [{"alpha": a} for a in alphas]
+    cells = args.n_cells if args.alpha is None else args.n_cells[:1]
+    return [{"alpha": a, "cells": c} for c in cells for a in alphas]
+
+
+def describe(params):
+    return "/".join(f"{v:g}" for v in params.values())
+
+
+def select_params(builders, X, y, args):
+    """Each model's settings by validation on seed 0's training part: ``({model: params},
+    {model: [(params, score)]})``."""
+    from sklearn.model_selection import train_test_split
+
+    Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    Xfit, Xval, yfit, yval = train_test_split(Xtr, ytr, test_size=0.2, random_state=0,
+                                              stratify=ytr)
+    chosen, scores = {}, {}
+    for m, build in builders.items():
+        grid = grid_of(m, args)
+        if len(grid) == 1:
+            chosen[m], scores[m] = grid[0], []
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores[m] = [(p, build(0, p).fit(Xfit, yfit).score(Xval, yval)) for p in grid]
+        best = max(v for _, v in scores[m])
+        chosen[m] = next(p for p, v in scores[m] if v == best)  # the simplest best
+    return chosen, scores
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seeds", type=int, default=None)
-    p.add_argument("--alpha", type=float, default=1e-3)
-    p.add_argument("--n-cells", type=int, default=None)
+    p.add_argument("--alpha", type=float, default=None,
+                   help="fix the convex models' alpha (default: each model's alpha chosen "
+                        "on a validation split)")
+    p.add_argument("--n-cells", default=None,
+                   help="cell budgets tried on validation, comma-separated (default "
+                        "100,300,600; --quick 40)")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-max", type=int, default=None)
-    p.add_argument("--max-iter", type=int, default=3000)
+    p.add_argument("--max-iter", type=int, default=10_000)
     p.add_argument("--sets", default="spiral,breast_cancer,wine,twonorm,ring,banana,pima,magic")
     p.add_argument("--out", default=None, help="also write the table to this file")
     args = p.parse_args(argv)
     seeds = args.seeds or (3 if args.quick else 5)
-    args.n_cells = args.n_cells or (40 if args.quick else 100)
+    args.n_cells = [int(c) for c in (args.n_cells or ("40" if args.quick else
+                                                     "100,300,600")).split(",")]
     n_max = args.n_max or (600 if args.quick else 2000)
     from sklearn.model_selection import train_test_split
 
@@ -119,19 +180,34 @@ def main(argv=None):
 
     head = subprocess.run(["git", "log", "-1", "--format=%h"], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    log(f"commit {head}; seeds {seeds}; alpha {args.alpha}; n_cells {args.n_cells}; "
+    alpha_desc = (f"alpha {args.alpha} (MLP {MLP_DEFAULT_ALPHA}), n_cells {args.n_cells[0]}"
+                  if args.alpha is not None else
+                  f"by validation: alpha (convex {CONVEX_ALPHAS}, MLP {MLP_ALPHAS}), n_cells "
+                  f"{tuple(args.n_cells)}")
+    log(f"commit {head}; seeds {seeds}; {alpha_desc}; "
         f"subsample <= {n_max}; max_iter {args.max_iter}")
     builders = models(args)
     names = list(builders)
     if "three" not in names:
         log("three: ConvexThreeLayerClassifier not exported by skconvex.neural_network here "
             "(column left out)")
-    log(f"{'set':<14}{'n':>6}  " + "".join(f"{m:>24}" for m in names) + "   certificate (path)")
+    width = 24 if args.alpha is not None else 35
+    val_lines = []
+    log(f"{'set':<14}{'n':>6}  " + "".join(f"{m:>{width}}" for m in names)
+        + "   certificate (path)")
     ok_all = True
     mlp_name = [m for m in names if m.startswith("MLP")][0]
     t_path, t_mlp = [], []
     for name in args.sets.split(","):
         X, y = load(name, n_max)
+        t0 = time.perf_counter()
+        chosen, val = select_params(builders, X, y, args)
+        if args.alpha is None:
+            val_desc = "; ".join(f"{m} " + ", ".join(f"{describe(p)}:{v:.3f}" for p, v in val[m])
+                                 for m in names)
+            val_lines.append(f"  {name}: validation, alpha[/cells]:score "
+                             f"({time.perf_counter() - t0:.0f} s): "
+                             f"{val_desc}")
         acc = {m: [] for m in names}
         tim = {m: [] for m in names}
         gaps, capped = [], False
@@ -139,7 +215,7 @@ def main(argv=None):
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=s,
                                                   stratify=y)
             for m in names:
-                est = builders[m](s)
+                est = builders[m](s, chosen[m])
                 with warnings.catch_warnings(record=True) as w:
                     warnings.simplefilter("always")
                     t0 = time.perf_counter()
@@ -157,9 +233,13 @@ def main(argv=None):
         ok_all &= ok
         t_path.append(statistics.fmean(tim["path"]))
         t_mlp.append(statistics.fmean(tim[mlp_name]))
-        log(f"{name:<14}{len(y):>6}  " + "".join(f"{c:>24}" for c in cells)
+        if args.alpha is None:
+            cells = [f"{c} {describe(chosen[m]):>10}" for c, m in zip(cells, names)]
+        log(f"{name:<14}{len(y):>6}  " + "".join(f"{c:>{width}}" for c in cells)
             + f"   rel gap <= {max(gaps):.1e}{'*' if capped else ''}"
             + ("" if ok else "   (path below MLP)"))
+    for line in val_lines:
+        log(line)
     ratio = statistics.fmean(t_mlp) / statistics.fmean(t_path)
     log(result_line("bench_deep", ratio, ok_all))
     if args.out:

@@ -113,6 +113,8 @@ _SMALL_SIZE = 10_000
 # trials of the local search on the chosen ones
 _SEARCH_CANDIDATES = 10
 _SEARCH_REFINE_TRIALS = 10
+_SEARCH_GROWTH = 1.0  # patterns added per round, relative to the program's
+_SEARCH_ASCENT_STEPS = 30
 
 
 def _pattern_dual_norms(problem, G, Lam):
@@ -151,7 +153,7 @@ def _ascend_dual_gates(problem, G, Lam):
         else:
             V = np.eye(K)[np.argmax(np.linalg.norm(A, axis=1), axis=1)]
         R = Lam @ V.T
-    G_up, _ = ascend_gates(X, G, R)
+    G_up, _ = ascend_gates(X, G, R, n_steps=_SEARCH_ASCENT_STEPS)
     if problem.relu:
         lower = (_pattern_dual_norms(problem, G_up, Lam)[2]
                  < _pattern_dual_norms(problem, G, Lam)[2])
@@ -306,7 +308,8 @@ class _BaseConvexReLU(ConvexEstimator):
             super().fit(X, y, sample_weight)
             n_iter += self.n_iter_
             while self.n_patterns_ < budget:
-                add = min(self.n_patterns_, budget - self.n_patterns_)
+                add = min(max(1, int(np.ceil(_SEARCH_GROWTH * self.n_patterns_))),
+                          budget - self.n_patterns_)
                 check = _convex_relu_dual_check(
                     self, X, y, n_new_patterns=_SEARCH_CANDIDATES * add,
                     sample_weight=sample_weight, random_state=rng)
