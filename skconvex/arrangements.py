@@ -178,14 +178,15 @@ def ascend_gates(X, G, R, *, n_steps=30, step=0.5, temperature=0.1):
     best, s_best = G.copy(), exact(G)
     for t in range(n_steps):
         Z = X @ G
-        tau = temperature * Z.std(axis=0) + 1e-300
+        spread = Z.std(axis=0)  # 0: every sample on one side, no direction to follow
+        tau = temperature * np.where(spread > 0, spread, 1.0)
         S = 0.5 * (1.0 + np.tanh(0.5 * Z / tau))  # sigmoid(Z / tau), overflow-free
         SR = S * R
         # d/dg of ||X^T (S * r)||^2 / 2 = X^T (S' * r * X X^T (S * r))
         grad = X.T @ (S * (1.0 - S) / tau * R * (X @ (X.T @ SR)))
         grad -= G * np.sum(grad * G, axis=0)  # the sphere's tangent space
         norm = np.linalg.norm(grad, axis=0)
-        moving = norm > 0
+        moving = (norm > 0) & (spread > 0) & np.isfinite(norm)
         if not moving.any():
             break
         G[:, moving] += step * (1.0 - t / n_steps) * grad[:, moving] / norm[moving]
