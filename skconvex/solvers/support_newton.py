@@ -23,6 +23,8 @@ from skconvex.solvers.fista import pack, unpack
 MAX_JACOBIAN_SIZE = 4_000_000
 # the active-set steps stop after this many cone rows added per column (on average)
 _MAX_FACE_CHANGES_PER_COLUMN = 4
+# inactive cone rows kept per column as candidates to block a step, per dimension
+_NEAR_ROWS_PER_DIM = 4
 
 
 def _cone_rows(problem, q):
@@ -54,26 +56,62 @@ def _null_space(A, rcond):
     return vh[rank:].T.conj()
 
 
-def _active_rows(problem, U, cols, norms):
-    """Each column's cone rows and the mask of those active at ``U`` (None and None for the
-    gated program, whose columns are free)."""
-    if not problem.relu:
-        return [None] * len(cols), [None] * len(cols)
-    rows, active = [], []
-    for q, k in cols:
+class _Face:
+    """The face of a column's cone where the column lies, for the active-set steps: an
+    orthonormal basis ``B`` of its span (the null space of the active cone rows), and the
+    inactive rows nearest to the column (distance ``slack / ||row||``). The other rows are at
+    least ``far`` from the reference point ``ref``, so a move of length ``r`` from a point
+    within ``m`` of ``ref`` cannot reach them while ``far - m > r``; otherwise the near rows
+    are chosen again (one pass over the rows). Neither the active nor the far rows are kept
+    (a deep cell's column has n x nodes rows, thousands of them active on a zero path)."""
+
+    def __init__(self, problem, q, u, unorm):
+        self.problem, self.q = problem, q
         A = _cone_rows(problem, q)
-        slack = A @ U[:, q, k]
-        rows.append(A)
-        active.append(slack <= 1e-9 * np.linalg.norm(A, axis=1) * norms[q, k])
-    return rows, active
+        norm = np.linalg.norm(A, axis=1)
+        act = A @ u <= 1e-9 * norm * unorm
+        self.B = _null_space(A[act], 1e-10) if act.any() else np.eye(A.shape[1])
+        self._near_rows(A[~act], norm[~act], u)
 
+    def _near_rows(self, A, norm, u):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.where(norm > 0, np.maximum(A @ u, 0.0) / norm, np.inf)
+        m = min(dist.size, _NEAR_ROWS_PER_DIM * A.shape[1])
+        near = np.argpartition(dist, m)[:m] if m < dist.size else np.arange(dist.size)
+        self.A_near, self.norm_near = A[near], norm[near]
+        rest = np.ones(dist.size, dtype=bool)
+        rest[near] = False
+        self.far = float(dist[rest].min()) if rest.any() else np.inf
+        self.ref = u.copy()
 
-def _basis(size, A, act):
-    """An orthonormal basis of a column's feasible subspace: all of R^size for a free column,
-    else the null space of its active cone rows (the face of its cone)."""
-    if A is None or not act.any():
-        return np.eye(size)
-    return _null_space(A[act], 1e-10)
+    def blocking(self, u, du):
+        """The first cone row that the move ``u + t du`` (``t`` in (0, 1], ``du`` in the
+        face's span) makes negative: ``(t, row)``, or ``(inf, None)``."""
+        step = np.linalg.norm(du)
+        A, norm = self.A_near, self.norm_near
+        if self.far - np.linalg.norm(u - self.ref) <= step:
+            A = _cone_rows(self.problem, self.q)
+            norm = np.linalg.norm(A, axis=1)
+            # rows in the face's span (zero slack) are not candidates
+            outside = np.linalg.norm(A @ self.B, axis=1) > 1e-9 * norm
+            A, norm = A[outside], norm[outside]
+            self._near_rows(A, norm, u)
+            if self.far > step:  # else the move may reach any row: test them all, this once
+                A, norm = self.A_near, self.norm_near
+        rate = A @ du
+        cand = np.flatnonzero(rate < -1e-12 * norm * step)
+        if not cand.size:
+            return np.inf, None
+        ratio = np.maximum(A[cand] @ u, 0.0) / -rate[cand]
+        j = int(np.argmin(ratio))
+        return float(ratio[j]), A[cand[j]].copy()
+
+    def activate(self, row):
+        """``row`` joins the active rows: the face loses the dimension along it (rows of the
+        span then have no rate along any move, and are no candidates)."""
+        v = row @ self.B
+        if np.linalg.norm(v) > 1e-9 * np.linalg.norm(row):
+            self.B = self.B @ _null_space(v[None, :], 1e-10)
 
 
 def _solve_spd(H, g):
@@ -84,19 +122,6 @@ def _solve_spd(H, g):
                                        check_finite=False)
     except np.linalg.LinAlgError:
         return -scipy.linalg.lstsq(H, g, check_finite=False)[0]
-
-
-def _blocking_row(A, act, u, du):
-    """The first cone row of a column that the move ``u + t du`` (``t`` in (0, 1]) makes
-    negative, among the inactive ones: ``(t, row)``, or ``(inf, None)``."""
-    rate = A @ du
-    cand = ~act & (rate < 0)
-    if not cand.any():
-        return np.inf, None
-    idx = np.flatnonzero(cand)
-    ratio = np.maximum(A[idx] @ u, 0.0) / -rate[idx]
-    j = int(np.argmin(ratio))
-    return float(ratio[j]), int(idx[j])
 
 
 def polish_support_newton(problem, w, *, max_iter=30):
@@ -121,15 +146,15 @@ def polish_support_newton(problem, w, *, max_iter=30):
     size = problem.shape[0]
     n_icpt = K if problem.fit_intercept else 0
     alpha, loss = problem.alpha, problem.loss
-    rows, active = _active_rows(problem, U, cols, norms)
-    jac = [_column_jacobian(problem, q) for q, _ in cols]  # (n, size) each
-    bases = [_basis(size, A, act) for A, act in zip(rows, active)]
+    faces = [_Face(problem, q, U[:, q, k], norms[q, k]) if problem.relu else None
+             for q, k in cols]
+    bases = [f.B if f is not None else np.eye(size) for f in faces]
     if min(B.shape[1] for B in bases) == 0:
         return w, False
     # the network output of the other (zero) columns: the restricted objective is
     # F(x) = f(Z_rest + sum_b J_b B_b x_b + c) + alpha sum ||x_b||, linear scores in x
     Z_rest = problem.forward(U) - sum(
-        np.outer(jac[b] @ U[:, q, k], np.eye(K)[k]) for b, (q, k) in enumerate(cols))
+        np.outer(_column_jacobian(problem, q) @ U[:, q, k], np.eye(K)[k]) for q, k in cols)
     cur = [U[:, q, k].copy() for q, k in cols]  # the columns, in the full space
 
     def layout():
@@ -140,7 +165,7 @@ def polish_support_newton(problem, w, *, max_iter=30):
             return None
         J = np.zeros((n, K, n_var))  # Jacobian of the scores: column (q, k) moves output k
         for b, ((q, k), B) in enumerate(zip(cols, bases)):
-            J[:, k, offs[b]:offs[b + 1]] = jac[b] @ B
+            J[:, k, offs[b]:offs[b + 1]] = _column_jacobian(problem, q) @ B
         for k in range(n_icpt):
             J[:, k, offs[-1] + k] = 1.0
         return offs, J, J.reshape(n * K, n_var)
@@ -155,7 +180,7 @@ def polish_support_newton(problem, w, *, max_iter=30):
         """Remove the columns ``idx`` from the support (they become zero); False when none
         would be left."""
         for b in sorted(idx, reverse=True):
-            for lst in (cols, rows, active, bases, jac, cur):
+            for lst in (cols, faces, bases, cur):
                 del lst[b]
         return bool(cols)
 
@@ -217,10 +242,10 @@ def polish_support_newton(problem, w, *, max_iter=30):
             break
         # the longest step that stays in the cones, and the row that stops it
         t_max, block = 1.0, None
-        for b, (A, act) in enumerate(zip(rows, active)):
-            if A is None:
+        for b, face in enumerate(faces):
+            if face is None:
                 continue
-            t_b, row = _blocking_row(A, act, cur[b], bases[b] @ step[offs[b]:offs[b + 1]])
+            t_b, row = face.blocking(cur[b], bases[b] @ step[offs[b]:offs[b + 1]])
             if t_b < t_max:
                 t_max, block = t_b, (b, row)
         t = t_max
@@ -242,8 +267,8 @@ def polish_support_newton(problem, w, *, max_iter=30):
             face_changes += 1
             if face_changes > _MAX_FACE_CHANGES_PER_COLUMN * len(cols):
                 break
-            active[b][row] = True
-            bases[b] = _basis(size, rows[b], active[b])
+            faces[b].activate(row)
+            bases[b] = faces[b].B
             if bases[b].shape[1] == 0:  # the column is pinned at zero: it leaves the support
                 if not drop([b]):
                     return w, False
