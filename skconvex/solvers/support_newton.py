@@ -26,8 +26,10 @@ from skconvex.solvers.fista import pack, unpack
 MAX_JACOBIAN_SIZE = 4_000_000
 # the active-set steps stop after this many cone rows added per column (on average)
 _MAX_FACE_CHANGES_PER_COLUMN = 4
-# inactive cone rows kept per column as candidates to block a step, per dimension
+# inactive cone rows kept per column as candidates to block a step: at least this many per
+# dimension, at most _NEAR_ROWS_MAX (unless that is fewer)
 _NEAR_ROWS_PER_DIM = 4
+_NEAR_ROWS_MAX = 2048
 
 
 def _cone_rows(problem, q):
@@ -54,9 +56,15 @@ def _null_space(A, rcond):
     holds all its leaf's constraints at zero slack)."""
     if A.shape[0] <= A.shape[1]:
         return scipy.linalg.null_space(A, rcond=rcond)
-    _, s, vh = scipy.linalg.svd(A, full_matrices=False)
+    # the SVD of the triangular factor: the same row space, singular values and right
+    # singular vectors, at half the cost of the tall SVD
+    R = scipy.linalg.qr(A, mode="r", check_finite=False)[0][:A.shape[1]]
+    _, s, vh = scipy.linalg.svd(R, check_finite=False)
     rank = int(np.sum(s > rcond * s.max())) if s.size else 0
     return vh[rank:].T.conj()
+
+
+_APEX = object()  # a ray's block at zero (see _Face.blocking)
 
 
 class _Face:
@@ -74,12 +82,16 @@ class _Face:
         norm = np.linalg.norm(A, axis=1)
         act = A @ u <= 1e-9 * norm * unorm
         self.B = _null_space(A[act], 1e-10) if act.any() else np.eye(A.shape[1])
-        self._near_rows(A[~act], norm[~act], u)
+        if self.B.shape[1] > 1:  # a ray needs no rows (see blocking)
+            self._near_rows(A[~act], norm[~act], u)
 
-    def _near_rows(self, A, norm, u):
+    def _near_rows(self, A, norm, u, radius=0.0):
+        """Keep the rows within ``radius`` of ``u`` (at least the nearest
+        ``_NEAR_ROWS_PER_DIM`` per dimension, at most ``_NEAR_ROWS_MAX``) as the near ones."""
         with np.errstate(divide="ignore", invalid="ignore"):
             dist = np.where(norm > 0, np.maximum(A @ u, 0.0) / norm, np.inf)
-        m = min(dist.size, _NEAR_ROWS_PER_DIM * A.shape[1])
+        m = max(_NEAR_ROWS_PER_DIM * A.shape[1], int(np.sum(dist <= radius)))
+        m = min(dist.size, m, max(_NEAR_ROWS_MAX, _NEAR_ROWS_PER_DIM * A.shape[1]))
         near = np.argpartition(dist, m)[:m] if m < dist.size else np.arange(dist.size)
         self.A_near, self.norm_near = A[near], norm[near]
         rest = np.ones(dist.size, dtype=bool)
@@ -89,7 +101,13 @@ class _Face:
 
     def blocking(self, u, du):
         """The first cone row that the move ``u + t du`` (``t`` in (0, 1], ``du`` in the
-        face's span) makes negative: ``(t, row)``, or ``(inf, None)``."""
+        face's span) makes negative: ``(t, row)``, or ``(inf, None)``. On a ray (a face of
+        dimension 1, most columns of the deep programs) every row's slack is proportional to
+        the column's length, so only the apex blocks: ``(t, _APEX)`` where the move reaches
+        zero."""
+        if self.B.shape[1] == 1:
+            x, s = float(self.B[:, 0] @ u), float(self.B[:, 0] @ du)
+            return (-x / s, _APEX) if x * s < 0 else (np.inf, None)
         step = np.linalg.norm(du)
         A, norm = self.A_near, self.norm_near
         if self.far - np.linalg.norm(u - self.ref) <= step:
@@ -98,7 +116,8 @@ class _Face:
             # rows in the face's span (zero slack) are not candidates
             outside = np.linalg.norm(A @ self.B, axis=1) > 1e-9 * norm
             A, norm = A[outside], norm[outside]
-            self._near_rows(A, norm, u)
+            # with room for the next steps (a Newton step shrinks them)
+            self._near_rows(A, norm, u, radius=4.0 * step)
             if self.far > step:  # else the move may reach any row: test them all, this once
                 A, norm = self.A_near, self.norm_near
         rate = A @ du
@@ -111,7 +130,11 @@ class _Face:
 
     def activate(self, row):
         """``row`` joins the active rows: the face loses the dimension along it (rows of the
-        span then have no rate along any move, and are no candidates)."""
+        span then have no rate along any move, and are no candidates); ``_APEX``: the column
+        is pinned at zero."""
+        if row is _APEX:
+            self.B = self.B[:, :0]
+            return
         v = row @ self.B
         if np.linalg.norm(v) > 1e-9 * np.linalg.norm(row):
             self.B = self.B @ _null_space(v[None, :], 1e-10)
