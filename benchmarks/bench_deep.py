@@ -27,10 +27,19 @@ Models:
 
 Target (issue): test accuracy of ``path`` >= the MLP's mean on each set.
 
+Scale (``--scale``, instead of the accuracy table): the issue's size, n = 10,000 planted
+samples, fitted by the first-order solvers (``solver="auto"`` picks them at this size) with
+alpha = 1e-3: ``PathRegularizedReLURegressor(n_cells=200)`` on 10 features and
+``ConvexThreeLayerRegressor`` (its default pattern pairs) on 20 features; fit time, iterations,
+relative duality gap and cone violation, once with the machine's numba threads (the cell
+projections run in parallel; one BLAS thread) and once with one thread for everything.
+Target: each fit under 60 s with the machine's threads.
+
 Run::
 
     python benchmarks/bench_deep.py --quick    # 3 seeds, small subsamples
     python benchmarks/bench_deep.py            # 5 seeds
+    python benchmarks/bench_deep.py --scale    # n = 10,000 fit times (about 6 minutes)
 """
 
 import argparse
@@ -147,6 +156,53 @@ def select_params(builders, X, y, args):
     return chosen, scores
 
 
+SCALE_TARGET_S = 60.0
+
+
+def run_scale():
+    """The n = 10,000 fits of the module docstring, with the machine's threads and with one."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from skconvex import ConvexThreeLayerRegressor, PathRegularizedReLURegressor
+    from skconvex.datasets import make_planted_relu_regression
+
+    fits = [
+        ("path, 200 cells", 10, lambda: PathRegularizedReLURegressor(
+            alpha=1e-3, n_cells=200, random_state=0)),
+        ("three-layer (gated)", 20, lambda: ConvexThreeLayerRegressor(alpha=1e-3,
+                                                                      random_state=0)),
+    ]
+    threads_all = numba.get_num_threads()
+    print(f"n = 10,000 planted samples, alpha 1e-3; target fit <= {SCALE_TARGET_S:g} s with "
+          f"{threads_all} numba threads", flush=True)
+    print(f"{'model':<22}{'threads':>8}{'fit s':>9}{'iters':>7}{'rel gap':>10}{'viol':>9}"
+          f"{'size':>14}", flush=True)
+    ok = True
+    for name, d, build in fits:
+        X, y = make_planted_relu_regression(10_000, d, random_state=0)[:2]
+        for threads in (threads_all, 1):
+            numba.set_num_threads(threads)
+            with threadpool_limits(limits=1):
+                est = build()
+                t0 = time.perf_counter()
+                est.fit(X, y)
+                t = time.perf_counter() - t0
+            numba.set_num_threads(threads_all)
+            size = (f"{est.n_pairs_} pairs" if hasattr(est, "n_pairs_")
+                    else f"{est.n_subnetworks_} subnets")
+            rel = est.duality_gap_ / abs(est.objective_)
+            viol = getattr(est, "max_violation_", 0.0)
+            print(f"{name:<22}{threads:>8}{t:>9.1f}{est.n_iter_:>7}{rel:>10.1e}{viol:>9.1e}"
+                  f"{size:>14}", flush=True)
+            if threads == threads_all:
+                met = t <= SCALE_TARGET_S and rel <= est.tol
+                ok &= met
+                print(f"  target: {t:.1f} s, rel gap {rel:.1e} (tol {est.tol:g}) -> "
+                      f"{'MET' if met else 'MISSED'}", flush=True)
+    print(result_line("bench_deep_scale", float("nan"), ok))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -162,7 +218,13 @@ def main(argv=None):
     p.add_argument("--max-iter", type=int, default=10_000)
     p.add_argument("--sets", default="spiral,breast_cancer,wine,twonorm,ring,banana,pima,magic")
     p.add_argument("--out", default=None, help="also write the table to this file")
+    p.add_argument("--scale", action="store_true",
+                   help="only the n = 10,000 fit times (see the module docstring)")
     args = p.parse_args(argv)
+    if args.scale:
+        machine_header("bench_deep --scale: n = 10,000 convex deep fits")
+        run_scale()
+        return
     seeds = args.seeds or (3 if args.quick else 5)
     args.n_cells = [int(c) for c in (args.n_cells or ("40" if args.quick else
                                                      "100,300,600")).split(",")]
@@ -248,5 +310,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    with single_thread():
-        main()
+    if "--scale" in sys.argv[1:]:
+        main()  # sets its own threads
+    else:
+        with single_thread():
+            main()
