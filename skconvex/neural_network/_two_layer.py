@@ -294,10 +294,11 @@ class _BaseConvexReLU(ConvexEstimator):
         sampled, those whose dual constraint the fitted network violates most are chosen, their
         generators moved up that violation by smoothed gradient ascent
         (:func:`~skconvex.arrangements.ascend_gates`) and a random hill climb
-        (:func:`~skconvex.arrangements.refine_gates`) and added (at most doubling the program), and the enlarged program is solved
-        warm-started from the previous solution. This moves the sampled program towards the full (unsampled)
-        one at a fraction of the cost of sampling the whole budget at random (concrete,
-        500 patterns: test R2 0.881 against 0.869 with 1,000 random patterns)."""
+        (:func:`~skconvex.arrangements.refine_gates`) and added (at most doubling the
+        program), and the enlarged program is solved warm-started from the previous solution.
+        This moves the sampled program towards the full (unsampled) one at a fraction of the
+        cost of sampling the whole budget at random (concrete, 500 patterns: test R2 0.881
+        against 0.869 with 1,000 random patterns, before the gradient ascent)."""
         t0 = time.perf_counter()
         rng = check_random_state(self.random_state)
         budget = self.n_patterns
