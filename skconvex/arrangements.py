@@ -135,68 +135,6 @@ def refine_gates(X, G, score, *, n_trials=10, step=0.3, exclude=(), random_state
     return G[:, keep], s[keep]
 
 
-def ascend_gates(X, G, R, *, n_steps=30, step=0.5, temperature=0.1):
-    """Smoothed gradient ascent on generators for patterns of a high dual value.
-
-    Column ``j`` of ``G`` is moved on the unit sphere towards a larger
-    ``s_j(g) = ||X^T (1[X g >= 0] * R[:, j])||``, the dual constraint value of a gated
-    pattern along the fixed dual direction ``R[:, j]`` (column generation: the patterns the
-    full program would use most). The indicator is replaced by the sigmoid
-    ``sigma((X g) / tau)``, ``tau = temperature * std(X g)``, whose gradient is followed by
-    normalized steps of decreasing length ``step * (1 - t / n_steps)``; the iterate of the
-    largest exact ``s_j`` is returned, so no column's value decreases. All columns move at
-    once in matrix products (three of shape (n, d) x (d, m) per step).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    G : ndarray of shape (n_features, m)
-        Starting generators.
-    R : ndarray of shape (n_samples, m)
-        The dual direction of each generator.
-    n_steps : int, default=30
-    step : float, default=0.5
-        Length of the first step (the generators have unit norm).
-    temperature : float, default=0.1
-        Width of the sigmoid relative to the spread of ``X g``.
-
-    Returns
-    -------
-    G : ndarray of shape (n_features, m)
-        Unit-norm generators, each of the largest exact value met.
-    scores : ndarray of shape (m,)
-        Their exact values ``s_j``.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    R = np.asarray(R, dtype=np.float64)
-    G = np.array(G, dtype=np.float64)
-    G /= np.maximum(np.linalg.norm(G, axis=0), 1e-300)
-
-    def exact(G):
-        return np.linalg.norm(X.T @ (gate_mask(X, G) * R), axis=0)
-
-    best, s_best = G.copy(), exact(G)
-    for t in range(n_steps):
-        Z = X @ G
-        spread = Z.std(axis=0)  # 0: every sample on one side, no direction to follow
-        tau = temperature * np.where(spread > 0, spread, 1.0)
-        S = 0.5 * (1.0 + np.tanh(0.5 * Z / tau))  # sigmoid(Z / tau), overflow-free
-        SR = S * R
-        # d/dg of ||X^T (S * r)||^2 / 2 = X^T (S' * r * X X^T (S * r))
-        grad = X.T @ (S * (1.0 - S) / tau * R * (X @ (X.T @ SR)))
-        grad -= G * np.sum(grad * G, axis=0)  # the sphere's tangent space
-        norm = np.linalg.norm(grad, axis=0)
-        moving = (norm > 0) & (spread > 0) & np.isfinite(norm)
-        if not moving.any():
-            break
-        G[:, moving] += step * (1.0 - t / n_steps) * grad[:, moving] / norm[moving]
-        G /= np.maximum(np.linalg.norm(G, axis=0), 1e-300)
-        s = exact(G)
-        better = s > s_best
-        best[:, better], s_best[better] = G[:, better], s[better]
-    return best, s_best
-
-
 def subnetwork_mask(X, W1, w2, *, chunk=64):
     """Second-layer activation patterns ``(X W1_b)_+ w2_b >= 0`` of sub-networks ``b``.
 

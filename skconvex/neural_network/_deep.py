@@ -13,15 +13,23 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._two_layer import OptimalityCertificate, _BaseConvexReLU
-from skconvex.neural_network._two_layer import _newton_polish
+from skconvex.solvers.support_newton import polish_support_newton
 from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
-from skconvex.solvers.rounds import solve_in_rounds
+from skconvex.solvers.rounds import accept_polish, solve_in_rounds
 
 # solver="auto" uses the polished interior point up to n_samples * columns * column size *
 # outputs of this size, proximal gradient above
 _SMALL_SIZE = 60_000
+
+
+def _newton_polish(problem, result, user_tol):
+    """Newton's method on the support and the cones' faces, as an active-set method
+    (:func:`~skconvex.solvers.support_newton.polish_support_newton` with ``active_set``),
+    accepted when the whole program's certificate does not go up."""
+    w, improved = polish_support_newton(problem, result.w, active_set=True)
+    return accept_polish(problem, result, w if improved else None, user_tol)
 
 
 def _solve_cvxpy(problem, **kwargs):

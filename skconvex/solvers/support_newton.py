@@ -150,7 +150,7 @@ def _solve_spd(H, g):
         return -scipy.linalg.lstsq(H, g, check_finite=False)[0]
 
 
-def polish_support_newton(problem, w, *, max_iter=30):
+def polish_support_newton(problem, w, *, max_iter=30, active_set=False):
     """Polish ``w`` (packed ``(U, c)``, an almost optimal point) by Newton's method on its
     support. Returns ``(w, improved)``; ``w`` is returned unchanged when the polish would not
     lower the objective.
@@ -161,7 +161,10 @@ def polish_support_newton(problem, w, *, max_iter=30):
     one dimension lower), and the iteration goes on from there. Every iterate stays in the
     cones. A column that shrinks to zero (or is pinned there by its face) leaves the support;
     columns do not enter it (the certificate of the whole program tells whether one
-    should)."""
+    should). These active-set steps run with ``active_set=True``; without, the polish gives
+    up where a step would leave the cones or a group shrinks to zero (then its discrete
+    decisions cannot follow rounding: the tiny programs of scikit-learn's sample-weight
+    checks)."""
     U, c = unpack(np.asarray(w, dtype=np.float64), problem.shape)
     U, c = U.copy(), np.array(c, dtype=np.float64)
     norms = problem.group_norms(U)
@@ -244,7 +247,7 @@ def polish_support_newton(problem, w, *, max_iter=30):
         zero = [b for b in range(len(cols)) if np.linalg.norm(x[offs[b]:offs[b + 1]])
                 <= 1e-12 * max(1.0, np.linalg.norm(x))]
         if zero:  # groups shrink to zero: they leave the support
-            if not drop(zero):
+            if not active_set or not drop(zero):
                 return w, False
             x, f_old = relayout(x)
             if x is None:
@@ -269,7 +272,7 @@ def polish_support_newton(problem, w, *, max_iter=30):
         # the longest step that stays in the cones, and the row that stops it
         t_max, block = 1.0, None
         for b, face in enumerate(faces):
-            if face is None:
+            if face is None or not active_set:
                 continue
             t_b, row = face.blocking(cur[b], bases[b] @ step[offs[b]:offs[b + 1]])
             if t_b < t_max:

@@ -389,42 +389,6 @@ def test_refine_gates_climbs_and_keeps_patterns_distinct():
     assert_allclose(np.linalg.norm(G, axis=0), 1.0)
 
 
-def test_ascend_gates_finds_the_best_pattern():
-    from skconvex.arrangements import ascend_gates
-
-    rng = np.random.RandomState(0)
-    X = np.hstack([rng.randn(300, 2), np.ones((300, 1))])
-    r = (X @ np.array([1.0, -0.5, 0.3]) >= 0) - 0.5 + 0.1 * rng.randn(300)
-
-    def exact(G):
-        return np.linalg.norm(X.T @ (gate_mask(X, G) * r[:, None]), axis=0)
-
-    best = exact(rng.randn(3, 200_000)).max()  # brute force over the patterns of 2-D data
-    G0 = sample_gates(X, 20, random_state=1)
-    assert exact(G0).max() < 0.95 * best
-    G, s = ascend_gates(X, G0, np.repeat(r[:, None], 20, axis=1))
-    assert_allclose(s, exact(G))
-    assert_allclose(np.linalg.norm(G, axis=0), 1.0)
-    assert np.all(s >= exact(G0))  # no generator gets worse
-    assert s.max() == pytest.approx(best, rel=1e-12)  # the best pattern is found
-    assert np.sum(s > (1 - 1e-12) * best) >= 5 and s.mean() > 0.9 * best
-
-
-def test_dual_search_ascent_lowers_the_optimum():
-    # the gradient ascent on the chosen generators gives a program with a lower optimum than
-    # the hill climb alone, for the same budget and seed
-    from unittest import mock
-
-    import skconvex.neural_network._two_layer as two_layer
-
-    X, y = make_planted_relu_regression(400, 6, random_state=0)
-    est = ConvexReLURegressor(alpha=1e-2, n_patterns=40, pattern_search="dual", random_state=0)
-    with_ascent = est.fit(X, y).objective_
-    with mock.patch.object(two_layer, "_ascend_dual_gates", lambda problem, G, Lam: G):
-        without = clone(est).fit(X, y).objective_
-    assert with_ascent < without
-
-
 def test_factored_polish_reaches_the_shared_units_optimum():
     from skconvex.solvers.factored_polish import polish_factored
     from skconvex.solvers.fista import unpack
@@ -461,7 +425,7 @@ def test_support_newton_finds_the_faces_of_the_cones(loss):
     Y = y[:, None] if loss == "squared" else np.where(y > np.median(y), 1.0, -1.0)[:, None]
     p = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G), 2e-3, loss, relu=True)
     ref = solve_fista(p, tol=1e-9, max_iter=60_000)
-    w_opt, improved = polish_support_newton(p, ref.w)
+    w_opt, improved = polish_support_newton(p, ref.w, active_set=True)
     U, c = unpack(w_opt, p.shape)
     f_opt, bound, _, _ = p.certificate(U, c)
     assert f_opt - bound <= 1e-12 * f_opt
@@ -474,7 +438,9 @@ def test_support_newton_finds_the_faces_of_the_cones(loss):
         U_in[:, q, 0] += 1e-3 * np.linalg.norm(U[:, q, 0]) * g
     assert on_face >= 2  # the optimum has columns on faces of their cones
     assert p.max_violation(U_in) == 0.0
-    w, improved = polish_support_newton(p, pack(U_in, c))
+    w, improved = polish_support_newton(p, pack(U_in, c), active_set=True)
+    # without the active-set steps the polish gives up there
+    assert not polish_support_newton(p, pack(U_in, c))[1]
     assert improved
     U_new, c_new = unpack(w, p.shape)
     assert p.max_violation(U_new) <= 1e-12
