@@ -56,10 +56,9 @@ def _null_space(A, rcond):
     holds all its leaf's constraints at zero slack)."""
     if A.shape[0] <= A.shape[1]:
         return scipy.linalg.null_space(A, rcond=rcond)
-    # the SVD of the triangular factor: the same row space, singular values and right
-    # singular vectors, at half the cost of the tall SVD
-    R = scipy.linalg.qr(A, mode="r", check_finite=False)[0][:A.shape[1]]
-    _, s, vh = scipy.linalg.svd(R, check_finite=False)
+    # (the SVD of A's triangular factor would halve the cost, but its rank decisions follow
+    # rounding differently: reweighted and repeated rows then polished to different faces)
+    _, s, vh = scipy.linalg.svd(A, full_matrices=False)
     rank = int(np.sum(s > rcond * s.max())) if s.size else 0
     return vh[rank:].T.conj()
 
