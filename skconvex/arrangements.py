@@ -135,6 +135,100 @@ def refine_gates(X, G, score, *, n_trials=10, step=0.3, exclude=(), random_state
     return G[:, keep], s[keep]
 
 
+def merge_rows(X, weights=None, *R):
+    """Identical rows of ``X`` merged into one: ``(X_unique, weights, *R)`` with the weights
+    (default one per row) and the rows of each array in ``R`` summed over each group. The
+    unique rows come sorted, so repeated rows and rows of integer weight give the same merged
+    data (up to the rounding of the sums)."""
+    X = np.asarray(X, dtype=np.float64)
+    Xu, inv = np.unique(X, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    merged = [np.bincount(inv, weights=w, minlength=Xu.shape[0])]
+    for A in R:
+        A = np.asarray(A, dtype=np.float64)
+        S = np.zeros((Xu.shape[0],) + A.shape[1:])
+        np.add.at(S, inv, A)
+        merged.append(S)
+    return (Xu, *merged)
+
+
+def ascend_gates(X, G, R, *, weights=None, n_steps=30, step=0.5, temperature=0.1):
+    """Smoothed gradient ascent on generators for patterns of a high dual value.
+
+    Column ``j`` of ``G`` is moved on the unit sphere towards a larger
+    ``s_j(g) = ||X^T (1[X g >= 0] * R[:, j])||``, the dual constraint value of a gated
+    pattern along the fixed dual direction ``R[:, j]`` (column generation: the patterns the
+    full program would use most). The indicator is replaced by the sigmoid
+    ``sigma((X g) / tau)``, ``tau = temperature * std(X g)`` (the standard deviation weighted
+    by ``weights``), whose gradient is followed for ``n_steps`` steps of decreasing size;
+    the iterate of the largest exact ``s_j`` is returned, so no column's value decreases. All
+    columns move at once in matrix products (three of shape (n, d) x (d, m) per step).
+
+    The ascent depends on the data only through the merged rows (:func:`merge_rows`), and
+    its steps are gradient steps of a fixed scale per column (the first step has length
+    ``step``, later ones are proportional to the gradient, at most ``step`` long), not
+    normalized ones: near a stationary point a normalized step would follow the rounding of
+    the gradient, so data repeated instead of reweighted could end on other patterns.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    G : ndarray of shape (n_features, m)
+        Starting generators.
+    R : ndarray of shape (n_samples, m)
+        The dual direction of each generator (sample weights included).
+    weights : ndarray of shape (n_samples,) or None
+        Sample weights of the spread ``std(X g)``; None: equal.
+    n_steps : int, default=30
+    step : float, default=0.5
+        Length of the first step (the generators have unit norm).
+    temperature : float, default=0.1
+        Width of the sigmoid relative to the spread of ``X g``.
+
+    Returns
+    -------
+    G : ndarray of shape (n_features, m)
+        Unit-norm generators, each of the largest exact value met.
+    scores : ndarray of shape (m,)
+        Their exact values ``s_j``.
+    """
+    X, w, R = merge_rows(X, weights, R)
+    w = w / np.sum(w)
+    G = np.array(G, dtype=np.float64)
+    G /= np.maximum(np.linalg.norm(G, axis=0), 1e-300)
+
+    def exact(G):
+        return np.linalg.norm(X.T @ (gate_mask(X, G) * R), axis=0)
+
+    best, s_best = G.copy(), exact(G)
+    eta = None
+    for t in range(n_steps):
+        Z = X @ G
+        mean = w @ Z
+        spread = np.sqrt(np.maximum(w @ (Z - mean) ** 2, 0.0))
+        live = spread > 0  # 0: every sample on one side, no direction to follow
+        tau = temperature * np.where(live, spread, 1.0)
+        S = 0.5 * (1.0 + np.tanh(0.5 * Z / tau))  # sigmoid(Z / tau), overflow-free
+        # d/dg of ||X^T (S * r)||^2 / 2 = X^T (S' * r * X X^T (S * r))
+        grad = X.T @ (S * (1.0 - S) / tau * R * (X @ (X.T @ (S * R))))
+        grad -= G * np.sum(grad * G, axis=0)  # the sphere's tangent space
+        norm = np.linalg.norm(grad, axis=0)
+        if eta is None:  # the scale of each column's steps, fixed by its first gradient
+            eta = np.where(norm > 0, step / np.where(norm > 0, norm, 1.0), 0.0)
+        moving = live & (norm > 0) & np.isfinite(norm) & (eta > 0)
+        if not moving.any():
+            break
+        decay = 1.0 - t / n_steps
+        length = np.minimum(eta * norm, step) * decay
+        G[:, moving] += grad[:, moving] * (length[moving] / norm[moving])
+        G /= np.maximum(np.linalg.norm(G, axis=0), 1e-300)
+        s = exact(G)
+        better = s > s_best
+        best[:, better], s_best[better] = G[:, better], s[better]
+    return best, s_best
+
+
 def subnetwork_mask(X, W1, w2, *, chunk=64):
     """Second-layer activation patterns ``(X W1_b)_+ w2_b >= 0`` of sub-networks ``b``.
 

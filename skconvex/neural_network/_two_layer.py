@@ -13,7 +13,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skconvex.arrangements import _pattern_keys, gate_mask, refine_gates, sample_gates
+from skconvex.arrangements import (_pattern_keys, ascend_gates, gate_mask, refine_gates,
+                                   sample_gates)
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
@@ -112,7 +113,7 @@ _SMALL_SIZE = 10_000
 # trials of the local search on the chosen ones
 _SEARCH_CANDIDATES = 10
 _SEARCH_REFINE_TRIALS = 10
-_SEARCH_GROWTH = 1.0  # patterns added per round, relative to the program's
+_SEARCH_ASCENT_STEPS = 30
 
 
 def _pattern_dual_norms(problem, G, Lam):
@@ -128,6 +129,35 @@ def _pattern_dual_norms(problem, G, Lam):
     per_pattern = np.zeros(probe.n_patterns)
     np.maximum.at(per_pattern, probe.col_pattern, cols.max(axis=1))
     return probe, cols, per_pattern
+
+
+def _ascend_dual_gates(problem, G, Lam):
+    """The generators ``G`` moved up their dual constraint values at the dual point ``Lam``
+    by :func:`~skconvex.arrangements.ascend_gates`. Each generator ascends along one dual
+    direction fixed at its start, the one its value is attained on: the single output, the
+    output of the largest column norm (per-output units), or ``Lam v`` with ``v`` the top
+    right singular vector of ``X^T D Lam`` (shared units, whose value is the spectral
+    norm). For the ReLU program, whose values are cone-projected norms that the gated ascent
+    does not see, a generator keeps its start where that value was higher."""
+    n, K = Lam.shape
+    X = problem.X
+    if K == 1:
+        R = np.repeat(Lam, G.shape[1], axis=1)
+    else:
+        mask = gate_mask(X, G).astype(np.float64)
+        A = (mask.T @ (X[:, :, None] * Lam[:, None, :]).reshape(n, -1)).reshape(
+            G.shape[1], X.shape[1], K)  # X^T D_j Lam, (m, d, K)
+        if problem.shared:
+            V = np.linalg.svd(A, full_matrices=False)[2][:, 0, :]  # (m, K)
+        else:
+            V = np.eye(K)[np.argmax(np.linalg.norm(A, axis=1), axis=1)]
+        R = Lam @ V.T
+    G_up, _ = ascend_gates(X, G, R, weights=problem.s, n_steps=_SEARCH_ASCENT_STEPS)
+    if problem.relu:
+        lower = (_pattern_dual_norms(problem, G_up, Lam)[2]
+                 < _pattern_dual_norms(problem, G, Lam)[2])
+        G_up[:, lower] = G[:, lower] / np.linalg.norm(G[:, lower], axis=0)
+    return G_up
 
 
 def _hidden_units(problem, U):
@@ -261,11 +291,20 @@ class _BaseConvexReLU(ConvexEstimator):
         A quarter of the budget is sampled at random and the program solved; then, while the
         budget allows, ``_SEARCH_CANDIDATES`` times as many fresh patterns as are added are
         sampled, those whose dual constraint the fitted network violates most are chosen, their
-        generators hill-climbed on that violation (:func:`~skconvex.arrangements.refine_gates`)
-        and added (at most doubling the program), and the enlarged program is solved
-        warm-started from the previous solution. This moves the sampled program towards the
-        full (unsampled) one at a fraction of the cost of sampling the whole budget at random
-        (concrete, 500 patterns: test R2 0.881 against 0.869 with 1,000 random patterns)."""
+        generators moved up that violation by smoothed gradient ascent
+        (:func:`~skconvex.arrangements.ascend_gates`) and a random hill climb
+        (:func:`~skconvex.arrangements.refine_gates`) and added (at most doubling the
+        program), and the enlarged program is solved warm-started from the previous solution.
+        This moves the sampled program towards the full (unsampled) one at a fraction of the
+        cost of sampling the whole budget at random (concrete, 500 patterns: test R2 0.881
+        against 0.869 with 1,000 random patterns, before the gradient ascent; concrete, 100
+        patterns, alpha 3e-3, 3 seeds: optimum 0.0367 -> 0.0329 and test R2 0.856 -> 0.871 by
+        the ascent).
+
+        Repeated rows and rows of integer weight give the same search: the patterns are
+        compared by their exact values (functions of the patterns), and the ascent runs on
+        the merged rows (:func:`~skconvex.arrangements.merge_rows`) by steps that do not
+        amplify rounding."""
         t0 = time.perf_counter()
         rng = check_random_state(self.random_state)
         budget = self.n_patterns
@@ -276,7 +315,7 @@ class _BaseConvexReLU(ConvexEstimator):
             super().fit(X, y, sample_weight)
             n_iter += self.n_iter_
             while self.n_patterns_ < budget:
-                add = min(max(1, int(np.ceil(_SEARCH_GROWTH * self.n_patterns_))),
+                add = min(max(1, self.n_patterns_),
                           budget - self.n_patterns_)
                 check = _convex_relu_dual_check(
                     self, X, y, n_new_patterns=_SEARCH_CANDIDATES * add,
@@ -286,12 +325,14 @@ class _BaseConvexReLU(ConvexEstimator):
                 if violated.size == 0:
                     break  # no sampled pattern would enter the program
                 top = violated[np.argsort(-norms[violated], kind="stable")[:add]]
-                # hill-climb the chosen generators on their dual constraint value: columns
-                # the full program would use more (concrete, 100 patterns: the top 50 of
-                # 1,000 random candidates 0.0093 -> 0.0127 on average)
+                # move the chosen generators up their dual constraint value, by smoothed
+                # gradient ascent and then a random hill climb: columns the full program
+                # would use more (concrete, 100 patterns: the top 50 of 1,000 random
+                # candidates 0.0093 -> 0.0127 on average by the hill climb alone)
                 full, Lam = check["full"], check["Lam"]
+                G_add = _ascend_dual_gates(full, check["gates_new"][:, top], Lam)
                 G_add, _ = refine_gates(
-                    full.X, check["gates_new"][:, top],
+                    full.X, G_add,
                     lambda C: _pattern_dual_norms(full, C, Lam)[2],
                     n_trials=_SEARCH_REFINE_TRIALS, exclude=_pattern_keys(full.mask),
                     random_state=rng)
@@ -402,7 +443,8 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         generators). "dual": column generation — a quarter sampled at random, then, fit after
         fit, the fresh patterns whose dual constraint the fitted network violates most (those
         the full, unsampled program would use), each improved by a local search on its
-        generator, are added until the budget is reached or no sampled pattern is violated.
+        generator (gradient ascent on a smoothed violation, then a random hill climb), are
+        added until the budget is reached or no sampled pattern is violated.
         Several solves, warm-started; a better program (a lower optimum) for the same
         budget.
     activation : {"relu", "gated_relu"}, default="gated_relu"

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 
 from skconvex.datasets import make_planted_relu_regression
@@ -387,6 +387,68 @@ def test_refine_gates_climbs_and_keeps_patterns_distinct():
     # the climb raises the scores well above those of the starting generators
     assert s.mean() > score(G0[:, 5:]).mean() + 0.05
     assert_allclose(np.linalg.norm(G, axis=0), 1.0)
+
+
+def test_ascend_gates_finds_the_best_pattern():
+    from skconvex.arrangements import ascend_gates
+
+    rng = np.random.RandomState(0)
+    X = np.hstack([rng.randn(300, 2), np.ones((300, 1))])
+    r = (X @ np.array([1.0, -0.5, 0.3]) >= 0) - 0.5 + 0.1 * rng.randn(300)
+
+    def exact(G):
+        return np.linalg.norm(X.T @ (gate_mask(X, G) * r[:, None]), axis=0)
+
+    best = exact(rng.randn(3, 200_000)).max()  # brute force over the patterns of 2-D data
+    G0 = sample_gates(X, 20, random_state=1)
+    assert exact(G0).max() < 0.95 * best
+    G, s = ascend_gates(X, G0, np.repeat(r[:, None], 20, axis=1))
+    assert_allclose(s, exact(G))
+    assert_allclose(np.linalg.norm(G, axis=0), 1.0)
+    assert np.all(s >= exact(G0))  # no generator gets worse
+    assert s.max() == pytest.approx(best, rel=1e-12)  # the best pattern is found
+    assert np.sum(s > (1 - 1e-12) * best) >= 5 and s.mean() > 0.9 * best
+
+
+def test_ascend_gates_same_for_repeated_and_reweighted_rows():
+    # rows of integer weight k and rows repeated k times (in another order) are the same
+    # data to the ascent: it runs on the merged rows, with the weighted spread
+    from skconvex.arrangements import ascend_gates, merge_rows
+
+    rng = np.random.RandomState(3)
+    X = np.hstack([rng.randn(40, 3), np.ones((40, 1))])
+    w = rng.randint(1, 4, 40).astype(float)
+    r = rng.randn(40) * w
+    Xr = np.repeat(X, w.astype(int), axis=0)
+    rr = np.repeat(r / w, w.astype(int))
+    perm = rng.permutation(len(Xr))
+    Xm, wm, Rm = merge_rows(Xr[perm], None, rr[perm, None])
+    Xw, ww, Rw = merge_rows(X, w, r[:, None])
+    assert_array_equal(Xm, Xw)
+    assert_allclose(wm, ww)
+    assert_allclose(Rm, Rw, rtol=1e-14)
+    G0 = sample_gates(X, 15, random_state=0)
+    Gw, sw = ascend_gates(X, G0, np.repeat(r[:, None], 15, axis=1), weights=w)
+    Gr, sr = ascend_gates(Xr[perm], G0, np.repeat(rr[perm, None], 15, axis=1))
+    assert_allclose(Gw, Gr, atol=1e-10)
+    assert_array_equal(gate_mask(X, Gw), gate_mask(X, Gr))
+    assert_allclose(sw, sr, rtol=1e-12)
+    assert np.all(sw >= np.linalg.norm(X.T @ (gate_mask(X, G0) * r[:, None]), axis=0))
+
+
+def test_dual_search_ascent_lowers_the_optimum():
+    # the gradient ascent on the chosen generators gives a program with a lower optimum than
+    # the hill climb alone, for the same budget and seed
+    from unittest import mock
+
+    import skconvex.neural_network._two_layer as two_layer
+
+    X, y = make_planted_relu_regression(400, 6, random_state=0)
+    est = ConvexReLURegressor(alpha=1e-2, n_patterns=40, pattern_search="dual", random_state=0)
+    with_ascent = est.fit(X, y).objective_
+    with mock.patch.object(two_layer, "_ascend_dual_gates", lambda problem, G, Lam: G):
+        without = clone(est).fit(X, y).objective_
+    assert with_ascent < without
 
 
 def test_factored_polish_reaches_the_shared_units_optimum():
