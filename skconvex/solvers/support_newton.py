@@ -75,14 +75,14 @@ class _Face:
     are chosen again (one pass over the rows). Neither the active nor the far rows are kept
     (a deep cell's column has n x nodes rows, thousands of them active on a zero path)."""
 
-    def __init__(self, problem, q, u, unorm):
+    def __init__(self, problem, q, u, unorm, *, moves=True):
         self.problem, self.q = problem, q
         A = _cone_rows(problem, q)
         norm = np.linalg.norm(A, axis=1)
         act = A @ u <= 1e-9 * norm * unorm
         self.B = _null_space(A[act], 1e-10) if act.any() else np.eye(A.shape[1])
-        if self.B.shape[1] > 1:  # a ray needs no rows (see blocking)
-            self._near_rows(A[~act], norm[~act], u)
+        if moves and self.B.shape[1] > 1:  # a ray needs no rows (see blocking); without
+            self._near_rows(A[~act], norm[~act], u)  # active-set moves nothing blocks
 
     def _near_rows(self, A, norm, u, radius=0.0):
         """Keep the rows within ``radius`` of ``u`` (at least the nearest
@@ -174,8 +174,8 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False):
     size = problem.shape[0]
     n_icpt = K if problem.fit_intercept else 0
     alpha, loss = problem.alpha, problem.loss
-    faces = [_Face(problem, q, U[:, q, k], norms[q, k]) if problem.relu else None
-             for q, k in cols]
+    faces = [_Face(problem, q, U[:, q, k], norms[q, k], moves=active_set) if problem.relu
+             else None for q, k in cols]
     bases = [f.B if f is not None else np.eye(size) for f in faces]
     if min(B.shape[1] for B in bases) == 0:
         return w, False
