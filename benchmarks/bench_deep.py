@@ -14,7 +14,8 @@ convex models and from ``MLP_ALPHAS`` for the MLP (the grid of ``bench_two_layer
 ``path`` and ``2-layer`` also the cell budget from ``--n-cells`` (default 100,300,600; the
 sampled program is closer to the full one with more cells); ties go to the simplest setting
 (largest alpha, fewest cells). The choices and the validation scores are printed; the 5 seeds
-then fit with them. ``--alpha A`` fixes the convex models' alpha to ``A`` (and the cells to the
+then fit with them. ``--alphas`` and ``--mlp-alphas`` replace the two alpha grids (to widen
+them where a choice falls on their edge). ``--alpha A`` fixes the convex models' alpha to ``A`` (and the cells to the
 first of ``--n-cells``) and leaves the MLP at scikit-learn's default (the protocol of the
 records before this option).
 
@@ -121,9 +122,9 @@ def grid_of(model, args):
     """The settings tried for ``model``, simplest first (largest alpha, fewest cells), or the
     one it uses: a list of dicts."""
     if model.startswith("MLP"):
-        return [{"alpha": a} for a in (MLP_ALPHAS if args.alpha is None else
+        return [{"alpha": a} for a in (args.mlp_alphas if args.alpha is None else
                                        (MLP_DEFAULT_ALPHA,))]
-    alphas = CONVEX_ALPHAS if args.alpha is None else (args.alpha,)
+    alphas = args.alphas if args.alpha is None else (args.alpha,)
     if model == "three":
         return [{"alpha": a} for a in alphas]
     cells = args.n_cells if args.alpha is None else args.n_cells[:1]
@@ -213,6 +214,13 @@ def main(argv=None):
     p.add_argument("--n-cells", default=None,
                    help="cell budgets tried on validation, comma-separated (default "
                         "100,300,600; --quick 40)")
+    p.add_argument("--alphas", default=None,
+                   help="the convex models' alphas tried on validation, comma-separated, "
+                        "largest first (default " + ",".join(f"{a:g}" for a in CONVEX_ALPHAS)
+                        + ")")
+    p.add_argument("--mlp-alphas", default=None,
+                   help="the MLP's alphas tried on validation (default "
+                        + ",".join(f"{a:g}" for a in MLP_ALPHAS) + ")")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-max", type=int, default=None)
     p.add_argument("--max-iter", type=int, default=10_000)
@@ -226,6 +234,10 @@ def main(argv=None):
         run_scale()
         return
     seeds = args.seeds or (3 if args.quick else 5)
+    args.alphas = (CONVEX_ALPHAS if args.alphas is None else
+                   tuple(float(a) for a in args.alphas.split(",")))
+    args.mlp_alphas = (MLP_ALPHAS if args.mlp_alphas is None else
+                       tuple(float(a) for a in args.mlp_alphas.split(",")))
     args.n_cells = [int(c) for c in (args.n_cells or ("40" if args.quick else
                                                      "100,300,600")).split(",")]
     n_max = args.n_max or (600 if args.quick else 2000)
@@ -244,7 +256,7 @@ def main(argv=None):
                           cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     alpha_desc = (f"alpha {args.alpha} (MLP {MLP_DEFAULT_ALPHA}), n_cells {args.n_cells[0]}"
                   if args.alpha is not None else
-                  f"by validation: alpha (convex {CONVEX_ALPHAS}, MLP {MLP_ALPHAS}), n_cells "
+                  f"by validation: alpha (convex {args.alphas}, MLP {args.mlp_alphas}), n_cells "
                   f"{tuple(args.n_cells)}")
     log(f"commit {head}; seeds {seeds}; {alpha_desc}; "
         f"subsample <= {n_max}; max_iter {args.max_iter}")
