@@ -136,10 +136,35 @@ def refine_gates(X, G, score, *, n_trials=10, step=0.3, exclude=(), random_state
 
 
 def merge_rows(X, weights=None, *R):
-    """Identical rows of ``X`` merged into one: ``(X_unique, weights, *R)`` with the weights
-    (default one per row) and the rows of each array in ``R`` summed over each group. The
-    unique rows come sorted, so repeated rows and rows of integer weight give the same merged
-    data (up to the rounding of the sums)."""
+    """Merge identical rows of ``X`` into one, summing their weights and the rows of ``R``.
+
+    The unique rows come sorted, so repeated rows and rows of integer weight give the same
+    merged data (up to the rounding of the sums).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    weights : ndarray of shape (n_samples,) or None
+        Row weights; None: one per row.
+    *R : ndarrays of shape (n_samples, ...)
+        Arrays whose rows are summed over each group of identical rows of ``X``.
+
+    Returns
+    -------
+    X_unique : ndarray of shape (n_unique, n_features)
+    weights : ndarray of shape (n_unique,)
+        The summed weights (the multiplicities when ``weights`` is None).
+    *R_merged : ndarrays of shape (n_unique, ...)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex.arrangements import merge_rows
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> Xu, w, r = merge_rows(X, None, np.array([1.0, 2.0, 3.0]))
+    >>> Xu.tolist(), w.tolist(), r.tolist()
+    ([[0.0, 1.0], [1.0, 0.0]], [1.0, 2.0], [2.0, 4.0])
+    """
     X = np.asarray(X, dtype=np.float64)
     Xu, inv = np.unique(X, axis=0, return_inverse=True)
     inv = inv.ravel()
