@@ -21,7 +21,7 @@ from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.factored_polish import polish_factored
 from skconvex.solvers.fista import solve_fista, unpack
-from skconvex.solvers.rounds import accept_polish
+from skconvex.solvers.rounds import accept_polish, solve_in_rounds
 from skconvex.solvers.support_newton import polish_support_newton
 
 
@@ -53,13 +53,46 @@ def _polish(problem, result, user_tol):
     return result
 
 
+def _support_polish(problem, result, user_tol):
+    """The Newton polish of a round of :func:`_solve_fista` (:func:`_newton_polish`), when a
+    Newton system on the support of ``result`` costs at most ``_POLISH_MAX_WORK``
+    multiply-adds; else ``result`` as it is."""
+    U, _ = unpack(result.w, problem.shape)
+    norms = problem.group_norms(U)
+    n_var = problem.d * np.count_nonzero(norms > 1e-9 * norms.max()) if norms.max() > 0 else 0
+    if 0 < n_var and problem.n * problem.K * float(n_var) ** 2 <= _POLISH_MAX_WORK:
+        return _newton_polish(problem, result, user_tol)
+    result.converged = result.gap <= user_tol * abs(result.objective)
+    return result
+
+
 def _solve_fista(problem, **kwargs):
-    """Proximal gradient (:func:`~skconvex.solvers.fista.solve_fista`); tiny programs with
-    shared units, which ``solver="auto"`` does not give to the interior point, are then
-    polished to a rounding-level duality gap (:func:`_polish`), as the interior point's are."""
-    result = solve_fista(problem, **kwargs)
-    if problem.shared and problem.n * problem.Q * problem.K <= _SMALL_SIZE:
-        result = _polish(problem, result, kwargs.get("tol", 1e-6))
+    """Proximal gradient (:func:`~skconvex.solvers.fista.solve_fista`).
+
+    Euclidean groups: plainly for ``_PLAIN_ITER`` iterations; a program not solved by then
+    goes on in rounds (:func:`~skconvex.solvers.rounds.solve_in_rounds`): to a ten times
+    smaller gap (at most ``_FIRST_ROUND_GAP``), then Newton's method on the support, checked by
+    the certificate, and from there tighter rounds until ``tol``. Once the support is found the
+    program is smooth on it, where proximal gradient crawls at small alpha (concrete, alpha
+    1e-3, 100 random patterns: 10,000 iterations to a gap of 3e-5 in 1.8 s plainly). Shared units (nuclear-norm groups): plain proximal gradient; tiny
+    programs, which ``solver="auto"`` does not give to the interior point, are then polished to
+    a rounding-level duality gap (:func:`_polish`), as the interior point's are."""
+    if problem.shared:
+        result = solve_fista(problem, **kwargs)
+        if problem.n * problem.Q * problem.K <= _SMALL_SIZE:
+            result = _polish(problem, result, kwargs.get("tol", 1e-6))
+        return result
+    tol, max_iter = kwargs.pop("tol", 1e-6), kwargs.pop("max_iter", 2000)
+    result = solve_fista(problem, tol=tol, max_iter=min(max_iter, _PLAIN_ITER), **kwargs)
+    if result.converged or result.n_iter >= max_iter:
+        return result
+    kwargs.pop("warm_start", None)
+    used = result.n_iter
+    gap = result.gap / max(abs(result.objective), 1e-300)
+    result = solve_in_rounds(problem, _support_polish, tol=tol, max_iter=max_iter - used,
+                             first_round_gap=min(_FIRST_ROUND_GAP, 0.1 * gap),
+                             warm_start=result.w, polish_converged=False, **kwargs)
+    result.n_iter += used
     return result
 
 
@@ -108,6 +141,11 @@ _NEWTON_GAP, _NEWTON_ROUNDS, _ROUND_ITER = 1e-12, 4, 500
 # solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
 # polished interior point
 _SMALL_SIZE = 10_000
+
+# proximal gradient (Euclidean groups): the iterations tried plainly before the rounds with a
+# Newton polish, the relative gap of the first round (at most), and the largest Newton polish
+# on the support, in multiply-adds (n_samples * n_outputs * variables^2)
+_PLAIN_ITER, _FIRST_ROUND_GAP, _POLISH_MAX_WORK = 1000, 1e-2, 2e10
 
 # dual pattern search: fresh candidate patterns sampled per pattern added, and the perturbation
 # trials of the local search on the chosen ones
