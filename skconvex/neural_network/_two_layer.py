@@ -54,14 +54,20 @@ def _polish(problem, result, user_tol):
 
 
 def _support_polish(problem, result, user_tol):
-    """The Newton polish of a round of :func:`_solve_fista` (:func:`_newton_polish`), when a
-    Newton system on the support of ``result`` costs at most ``_POLISH_MAX_WORK``
-    multiply-adds; else ``result`` as it is."""
+    """The Newton polish of a round of :func:`_solve_fista`
+    (:func:`~skconvex.solvers.support_newton.polish_support_newton` with its active-set
+    steps), when a Newton system on the support of ``result`` costs at most
+    ``_POLISH_MAX_WORK`` multiply-adds and its Jacobian at most ``_POLISH_MAX_JACOBIAN``
+    entries; else ``result`` as it is."""
     U, _ = unpack(result.w, problem.shape)
     norms = problem.group_norms(U)
     n_var = problem.d * np.count_nonzero(norms > 1e-9 * norms.max()) if norms.max() > 0 else 0
     if 0 < n_var and problem.n * problem.K * float(n_var) ** 2 <= _POLISH_MAX_WORK:
-        return _newton_polish(problem, result, user_tol)
+        # with the active-set steps: groups that shrink to zero leave the support, and relu
+        # columns follow the faces of their cones
+        w, improved = polish_support_newton(problem, result.w, active_set=True,
+                                            max_jacobian_size=_POLISH_MAX_JACOBIAN)
+        return accept_polish(problem, result, w if improved else None, user_tol)
     result.converged = result.gap <= user_tol * abs(result.objective)
     return result
 
@@ -145,7 +151,8 @@ _SMALL_SIZE = 10_000
 # proximal gradient (Euclidean groups): the iterations tried plainly before the rounds with a
 # Newton polish, the relative gap of the first round (at most), and the largest Newton polish
 # on the support, in multiply-adds (n_samples * n_outputs * variables^2)
-_PLAIN_ITER, _FIRST_ROUND_GAP, _POLISH_MAX_WORK = 1000, 1e-2, 2e10
+_PLAIN_ITER, _FIRST_ROUND_GAP, _POLISH_MAX_WORK = 1000, 1e-2, 5e10
+_POLISH_MAX_JACOBIAN = 16_000_000  # entries (128 MB)
 
 # dual pattern search: fresh candidate patterns sampled per pattern added, and the perturbation
 # trials of the local search on the chosen ones

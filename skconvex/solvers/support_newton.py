@@ -149,7 +149,8 @@ def _solve_spd(H, g):
         return -scipy.linalg.lstsq(H, g, check_finite=False)[0]
 
 
-def polish_support_newton(problem, w, *, max_iter=30, active_set=False):
+def polish_support_newton(problem, w, *, max_iter=30, active_set=False,
+                          max_jacobian_size=MAX_JACOBIAN_SIZE):
     """Polish ``w`` (packed ``(U, c)``, an almost optimal point) by Newton's method on its
     support. Returns ``(w, improved)``; ``w`` is returned unchanged when the polish would not
     lower the objective.
@@ -163,7 +164,8 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False):
     should). These active-set steps run with ``active_set=True``; without, the polish gives
     up where a step would leave the cones or a group shrinks to zero (then its discrete
     decisions cannot follow rounding: the tiny programs of scikit-learn's sample-weight
-    checks)."""
+    checks). The polish gives up when its dense Jacobian would have more than
+    ``max_jacobian_size`` entries."""
     U, c = unpack(np.asarray(w, dtype=np.float64), problem.shape)
     U, c = U.copy(), np.array(c, dtype=np.float64)
     norms = problem.group_norms(U)
@@ -189,7 +191,7 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False):
         sizes = [B.shape[1] for B in bases]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         n_var = int(offs[-1]) + n_icpt
-        if n * K * n_var > MAX_JACOBIAN_SIZE:
+        if n * K * n_var > max_jacobian_size:
             return None
         J = np.zeros((n, K, n_var))  # Jacobian of the scores: column (q, k) moves output k
         for b, ((q, k), B) in enumerate(zip(cols, bases)):

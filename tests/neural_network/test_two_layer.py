@@ -511,18 +511,22 @@ def test_support_newton_finds_the_faces_of_the_cones(loss):
     assert f_new - bound_new <= 1e-10 * f_new
 
 
-def test_fista_rounds_polish_slow_programs_to_rounding_level(monkeypatch):
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_fista_rounds_polish_slow_programs_to_rounding_level(monkeypatch, activation):
     # a small alpha: proximal gradient alone crawls once the support is found; after
-    # _PLAIN_ITER iterations the rounds with a Newton polish on the support finish the program
+    # _PLAIN_ITER iterations the rounds with a Newton polish on the support (and the faces of
+    # the cones, for relu) finish the program
     import skconvex.neural_network._two_layer as two_layer
 
     X, y = make_planted_relu_regression(300, 6, random_state=0)[:2]
-    kw = dict(alpha=1e-3, n_patterns=60, random_state=0, max_iter=20_000)
+    kw = dict(alpha=1e-3, n_patterns=60 if activation == "gated_relu" else 30,
+              activation=activation, random_state=0, max_iter=20_000)
     est = ConvexReLURegressor(solver="fista", **kw).fit(X, y)
     assert two_layer._PLAIN_ITER < est.n_iter_ < 20_000
     assert est.duality_gap_ <= 1e-11 * est.objective_
     ref = ConvexReLURegressor(solver="cvxpy", **kw).fit(X, y)
     assert est.objective_ == pytest.approx(ref.objective_, rel=1e-10)
+    assert est.max_violation_ <= 1e-12
     # the same iterations of plain proximal gradient are far from there
     monkeypatch.setattr(two_layer, "_PLAIN_ITER", est.n_iter_)
     plain = ConvexReLURegressor(solver="fista", **{**kw, "max_iter": est.n_iter_})
