@@ -169,11 +169,15 @@ def merge_rows(X, weights=None, *R):
     Xu, inv = np.unique(X, axis=0, return_inverse=True)
     inv = inv.ravel()
     w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    distinct = Xu.shape[0] == X.shape[0]  # nothing to sum: a permutation of the rows
     merged = [np.bincount(inv, weights=w, minlength=Xu.shape[0])]
     for A in R:
         A = np.asarray(A, dtype=np.float64)
         S = np.zeros((Xu.shape[0],) + A.shape[1:])
-        np.add.at(S, inv, A)
+        if distinct:
+            S[inv] = A
+        else:
+            np.add.at(S, inv, A)
         merged.append(S)
     return (Xu, *merged)
 
