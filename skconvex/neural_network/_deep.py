@@ -13,23 +13,15 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._two_layer import OptimalityCertificate, _BaseConvexReLU
-from skconvex.solvers.support_newton import polish_support_newton
+from skconvex.solvers.support_newton import active_set_round
 from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
-from skconvex.solvers.rounds import accept_polish, solve_in_rounds
+from skconvex.solvers.rounds import solve_in_rounds
 
 # solver="auto" uses the polished interior point up to n_samples * columns * column size *
 # outputs of this size, proximal gradient above
 _SMALL_SIZE = 60_000
-
-
-def _newton_polish(problem, result, user_tol):
-    """Newton's method on the support and the cones' faces, as an active-set method
-    (:func:`~skconvex.solvers.support_newton.polish_support_newton` with ``active_set``),
-    accepted when the whole program's certificate does not go up."""
-    w, improved = polish_support_newton(problem, result.w, active_set=True)
-    return accept_polish(problem, result, w if improved else None, user_tol)
 
 
 def _solve_cvxpy(problem, **kwargs):
@@ -53,7 +45,7 @@ def _solve_cvxpy(problem, **kwargs):
                              max_iter=max(kwargs.get("max_iter", 0), 5000))
     n_iter = result.n_iter
     for r in range(_POLISH_ROUNDS):
-        result = _newton_polish(problem, result, user_tol)
+        result = active_set_round(problem, result, user_tol)
         if result.gap <= _POLISH_GAP * abs(result.objective):
             break
         result = solve_fista(problem, tol=_POLISH_GAP, max_iter=_POLISH_ITER * (r + 1),
@@ -82,7 +74,7 @@ def _solve_fista(problem, **kwargs):
     their cones of low dimension (mostly extreme rays), where the program is smooth and
     small: there Newton's method goes to rounding level in a few steps. A polish that would
     change the support or leave the cones is not taken."""
-    return solve_in_rounds(problem, _newton_polish, tol=kwargs.pop("tol", 1e-4),
+    return solve_in_rounds(problem, active_set_round, tol=kwargs.pop("tol", 1e-4),
                            max_iter=kwargs.pop("max_iter", 3000),
                            first_round_gap=_FIRST_ROUND_GAP,
                            warm_start=kwargs.pop("warm_start", None), **kwargs)

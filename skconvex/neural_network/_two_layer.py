@@ -22,7 +22,7 @@ from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.factored_polish import polish_factored
 from skconvex.solvers.fista import solve_fista, unpack
 from skconvex.solvers.rounds import accept_polish, solve_in_rounds
-from skconvex.solvers.support_newton import polish_support_newton
+from skconvex.solvers.support_newton import active_set_round, polish_support_newton
 
 
 def _newton_polish(problem, result, user_tol):
@@ -55,19 +55,17 @@ def _polish(problem, result, user_tol):
 
 def _support_polish(problem, result, user_tol):
     """The Newton polish of a round of :func:`_solve_fista`
-    (:func:`~skconvex.solvers.support_newton.polish_support_newton` with its active-set
-    steps), when a Newton system on the support of ``result`` costs at most
-    ``_POLISH_MAX_WORK`` multiply-adds and its Jacobian at most ``_POLISH_MAX_JACOBIAN``
-    entries; else ``result`` as it is."""
+    (:func:`~skconvex.solvers.support_newton.active_set_round`), when a Newton system on the
+    support of ``result`` costs at most ``_POLISH_MAX_WORK`` multiply-adds and its Jacobian at
+    most ``_POLISH_MAX_JACOBIAN`` entries; else ``result`` as it is."""
     U, _ = unpack(result.w, problem.shape)
     norms = problem.group_norms(U)
     n_var = problem.d * np.count_nonzero(norms > 1e-9 * norms.max()) if norms.max() > 0 else 0
     if 0 < n_var and problem.n * problem.K * float(n_var) ** 2 <= _POLISH_MAX_WORK:
         # with the active-set steps: groups that shrink to zero leave the support, and relu
         # columns follow the faces of their cones
-        w, improved = polish_support_newton(problem, result.w, active_set=True,
-                                            max_jacobian_size=_POLISH_MAX_JACOBIAN)
-        return accept_polish(problem, result, w if improved else None, user_tol)
+        return active_set_round(problem, result, user_tol,
+                                max_jacobian_size=_POLISH_MAX_JACOBIAN)
     result.converged = result.gap <= user_tol * abs(result.objective)
     return result
 

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.linalg
 
 from skconvex.solvers.fista import pack, unpack
+from skconvex.solvers.rounds import accept_polish
 
 # the polish gives up on programs whose dense Jacobian would have more entries than this
 MAX_JACOBIAN_SIZE = 4_000_000
@@ -323,3 +324,12 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False,
     if not F(x) <= f0 + 1e-15 * abs(f0):
         return w, False
     return pack(Un, cn), True
+
+
+def active_set_round(problem, result, user_tol, **kwargs):
+    """One polish of a :func:`~skconvex.solvers.rounds.solve_in_rounds` round:
+    :func:`polish_support_newton` with its active-set steps (``kwargs`` passed on), the
+    polished point kept in ``result`` when the whole program's certificate does not go up
+    (:func:`~skconvex.solvers.rounds.accept_polish`)."""
+    w, improved = polish_support_newton(problem, result.w, active_set=True, **kwargs)
+    return accept_polish(problem, result, w if improved else None, user_tol)
