@@ -99,7 +99,8 @@ def models(args):
 
     out = {
         "path": lambda s, p: PathRegularizedReLUClassifier(
-            alpha=p["alpha"], n_cells=p["cells"], max_iter=args.max_iter, random_state=s),
+            alpha=p["alpha"], n_cells=p["cells"], cell_search=args.cell_search,
+            max_iter=args.max_iter, random_state=s),
         "2-layer": lambda s, p: ConvexReLUClassifier(
             alpha=p["alpha"], n_patterns=2 * p["cells"], activation="relu",
             max_iter=args.max_iter, random_state=s),
@@ -112,7 +113,9 @@ def models(args):
     # point does not scale to these sizes), with the same alpha and max_iter
     out["three"] = lambda s, p: ConvexThreeLayerClassifier(
         alpha=p["alpha"], max_iter=args.max_iter, random_state=s)
-    return out
+    keep = {"path", "mlp"} | set(args.models)  # the target compares these two
+    return {m: f for m, f in out.items()
+            if ("mlp" if m.startswith("MLP") else m) in keep}
 
 
 CONVEX_ALPHAS = (1e-2, 3e-3, 1e-3, 3e-4)
@@ -223,6 +226,12 @@ def main(argv=None):
     p.add_argument("--mlp-alphas", default=None,
                    help="the MLP's alphas tried on validation (default "
                         + ",".join(f"{a:g}" for a in MLP_ALPHAS) + ")")
+    p.add_argument("--cell-search", default="random", choices=("random", "dual"),
+                   help="how the path model picks its cells (default random; dual: column "
+                        "generation on the dual constraints)")
+    p.add_argument("--models", default="path,2-layer,mlp,three",
+                   help="columns, comma-separated subset of path,2-layer,mlp,three (path and "
+                        "mlp always run)")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-max", type=int, default=None)
     p.add_argument("--max-iter", type=int, default=10_000)
@@ -236,6 +245,10 @@ def main(argv=None):
         run_scale()
         return
     seeds = args.seeds or (3 if args.quick else 5)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(args.models) - {"path", "2-layer", "mlp", "three"})
+    if unknown:
+        p.error(f"unknown models {unknown}; choose from path, 2-layer, mlp, three")
     args.alphas = (CONVEX_ALPHAS if args.alphas is None else
                    tuple(float(a) for a in args.alphas.split(",")))
     args.mlp_alphas = (MLP_ALPHAS if args.mlp_alphas is None else
@@ -260,11 +273,11 @@ def main(argv=None):
                   if args.alpha is not None else
                   f"by validation: alpha (convex {args.alphas}, MLP {args.mlp_alphas}), n_cells "
                   f"{tuple(args.n_cells)}")
-    log(f"commit {head}; seeds {seeds}; {alpha_desc}; "
+    log(f"commit {head}; seeds {seeds}; {alpha_desc}; path cell_search {args.cell_search}; "
         f"subsample <= {n_max}; max_iter {args.max_iter}")
     builders = models(args)
     names = list(builders)
-    if "three" not in names:
+    if "three" in args.models and "three" not in names:
         log("three: ConvexThreeLayerClassifier not exported by skconvex.neural_network here "
             "(column left out)")
     width = 24 if args.alpha is not None else 35
