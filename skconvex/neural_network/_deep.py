@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
@@ -604,7 +605,7 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state):
     ``loss``. Shared by :func:`certify_path_optimality` and the dual cell search."""
     X = validate_data(estimator, X, dtype=np.float64, reset=False)
     if isinstance(estimator, ClassifierMixin):
-        yi = np.searchsorted(estimator.classes_, y)
+        yi = np.searchsorted(estimator.classes_, column_or_1d(np.asarray(y)))
         loss = estimator._loss_
         K = len(estimator.classes_)
         Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]

@@ -395,3 +395,81 @@ def test_fista_estimator_polish_reaches_rounding_level():
     assert_allclose(b.objective_, a.objective_, rtol=1e-8)
     assert b.max_violation_ <= 1e-10
     assert_allclose(b.regularized_loss(X, y), b.objective_, rtol=1e-8)
+
+
+# -- dual cell search (column generation) ------------------------------------------------
+
+
+def test_dual_cell_search_improves_on_its_random_start():
+    # cell_search="dual" starts from the random program of a quarter of the budget (the same
+    # cells as n_cells=budget // 4 with the same seed) and only adds cells, so its optimum
+    # can only be lower; the added cells are ones the fitted network violates
+    X, y = _data(120, 2, seed=1)
+    kw = dict(alpha=5e-3, random_state=0, tol=1e-8, max_iter=20_000)
+    start = PathRegularizedReLURegressor(n_cells=6, **kw).fit(X, y)
+    dual = PathRegularizedReLURegressor(n_cells=24, cell_search="dual", **kw).fit(X, y)
+    assert 6 < dual.n_cells_ <= 24
+    assert_allclose(dual._cells[0][:, :6], start._cells[0])
+    assert_allclose(dual._cells[1][:6], start._cells[1])
+    assert dual.objective_ < start.objective_ * (1 - 1e-3)
+    assert dual.duality_gap_ <= 1e-6 * dual.objective_
+    # the recovered network is still the convex model
+    assert_allclose(dual.regularized_loss(X, y), dual.objective_, rtol=1e-6)
+    # closer to the full program than the same budget sampled at random
+    rand = PathRegularizedReLURegressor(n_cells=dual.n_cells_, **kw).fit(X, y)
+    assert dual.objective_ < rand.objective_
+    # the search leaves no state behind: a refit with the other setting is the plain one
+    again = dual.set_params(cell_search="random", n_cells=6).fit(X, y)
+    assert_allclose(again.objective_, start.objective_, rtol=1e-8)
+
+
+def test_top_violators_are_the_most_violated_cells():
+    from unittest import mock
+
+    import skconvex.neural_network._deep as deep
+
+    X, y = _data(80, 2, seed=2)
+    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=5, random_state=0).fit(X, y)
+    check = deep._new_cells_check(est, X, y, 60, None, 3)
+    # every value exactly (projected), from the program over the fitted and the new cells
+    exact = deep._per_cell(check["enlarged"].dual_norms(check["Lam"]))[check["n_old"]:]
+    violated = np.flatnonzero(exact > est.alpha)
+    assert violated.size > 4
+    best = violated[np.argsort(-exact[violated], kind="stable")]
+    # with every candidate allowed a projection, the lazy scan finds the exact top 4
+    with mock.patch.object(deep, "_SEARCH_PROJECTED", 10_000):
+        top = deep._top_violators(check, 4, est.alpha)
+    assert_allclose(exact[top], exact[best[:4]], rtol=1e-9)
+    # with the default cap: violated cells only, largest first
+    top = deep._top_violators(check, 4, est.alpha)
+    assert top.size and np.all(exact[top] > est.alpha)
+    assert np.all(np.diff(exact[top]) <= 1e-12)
+
+
+def test_dual_cell_search_repeated_rows_equal_integer_weights():
+    X, y = _data(60, 2, seed=4)
+    w = np.random.RandomState(0).randint(1, 3, len(y))
+    kw = dict(alpha=5e-3, n_cells=12, cell_search="dual", random_state=0, tol=1e-10,
+              max_iter=20_000)
+    weighted = PathRegularizedReLURegressor(**kw).fit(X, y, sample_weight=w.astype(float))
+    repeated = PathRegularizedReLURegressor(**kw).fit(np.repeat(X, w, axis=0),
+                                                      np.repeat(y, w))
+    assert weighted.n_cells_ == repeated.n_cells_
+    assert_allclose(weighted.objective_, repeated.objective_, rtol=1e-8)
+    assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-8)
+
+
+def test_dual_cell_search_classifier_string_labels():
+    # three classes (cross-entropy, vector output) by proximal gradient: the rounds after the
+    # first are warm-started from the previous solution
+    X, y = _data(90, 2, seed=5)
+    labels = np.array(["low", "mid", "high"])[np.digitize(y, np.quantile(y, [0.33, 0.66]))]
+    kw = dict(alpha=5e-3, solver="fista", random_state=0, tol=1e-6, max_iter=20_000)
+    start = PathRegularizedReLUClassifier(n_cells=3, **kw).fit(X, labels)
+    clf = PathRegularizedReLUClassifier(n_cells=12, cell_search="dual", **kw).fit(X, labels)
+    assert set(clf.predict(X)) <= set(labels)
+    assert 3 < clf.n_cells_ <= 12
+    assert clf.objective_ < start.objective_ and clf.score(X, labels) > start.score(X, labels)
+    assert_allclose(clf.regularized_loss(X, labels), clf.objective_, rtol=1e-6)
+    cert = certify_path_optimality(clf, X, labels, n_new_cells=50, random_state=1)
+    assert cert.duality_gap >= 0
