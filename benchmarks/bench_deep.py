@@ -22,11 +22,16 @@ first of ``--n-cells``) and leaves the MLP at scikit-learn's default (the protoc
 records before this option).
 
 Models:
-- ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells), max_iter
-  10,000 (the smallest alphas need more than the default);
+- ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells,
+  cell_search), max_iter 10,000 (the smallest alphas need more than the default);
+  ``--cell-search dual`` picks the cells by column generation on the dual constraints
+  (default random, the protocol of the records before this option);
 - ``three``: ConvexThreeLayerClassifier (its default gated program, same alpha);
 - ``2-layer``: ConvexReLUClassifier(activation="relu", same alpha, n_patterns = 2 n_cells);
 - ``MLP(w,w)``: MLPClassifier(hidden_layer_sizes=(w, w)), L-BFGS, standardized inputs.
+
+``--models path,mlp`` leaves the two other columns out (they do not depend on the path
+model's options; the target compares ``path`` with the MLP).
 
 Target (issue): test accuracy of ``path`` >= the MLP's mean on each set.
 
