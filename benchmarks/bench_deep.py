@@ -17,9 +17,9 @@ convex models and from ``MLP_ALPHAS`` for the MLP (the grid of ``bench_two_layer
 sampled program is closer to the full one with more cells); ties go to the simplest setting
 (largest alpha, fewest cells). The choices and the validation scores are printed; the 5 seeds
 then fit with them. ``--alphas`` and ``--mlp-alphas`` replace the two alpha grids (to widen
-them where a choice falls on their edge). ``--alpha A`` fixes the convex models' alpha to ``A`` (and the cells to the
-first of ``--n-cells``) and leaves the MLP at scikit-learn's default (the protocol of the
-records before this option).
+them where a choice falls on their edge). ``--alpha A`` fixes the convex models' alpha to
+``A`` (and the cells to the first of ``--n-cells``) and leaves the MLP at scikit-learn's
+default (the protocol of the records before this option).
 
 Models:
 - ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells,

@@ -174,10 +174,10 @@ class _BasePathReLU(ConvexEstimator):
         :func:`certify_path_optimality`, see :func:`_top_violators`) are added, at most
         doubling the program, and the enlarged program is solved warm-started from the
         previous solution. The search stops early when no candidate is violated; ``n_cells_``
-        may then stay below ``n_cells``. The sampled
-        program comes closer to the full (unsampled) one than with the whole budget sampled at
-        random (breast cancer, 100 cells, alpha 3e-3, 5 splits: test accuracy 0.966 -> 0.972;
-        spiral, 600 cells, alpha 1e-3: 0.979 -> 0.987).
+        may then stay below ``n_cells``. The sampled program comes closer to the full
+        (unsampled) one than with the whole budget sampled at random (breast cancer, 100 cells,
+        alpha 3e-3, 5 splits: test accuracy 0.966 -> 0.972; spiral, 600 cells, alpha 1e-3:
+        0.979 -> 0.987, before the caps on projections and rounds).
 
         The candidates are ranked by :func:`_top_violators` (exact values, computed lazily;
         rows repeated instead of reweighted choose the same cells)."""
@@ -479,9 +479,8 @@ class PathRegularizedReLURegressor(RegressorMixin, _BasePathReLU):
     }
 
     def __init__(self, alpha=1e-3, *, depth=3, widths=None, n_cells=100, cell_search="random",
-                 rank=None,
-                 loss="squared", fit_intercept=True, solver="auto", tol=1e-4, max_iter=3000,
-                 random_state=None, verbose=0):
+                 rank=None, loss="squared", fit_intercept=True, solver="auto", tol=1e-4,
+                 max_iter=3000, random_state=None, verbose=0):
         self.alpha = alpha
         self.depth = depth
         self.widths = widths
@@ -566,9 +565,8 @@ class PathRegularizedReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _Ba
     }
 
     def __init__(self, alpha=1e-3, *, depth=3, widths=None, n_cells=100, cell_search="random",
-                 rank=None,
-                 loss="auto", fit_intercept=True, solver="auto", tol=1e-4, max_iter=3000,
-                 random_state=None, verbose=0):
+                 rank=None, loss="auto", fit_intercept=True, solver="auto", tol=1e-4,
+                 max_iter=3000, random_state=None, verbose=0):
         self.alpha = alpha
         self.depth = depth
         self.widths = widths
