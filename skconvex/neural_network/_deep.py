@@ -14,7 +14,8 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
-from skconvex.neural_network._two_layer import OptimalityCertificate, _BaseConvexReLU
+from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
+                                                _ColumnSearchMixin)
 from skconvex.solvers.support_newton import active_set_round
 from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
@@ -106,7 +107,7 @@ def _low_rank_bound(loss, sigma, n_paths, sum_norms, value, s_max):
     return float((2.0 if loss == "cross_entropy" else 1.0) * B)
 
 
-class _BasePathReLU(ConvexEstimator):
+class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
     """Shared machinery of the path-regularized estimators.
 
     Preprocessing as the two-layer estimators (standardized features, a ones column for the
@@ -116,6 +117,7 @@ class _BasePathReLU(ConvexEstimator):
     recovered network on raw inputs.
     """
 
+    _search_param = "cell_search"
     _solvers = {"fista": _solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
@@ -136,33 +138,8 @@ class _BasePathReLU(ConvexEstimator):
         return "fista"
 
     def _solver_kwargs(self, solver, problem):
-        w0 = getattr(self, "_search_w0", None)
-        if w0 is not None and solver == "fista" and \
-                w0.size == int(np.prod(problem.shape)) + problem.K:
-            return {"warm_start": w0}  # a round of the dual cell search
-        return {}
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network by solving its convex program (see the class docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets (class labels for the classifier).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Individual weights for each sample; an integer weight is equivalent to repeating
-            the sample.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        if self.cell_search == "random":
-            return super().fit(X, y, sample_weight)
-        return self._fit_dual_search(X, y, sample_weight)
+        w0 = self._search_warm_start(solver, problem)  # a round of the dual cell search
+        return {} if w0 is None else {"warm_start": w0}
 
     def _fit_dual_search(self, X, y, sample_weight):
         """``cell_search="dual"``: column generation on the cells.
@@ -188,7 +165,7 @@ class _BasePathReLU(ConvexEstimator):
         try:
             self._search_budget = max(1, budget // 4)
             self._search_cells = self._search_w0 = None
-            super().fit(X, y, sample_weight)
+            self._fit_program(X, y, sample_weight)
             n_iter += self.n_iter_
             for _ in range(_SEARCH_ROUNDS):
                 if self.n_cells_ >= budget:
@@ -213,7 +190,7 @@ class _BasePathReLU(ConvexEstimator):
                 U_new[:, :C_old] = U[:, :C_old]
                 U_new[:, C_new:C_new + C_old] = U[:, C_old:]
                 self._search_w0 = np.concatenate([U_new.ravel(), np.ravel(c)])
-                super().fit(X, y, sample_weight)
+                self._fit_program(X, y, sample_weight)
                 n_iter += self.n_iter_
                 if self.verbose:
                     print(f"[cell search] {self.n_cells_} cells, {self.n_subnetworks_} "

@@ -230,7 +230,54 @@ def _hidden_units(problem, U):
     return q_idx, U[:, q_idx, k_idx] / np.sqrt(mags), W2
 
 
-class _BaseConvexReLU(ConvexEstimator):
+def _fits_program(w, solver, problem):
+    """Whether packed weights ``w`` (or None) can warm-start ``solver`` on ``problem``."""
+    return w is not None and solver == "fista" and \
+        w.size == int(np.prod(problem.shape)) + problem.K
+
+
+class _ColumnSearchMixin:
+    """``fit`` of the convex network estimators that choose their program's columns
+    (patterns, cells) by the parameter named ``_search_param``: "random" solves the sampled
+    program once; "dual" fits by the estimator's ``_fit_dual_search`` (column generation),
+    whose rounds put the previous solution, extended, in ``_search_w0`` to warm-start the
+    proximal-gradient solver (:meth:`_search_warm_start`)."""
+
+    _search_param = None
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network by solving its convex program (see the class docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets (class labels for the classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Individual weights for each sample; an integer weight is equivalent to repeating
+            the sample.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        if getattr(self, self._search_param, "random") == "random":
+            return self._fit_program(X, y, sample_weight)
+        return self._fit_dual_search(X, y, sample_weight)
+
+    def _fit_program(self, X, y, sample_weight):
+        """One solve of the sampled program (the estimator's base ``fit``)."""
+        return super().fit(X, y, sample_weight)
+
+    def _search_warm_start(self, solver, problem):
+        """The warm start of a round of the dual search, or None."""
+        w0 = getattr(self, "_search_w0", None)
+        return w0 if _fits_program(w0, solver, problem) else None
+
+
+class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
     """Shared machinery of the two-layer convex estimators.
 
     Preprocessing: features are standardized with (weighted) means and standard deviations
@@ -241,6 +288,7 @@ class _BaseConvexReLU(ConvexEstimator):
     were gated.
     """
 
+    _search_param = "pattern_search"
     _solvers = {"fista": _solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {
@@ -266,16 +314,10 @@ class _BaseConvexReLU(ConvexEstimator):
         return "fista"
 
     def _solver_kwargs(self, solver, problem):
-        kwargs = {}
-        w0 = getattr(self, "_search_w0", None)
-        if w0 is not None and solver == "fista" and \
-                w0.size == int(np.prod(problem.shape)) + problem.K:
-            return {"warm_start": w0}  # a round of the dual pattern search
-        w0 = getattr(self, "_convex_weights", None)
-        if self.warm_start and w0 is not None and solver == "fista" and \
-                w0.size == int(np.prod(problem.shape)) + problem.K:
-            kwargs["warm_start"] = w0
-        return kwargs
+        w0 = self._search_warm_start(solver, problem)  # a round of the dual pattern search
+        if w0 is None and self.warm_start:
+            w0 = getattr(self, "_convex_weights", None)
+        return {"warm_start": w0} if _fits_program(w0, solver, problem) else {}
 
     # -- preprocessing -------------------------------------------------------------------
     def _prepare(self, X, sample_weight):
@@ -308,29 +350,7 @@ class _BaseConvexReLU(ConvexEstimator):
                              "'auto' with activation='relu'")
         return self.activation == "gated_relu" and self.hidden_units != "per_output"
 
-    # -- dual pattern search ---------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network by solving its convex program (see the class docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets (class labels for the classifier).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Individual weights for each sample; an integer weight is equivalent to repeating
-            the sample.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        if getattr(self, "pattern_search", "random") == "random":
-            return super().fit(X, y, sample_weight)
-        return self._fit_dual_search(X, y, sample_weight)
-
+    # -- dual pattern search (fit: _ColumnSearchMixin) -------------------------------------
     def _fit_dual_search(self, X, y, sample_weight):
         """``pattern_search="dual"``: column generation on the activation patterns.
 
@@ -358,7 +378,7 @@ class _BaseConvexReLU(ConvexEstimator):
         try:
             self._search_budget = max(1, budget // 4)
             self._search_gates = self._search_w0 = None
-            super().fit(X, y, sample_weight)
+            self._fit_program(X, y, sample_weight)
             n_iter += self.n_iter_
             while self.n_patterns_ < budget:
                 add = min(max(1, self.n_patterns_),
@@ -392,7 +412,7 @@ class _BaseConvexReLU(ConvexEstimator):
                 if self.activation == "relu":  # columns: P positive, then P negative
                     U_new[:, P_new:P_new + P_old] = U[:, P_old:]
                 self._search_w0 = np.concatenate([U_new.ravel(), np.ravel(c)])
-                super().fit(X, y, sample_weight)
+                self._fit_program(X, y, sample_weight)
                 n_iter += self.n_iter_
                 if self.verbose:
                     print(f"[pattern search] {self.n_patterns_} patterns, "
