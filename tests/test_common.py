@@ -48,10 +48,11 @@ def _instances():
             ConvexReLURegressor(activation="relu"),
             # column generation on the patterns (several warm-started solves)
             ConvexReLURegressor(pattern_search="dual", n_patterns=20, random_state=0),
-            # column generation on the cells of the path-regularized program (the classifier:
-            # labels, several solves; the regressor's search is tested in test_deep.py)
-            PathRegularizedReLUClassifier(cell_search="dual", n_cells=8, alpha=1e-2,
-                                          random_state=0),
+            # column generation on the cells of the path-regularized program (the regressor:
+            # the classifier's three-class checks cost a minute; its search, labels and
+            # weights are tested in test_deep.py)
+            PathRegularizedReLURegressor(cell_search="dual", n_cells=8, alpha=1e-2,
+                                         random_state=0),
             # the three-layer ReLU program (cone constraints, interior point)
             ConvexThreeLayerRegressor(activation="relu", alpha=1e-3, n_patterns=(4, 3),
                                       solver="cvxpy", random_state=0),
