@@ -15,7 +15,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
-                                                _ColumnSearchMixin)
+                                                _ColumnSearchMixin, _extended_weights)
 from skconvex.solvers.support_newton import active_set_round
 from skconvex.problems.path_deep import CellTree, PathDeepProblem, path_norm, sample_cells
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
@@ -182,14 +182,8 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
                     np.ascontiguousarray(np.concatenate([masks_old, check["masks"][:, top]],
                                                         axis=1)),
                     np.concatenate([sigs_old, check["sigs"][top]]))
-                # warm start: the old columns keep their weights (columns: C cells with the
-                # output sign +, then the same C with -), the new ones start at zero
-                C_new = C_old + top.size
                 U, c = unpack(self._convex_weights, self._search_shape)
-                U_new = np.zeros((U.shape[0], 2 * C_new, U.shape[2]))
-                U_new[:, :C_old] = U[:, :C_old]
-                U_new[:, C_new:C_new + C_old] = U[:, C_old:]
-                self._search_w0 = np.concatenate([U_new.ravel(), np.ravel(c)])
+                self._search_w0 = _extended_weights(U, c, C_old, C_old + top.size, signed=True)
                 self._fit_program(X, y, sample_weight)
                 n_iter += self.n_iter_
                 if self.verbose:

@@ -230,6 +230,18 @@ def _hidden_units(problem, U):
     return q_idx, U[:, q_idx, k_idx] / np.sqrt(mags), W2
 
 
+def _extended_weights(U, c, n_old, n_new, *, signed):
+    """Packed weights of a program enlarged from ``n_old`` to ``n_new`` patterns (cells) that
+    keep the weights ``(U, c)`` of the old ones and start the new ones at zero (the warm start
+    of a round of a dual search). ``signed``: the columns are the patterns with the output
+    sign +, then the same patterns with -."""
+    U_new = np.zeros((U.shape[0], (2 if signed else 1) * n_new, U.shape[2]))
+    U_new[:, :n_old] = U[:, :n_old]
+    if signed:
+        U_new[:, n_new:n_new + n_old] = U[:, n_old:]
+    return np.concatenate([U_new.ravel(), np.ravel(c)])
+
+
 def _fits_program(w, solver, problem):
     """Whether packed weights ``w`` (or None) can warm-start ``solver`` on ``problem``."""
     return w is not None and solver == "fista" and \
@@ -405,13 +417,8 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
                 P_old = self.n_patterns_
                 P_new = P_old + G_add.shape[1]
                 self._search_gates = np.hstack([self._gates_std, G_add])
-                U, c = check["U"], check["c_opt"]
-                U_new = np.zeros((U.shape[0], (2 if self.activation == "relu" else 1) * P_new,
-                                  U.shape[2]))
-                U_new[:, :P_old] = U[:, :P_old]
-                if self.activation == "relu":  # columns: P positive, then P negative
-                    U_new[:, P_new:P_new + P_old] = U[:, P_old:]
-                self._search_w0 = np.concatenate([U_new.ravel(), np.ravel(c)])
+                self._search_w0 = _extended_weights(check["U"], check["c_opt"], P_old, P_new,
+                                                    signed=self.activation == "relu")
                 self._fit_program(X, y, sample_weight)
                 n_iter += self.n_iter_
                 if self.verbose:
