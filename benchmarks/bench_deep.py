@@ -15,7 +15,9 @@ part of seed 0's split; the test part is never seen): ``alpha`` from ``CONVEX_AL
 convex models and from ``MLP_ALPHAS`` for the MLP (the grid of ``bench_two_layer.py``), and for
 ``path`` and ``2-layer`` also the cell budget from ``--n-cells`` (default 100,300,600; the
 sampled program is closer to the full one with more cells); ties go to the simplest setting
-(largest alpha, fewest cells). The choices and the validation scores are printed; the 5 seeds
+(largest alpha, fewest cells); ``--cv K`` replaces the hold-out split by K-fold
+cross-validation of the same training part (a setting's score is its mean over the folds;
+fewer ties on the small sets). The choices and the validation scores are printed; the 5 seeds
 then fit with them. ``--alphas`` and ``--mlp-alphas`` replace the two alpha grids (to widen
 them where a choice falls on their edge). ``--alpha A`` fixes the convex models' alpha to
 ``A`` (and the cells to the first of ``--n-cells``) and leaves the MLP at scikit-learn's
@@ -146,13 +148,17 @@ def describe(params):
 
 
 def select_params(builders, X, y, args):
-    """Each model's settings by validation on seed 0's training part: ``({model: params},
-    {model: [(params, score)]})``."""
-    from sklearn.model_selection import train_test_split
+    """Each model's settings by validation on seed 0's training part (the 80/20 hold-out
+    split, or ``args.cv``-fold cross-validation: the mean score over the folds):
+    ``({model: params}, {model: [(params, score)]})``."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
 
     Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    Xfit, Xval, yfit, yval = train_test_split(Xtr, ytr, test_size=0.2, random_state=0,
-                                              stratify=ytr)
+    if args.cv == 1:
+        folds = [train_test_split(np.arange(len(ytr)), test_size=0.2, random_state=0,
+                                  stratify=ytr)]
+    else:
+        folds = list(StratifiedKFold(args.cv, shuffle=True, random_state=0).split(Xtr, ytr))
     chosen, scores = {}, {}
     for m, build in builders.items():
         grid = grid_of(m, args)
@@ -161,7 +167,9 @@ def select_params(builders, X, y, args):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            scores[m] = [(p, build(0, p).fit(Xfit, yfit).score(Xval, yval)) for p in grid]
+            scores[m] = [(p, statistics.fmean(
+                build(0, p).fit(Xtr[fit], ytr[fit]).score(Xtr[val], ytr[val])
+                for fit, val in folds)) for p in grid]
         best = max(v for _, v in scores[m])
         chosen[m] = next(p for p, v in scores[m] if v == best)  # the simplest best
     return chosen, scores
@@ -231,6 +239,10 @@ def main(argv=None):
     p.add_argument("--mlp-alphas", default=None,
                    help="the MLP's alphas tried on validation (default "
                         + ",".join(f"{a:g}" for a in MLP_ALPHAS) + ")")
+    p.add_argument("--cv", type=int, default=1,
+                   help="choose the settings by CV-fold cross-validation of seed 0's training "
+                        "part (mean score over the folds) instead of its 80/20 hold-out split "
+                        "(default 1: the hold-out split)")
     p.add_argument("--cell-search", default="random", choices=("random", "dual"),
                    help="how the path model picks its cells (default random; dual: column "
                         "generation on the dual constraints)")
@@ -249,6 +261,8 @@ def main(argv=None):
         machine_header("bench_deep --scale: n = 10,000 convex deep fits")
         run_scale()
         return
+    if args.cv < 1:
+        p.error("--cv must be >= 1")
     seeds = args.seeds or (3 if args.quick else 5)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(args.models) - {"path", "2-layer", "mlp", "three"})
@@ -276,7 +290,8 @@ def main(argv=None):
                           cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     alpha_desc = (f"alpha {args.alpha} (MLP {MLP_DEFAULT_ALPHA}), n_cells {args.n_cells[0]}"
                   if args.alpha is not None else
-                  f"by validation: alpha (convex {args.alphas}, MLP {args.mlp_alphas}), n_cells "
+                  f"by {'validation' if args.cv == 1 else f'{args.cv}-fold cross-validation'}"
+                  f": alpha (convex {args.alphas}, MLP {args.mlp_alphas}), n_cells "
                   f"{tuple(args.n_cells)}")
     log(f"commit {head}; seeds {seeds}; {alpha_desc}; path cell_search {args.cell_search}; "
         f"subsample <= {n_max}; max_iter {args.max_iter}")

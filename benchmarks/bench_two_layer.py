@@ -47,9 +47,10 @@ the issue's list):
         default 2,000, which the smallest alphas need), ``pattern_search="dual"`` (column
         generation; ``--pattern-search random`` for all 100 patterns at random); ``alpha``
         chosen by hold-out validation (80/20 split of the training set, seed 0,
-        random_state=0) along the path 1e-1, 3e-2, 1e-2, 3e-3, 1e-3 (warm-started with random
-        patterns), stopped once the validation score drops; then refit on the whole training
-        set;
+        random_state=0; ``--cv K``: K-fold cross-validation of the training set, the mean
+        score over the folds, for both models) along the path 1e-1, 3e-2, 1e-2, 3e-3, 1e-3
+        (warm-started with random patterns), stopped once the validation score drops; then
+        refit on the whole training set;
       - MLP: one hidden layer of the width of OUR fitted network (``n_hidden_`` of the
         random_state=0 fit; both networks' units feed every output), inputs standardized
         (``make_pipeline(StandardScaler(), MLP...)``), scikit-learn's defaults (adam) except
@@ -467,6 +468,23 @@ def _subsample(X, y, task, n_max, seed=SEED):
     return X, y
 
 
+def selection_folds(ytr, task, cv):
+    """The (fit, validation) index pairs of the training set on which both models' settings
+    are chosen: with ``cv`` = 1 the 80/20 hold-out split (seed 0, stratified for classifiers),
+    otherwise ``cv``-fold cross-validation (shuffled with seed 0, stratified for classifiers);
+    a setting's validation score is its mean over the folds."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    idx = np.arange(len(ytr))
+    strat = ytr if task == "clf" else None
+    if cv == 1:
+        fit_idx, val_idx = train_test_split(idx, test_size=0.2, random_state=SEED,
+                                            stratify=strat)
+        return [(fit_idx, val_idx)]
+    split = (StratifiedKFold if task == "clf" else KFold)(cv, shuffle=True, random_state=SEED)
+    return list(split.split(idx, strat))
+
+
 def mean_std(values, spec="{:.4f}"):
     if len(values) == 1:
         return spec.format(values[0])
@@ -497,8 +515,7 @@ def run_dataset(name, args, seeds):
         mu, sd = ytr.mean(), ytr.std()
         ytr, yte = (ytr - mu) / sd, (yte - mu) / sd
     k = len(np.unique(y)) if task == "clf" else None
-    Xfit, Xval, yfit, yval = train_test_split(Xtr, ytr, test_size=0.2, random_state=SEED,
-                                              stratify=ytr if task == "clf" else None)
+    folds = selection_folds(ytr, task, args.cv)
     Ours = ConvexReLURegressor if task == "reg" else ConvexReLUClassifier
     MLP = MLPRegressor if task == "reg" else MLPClassifier
     desc = (f"{name}: {len(ytr):,} train{'' if n_full == len(ytr) else f' (of {n_full:,})'}, "
@@ -511,15 +528,19 @@ def run_dataset(name, args, seeds):
     search = args.pattern_search
     # the alpha path is warm-started with random patterns; the dual search chooses patterns
     # for each alpha, so each fit starts afresh
-    val_ours = {}  # (n_patterns, alpha) -> validation score
+    val_ours = {}  # (n_patterns, alpha) -> validation score (mean over the folds)
     for n_pat in args.patterns:
-        path = Ours(alpha=OUR_ALPHAS[0], n_patterns=n_pat, pattern_search=search,
-                    random_state=SEED, warm_start=search == "random", max_iter=OUR_MAX_ITER)
+        paths = [Ours(alpha=OUR_ALPHAS[0], n_patterns=n_pat, pattern_search=search,
+                      random_state=SEED, warm_start=search == "random", max_iter=OUR_MAX_ITER)
+                 for _ in folds]
         last = None
         for a in OUR_ALPHAS:
-            path.set_params(alpha=a)
-            fit_quiet(path, Xfit, yfit)
-            val_ours[n_pat, a] = path.score(Xval, yval)
+            scores = []
+            for path, (fit_idx, val_idx) in zip(paths, folds):
+                path.set_params(alpha=a)
+                fit_quiet(path, Xtr[fit_idx], ytr[fit_idx])
+                scores.append(path.score(Xtr[val_idx], ytr[val_idx]))
+            val_ours[n_pat, a] = statistics.fmean(scores)
             if last is not None and val_ours[n_pat, a] < last:
                 break  # past the best alpha: the smaller ones (the slow fits) are not tried
             last = val_ours[n_pat, a]
@@ -546,7 +567,9 @@ def run_dataset(name, args, seeds):
     for a in MLP_ALPHAS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            val_mlp.append(mlp(a, SEED).fit(Xfit, yfit).score(Xval, yval))
+            val_mlp.append(statistics.fmean(
+                mlp(a, SEED).fit(Xtr[fit_idx], ytr[fit_idx]).score(Xtr[val_idx], ytr[val_idx])
+                for fit_idx, val_idx in folds))
     t_sel_mlp = time.perf_counter() - t0
     mlp_alpha = MLP_ALPHAS[int(np.argmax(val_mlp))]
     mlps = []
@@ -664,6 +687,10 @@ def main(argv=None):
     parser.add_argument("--pattern-search", default="dual", choices=("dual", "random"),
                         help="part 3: how our estimators choose their n_patterns patterns "
                              "(default dual: column generation on the dual constraints)")
+    parser.add_argument("--cv", type=int, default=1,
+                        help="part 3: choose both models' settings by CV-fold cross-validation "
+                             "of the training set (mean score over the folds) instead of the "
+                             "80/20 hold-out split (default 1: the hold-out split)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.cap is None:
@@ -673,6 +700,8 @@ def main(argv=None):
     if args.budget is None:
         args.budget = 60.0 if args.quick else 1200.0
     args.patterns = [int(p) for p in args.patterns.split(",") if p.strip()]
+    if args.cv < 1:
+        parser.error("--cv must be >= 1")
     if args.datasets:
         args.datasets = [s.strip() for s in args.datasets.split(",") if s.strip()]
         unknown = sorted(set(args.datasets) - set(DATASETS))
@@ -684,7 +713,9 @@ def main(argv=None):
         machine_header(
             "bench_two_layer: ConvexReLURegressor/Classifier vs cvxpy+Clarabel and sklearn MLP",
             extra=[f"part 3 pattern search: {args.pattern_search}; pattern budgets: "
-                   f"{','.join(map(str, args.patterns))}",
+                   f"{','.join(map(str, args.patterns))}; settings chosen on "
+                   + ("the 80/20 hold-out split" if args.cv == 1 else
+                      f"{args.cv}-fold cross-validation of the training set"),
                    f"sizes: {'quick' if args.quick else 'full'}; alpha = lambda sqrt(n), "
                    f"lambda = {LAMBDA_SCNN:g} (scnn's scaling, spec section 8); target rel "
                    f"duality gap {TARGET_GAP:g}; Clarabel cap {args.cap:g} s",
