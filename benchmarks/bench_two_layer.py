@@ -49,8 +49,8 @@ the issue's list):
         chosen by hold-out validation (80/20 split of the training set, seed 0,
         random_state=0; ``--cv K``: K-fold cross-validation of the training set, the mean
         score over the folds, for both models) along the path 1e-1, 3e-2, 1e-2, 3e-3, 1e-3
-        (warm-started with random patterns), stopped once the validation score drops; then
-        refit on the whole training set;
+        (``--alphas`` replaces it; warm-started with random patterns), stopped once the
+        validation score drops; then refit on the whole training set;
       - MLP: one hidden layer of the width of OUR fitted network (``n_hidden_`` of the
         random_state=0 fit; both networks' units feed every output), inputs standardized
         (``make_pipeline(StandardScaler(), MLP...)``), scikit-learn's defaults (adam) except
@@ -530,11 +530,11 @@ def run_dataset(name, args, seeds):
     # for each alpha, so each fit starts afresh
     val_ours = {}  # (n_patterns, alpha) -> validation score (mean over the folds)
     for n_pat in args.patterns:
-        paths = [Ours(alpha=OUR_ALPHAS[0], n_patterns=n_pat, pattern_search=search,
+        paths = [Ours(alpha=args.alphas[0], n_patterns=n_pat, pattern_search=search,
                       random_state=SEED, warm_start=search == "random", max_iter=OUR_MAX_ITER)
                  for _ in folds]
         last = None
-        for a in OUR_ALPHAS:
+        for a in args.alphas:
             scores = []
             for path, (fit_idx, val_idx) in zip(paths, folds):
                 path.set_params(alpha=a)
@@ -687,6 +687,9 @@ def main(argv=None):
     parser.add_argument("--pattern-search", default="dual", choices=("dual", "random"),
                         help="part 3: how our estimators choose their n_patterns patterns "
                              "(default dual: column generation on the dual constraints)")
+    parser.add_argument("--alphas", default=None,
+                        help="part 3: our alphas, comma-separated, largest first (default "
+                             + ",".join(f"{a:g}" for a in OUR_ALPHAS) + ")")
     parser.add_argument("--cv", type=int, default=1,
                         help="part 3: choose both models' settings by CV-fold cross-validation "
                              "of the training set (mean score over the folds) instead of the "
@@ -702,6 +705,8 @@ def main(argv=None):
     args.patterns = [int(p) for p in args.patterns.split(",") if p.strip()]
     if args.cv < 1:
         parser.error("--cv must be >= 1")
+    args.alphas = (OUR_ALPHAS if args.alphas is None else
+                   tuple(sorted((float(a) for a in args.alphas.split(",")), reverse=True)))
     if args.datasets:
         args.datasets = [s.strip() for s in args.datasets.split(",") if s.strip()]
         unknown = sorted(set(args.datasets) - set(DATASETS))
@@ -713,7 +718,8 @@ def main(argv=None):
         machine_header(
             "bench_two_layer: ConvexReLURegressor/Classifier vs cvxpy+Clarabel and sklearn MLP",
             extra=[f"part 3 pattern search: {args.pattern_search}; pattern budgets: "
-                   f"{','.join(map(str, args.patterns))}; settings chosen on "
+                   f"{','.join(map(str, args.patterns))}; our alphas "
+                   f"{','.join(f'{a:g}' for a in args.alphas)}; settings chosen on "
                    + ("the 80/20 hold-out split" if args.cv == 1 else
                       f"{args.cv}-fold cross-validation of the training set"),
                    f"sizes: {'quick' if args.quick else 'full'}; alpha = lambda sqrt(n), "
