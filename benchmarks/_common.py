@@ -259,3 +259,30 @@ def result_line(name, ratio, accuracy_ok):
     """The last line of every benchmark."""
     r = "nan" if ratio is None or not math.isfinite(ratio) else f"{ratio:.3g}"
     return f"RESULT name={name} ratio={r} accuracy_ok={'true' if accuracy_ok else 'false'}"
+
+
+def add_cv_option(parser):
+    """``--cv K``: choose the compared models' settings by K-fold cross-validation of the
+    training set instead of its 80/20 hold-out split (see :func:`selection_folds`)."""
+    parser.add_argument("--cv", type=int, default=1,
+                        help="choose both models' settings by CV-fold cross-validation of the "
+                             "training set (mean score over the folds) instead of its 80/20 "
+                             "hold-out split (default 1: the hold-out split)")
+
+
+def selection_folds(y, cv, *, stratify, seed=0):
+    """The (fit, validation) index pairs of a training set of labels/targets ``y`` on which the
+    compared models' settings are chosen: with ``cv`` = 1 its 80/20 hold-out split, otherwise
+    ``cv``-fold cross-validation, shuffled with ``seed`` (both stratified by ``y`` when
+    ``stratify``); a setting's score is its mean over the folds. The hold-out split is the
+    one ``train_test_split(X, y, test_size=0.2, random_state=seed)`` makes."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    if cv < 1:
+        raise ValueError(f"--cv must be >= 1, got {cv}")
+    idx = np.arange(len(y))
+    strat = y if stratify else None
+    if cv == 1:
+        return [tuple(train_test_split(idx, test_size=0.2, random_state=seed, stratify=strat))]
+    split = (StratifiedKFold if stratify else KFold)(cv, shuffle=True, random_state=seed)
+    return list(split.split(idx, strat))

@@ -62,7 +62,13 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_header, result_line, single_thread  # noqa: E402
+from _common import (  # noqa: E402
+    add_cv_option,
+    machine_header,
+    result_line,
+    selection_folds,
+    single_thread,
+)
 
 
 def make_spirals(n_samples, *, turns=1.5, noise=0.2, random_state=None):
@@ -151,14 +157,10 @@ def select_params(builders, X, y, args):
     """Each model's settings by validation on seed 0's training part (the 80/20 hold-out
     split, or ``args.cv``-fold cross-validation: the mean score over the folds):
     ``({model: params}, {model: [(params, score)]})``."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.model_selection import train_test_split
 
     Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    if args.cv == 1:
-        folds = [train_test_split(np.arange(len(ytr)), test_size=0.2, random_state=0,
-                                  stratify=ytr)]
-    else:
-        folds = list(StratifiedKFold(args.cv, shuffle=True, random_state=0).split(Xtr, ytr))
+    folds = selection_folds(ytr, args.cv, stratify=True)
     chosen, scores = {}, {}
     for m, build in builders.items():
         grid = grid_of(m, args)
@@ -239,10 +241,7 @@ def main(argv=None):
     p.add_argument("--mlp-alphas", default=None,
                    help="the MLP's alphas tried on validation (default "
                         + ",".join(f"{a:g}" for a in MLP_ALPHAS) + ")")
-    p.add_argument("--cv", type=int, default=1,
-                   help="choose the settings by CV-fold cross-validation of seed 0's training "
-                        "part (mean score over the folds) instead of its 80/20 hold-out split "
-                        "(default 1: the hold-out split)")
+    add_cv_option(p)
     p.add_argument("--cell-search", default="random", choices=("random", "dual"),
                    help="how the path model picks its cells (default random; dual: column "
                         "generation on the dual constraints)")

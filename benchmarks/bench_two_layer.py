@@ -99,12 +99,14 @@ import skconvex  # noqa: F401
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (  # noqa: E402
+    add_cv_option,
     fmt,
     gemm_gflops,
     machine_header,
     peak_rss_gb,
     print_table,
     result_line,
+    selection_folds,
     single_thread,
     time_fit,
     timed,
@@ -468,23 +470,6 @@ def _subsample(X, y, task, n_max, seed=SEED):
     return X, y
 
 
-def selection_folds(ytr, task, cv):
-    """The (fit, validation) index pairs of the training set on which both models' settings
-    are chosen: with ``cv`` = 1 the 80/20 hold-out split (seed 0, stratified for classifiers),
-    otherwise ``cv``-fold cross-validation (shuffled with seed 0, stratified for classifiers);
-    a setting's validation score is its mean over the folds."""
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-
-    idx = np.arange(len(ytr))
-    strat = ytr if task == "clf" else None
-    if cv == 1:
-        fit_idx, val_idx = train_test_split(idx, test_size=0.2, random_state=SEED,
-                                            stratify=strat)
-        return [(fit_idx, val_idx)]
-    split = (StratifiedKFold if task == "clf" else KFold)(cv, shuffle=True, random_state=SEED)
-    return list(split.split(idx, strat))
-
-
 def mean_std(values, spec="{:.4f}"):
     if len(values) == 1:
         return spec.format(values[0])
@@ -515,7 +500,7 @@ def run_dataset(name, args, seeds):
         mu, sd = ytr.mean(), ytr.std()
         ytr, yte = (ytr - mu) / sd, (yte - mu) / sd
     k = len(np.unique(y)) if task == "clf" else None
-    folds = selection_folds(ytr, task, args.cv)
+    folds = selection_folds(ytr, args.cv, stratify=task == "clf", seed=SEED)
     Ours = ConvexReLURegressor if task == "reg" else ConvexReLUClassifier
     MLP = MLPRegressor if task == "reg" else MLPClassifier
     desc = (f"{name}: {len(ytr):,} train{'' if n_full == len(ytr) else f' (of {n_full:,})'}, "
@@ -690,10 +675,7 @@ def main(argv=None):
     parser.add_argument("--alphas", default=None,
                         help="part 3: our alphas, comma-separated, largest first (default "
                              + ",".join(f"{a:g}" for a in OUR_ALPHAS) + ")")
-    parser.add_argument("--cv", type=int, default=1,
-                        help="part 3: choose both models' settings by CV-fold cross-validation "
-                             "of the training set (mean score over the folds) instead of the "
-                             "80/20 hold-out split (default 1: the hold-out split)")
+    add_cv_option(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.cap is None:
