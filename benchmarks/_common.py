@@ -8,6 +8,7 @@
 - :func:`result_line`: the ``RESULT name=... ratio=... accuracy_ok=...`` last line.
 """
 
+import argparse
 import contextlib
 import math
 import os
@@ -264,7 +265,13 @@ def result_line(name, ratio, accuracy_ok):
 def add_cv_option(parser):
     """``--cv K``: choose the compared models' settings by K-fold cross-validation of the
     training set instead of its 80/20 hold-out split (see :func:`selection_folds`)."""
-    parser.add_argument("--cv", type=int, default=1,
+    def fold_count(text):
+        k = int(text)
+        if k < 1:
+            raise argparse.ArgumentTypeError(f"must be >= 1, got {k}")
+        return k
+
+    parser.add_argument("--cv", type=fold_count, default=1,
                         help="choose both models' settings by CV-fold cross-validation of the "
                              "training set (mean score over the folds) instead of its 80/20 "
                              "hold-out split (default 1: the hold-out split)")

@@ -260,8 +260,6 @@ def main(argv=None):
         machine_header("bench_deep --scale: n = 10,000 convex deep fits")
         run_scale()
         return
-    if args.cv < 1:
-        p.error("--cv must be >= 1")
     seeds = args.seeds or (3 if args.quick else 5)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(args.models) - {"path", "2-layer", "mlp", "three"})

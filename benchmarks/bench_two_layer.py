@@ -685,8 +685,6 @@ def main(argv=None):
     if args.budget is None:
         args.budget = 60.0 if args.quick else 1200.0
     args.patterns = [int(p) for p in args.patterns.split(",") if p.strip()]
-    if args.cv < 1:
-        parser.error("--cv must be >= 1")
     args.alphas = (OUR_ALPHAS if args.alphas is None else
                    tuple(sorted((float(a) for a in args.alphas.split(",")), reverse=True)))
     if args.datasets:
