@@ -68,8 +68,9 @@ the issue's list):
 Regularization scale. The spec's reference numbers use ``scnn``'s lambda = 1e-3 with the
 objective (1/2n)||y_hat - y||^2 + lambda sum ||u_i|| on data whose columns have unit norm. Our
 features are standardized (column norms sqrt(n)) and our objective is (1/2) mean squared error +
-alpha sum ||u_i||, so the SAME program is ours with ``alpha = lambda * sqrt(n)``: 0.0447 at
-n=2,000 and 0.1414 at n=20,000 (parts 1 and 2).
+alpha y_scale_ sum ||u_i|| (``y_scale_`` the std of y), so the SAME program is ours with
+``alpha = lambda * sqrt(n) / std(y)``: lambda sqrt(n) = 0.0447 at n=2,000 and 0.1414 at n=20,000
+(parts 1 and 2; the planted targets have std 1.65 and 1.57).
 
 Usage::
 
@@ -119,9 +120,10 @@ OBJ_AGREE = 1e-6
 SEED = 0
 
 
-def alpha_of(n):
-    """Our alpha for scnn's lambda on n samples (standardized columns have norm sqrt(n))."""
-    return LAMBDA_SCNN * math.sqrt(n)
+def alpha_of(n, y):
+    """Our alpha for scnn's lambda on n samples and targets ``y``: standardized columns have
+    norm sqrt(n), and the regressor's program uses ``alpha * y_scale_`` (the std of y)."""
+    return LAMBDA_SCNN * math.sqrt(n) / float(np.std(y))
 
 
 # (1) cvxpy comparison: name -> (activation, n, d, n_patterns), full and quick
@@ -183,11 +185,11 @@ def planted_with_test(n, d, n_test, seed=SEED):
     return X, y, Xt, yt
 
 
-def make_regressor(activation, n, n_patterns, **kw):
+def make_regressor(activation, y, n_patterns, **kw):
     from skconvex import ConvexReLURegressor
 
-    return ConvexReLURegressor(alpha=alpha_of(n), n_patterns=n_patterns, activation=activation,
-                               random_state=SEED, **kw)
+    return ConvexReLURegressor(alpha=alpha_of(len(y), y), n_patterns=n_patterns,
+                               activation=activation, random_state=SEED, **kw)
 
 
 def fit_quiet(est, X, y):
@@ -286,13 +288,13 @@ def part_cvxpy(args):
             continue
         n, d, P = size
         X, y = planted(n, d)
-        alpha = alpha_of(n)
+        alpha = alpha_of(n, y)
         # ours: the estimator, defaults (tol=1e-6), preprocessing and sampling included
         t_med, times, est, _ = time_fit(
-            lambda: fit_quiet(make_regressor(spec["activation"], n, P), X, y)[0],
+            lambda: fit_quiet(make_regressor(spec["activation"], y, P), X, y)[0],
             repeats=repeats)
         # the identical program, for cvxpy
-        ref = make_regressor(spec["activation"], n, P)
+        ref = make_regressor(spec["activation"], y, P)
         ref._validate_params()
         problem = ref._make_problem(X, y)
         same = np.array_equal(problem.gates_, est._gates_std)
@@ -376,7 +378,7 @@ def part_gap(args):
         hit = []
 
         def fit(spec=spec, n=n, P=P, X=X, y=y, hit=hit):
-            est, h = fit_quiet(make_regressor(spec["activation"], n, P), X, y)
+            est, h = fit_quiet(make_regressor(spec["activation"], y, P), X, y)
             hit.append(h)
             return est
 
@@ -394,7 +396,7 @@ def part_gap(args):
         r2 = est.score(Xt, yt)
         rows.append(dict(
             problem=name, act=spec["activation"], size=f"{n:,}x{d}", P=str(P),
-            alpha=f"{alpha_of(n):.4g}", t=fmt(t_med, "{:.2f}"), rep=str(len(times)),
+            alpha=f"{alpha_of(n, y):.4g}", t=fmt(t_med, "{:.2f}"), rep=str(len(times)),
             spread=f"{min(times):.2f}-{max(times):.2f}", gap=f"{worst_gap:.1e}",
             iters=str(est.n_iter_), hidden=str(est.n_hidden_), viol=f"{worst_viol:.0e}",
             r2=f"{r2:.4f}", target=f"<= {spec['target_s']:g} s",

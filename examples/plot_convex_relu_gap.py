@@ -23,7 +23,9 @@ certificate covers and what it does not.
 # Data and objective
 # ------------------
 # Inputs and target are standardized, so that ``alpha`` weighs the weight decay against a
-# mean squared error of order one. The convex estimator minimizes
+# mean squared error of order one for both networks (the convex estimator's ``alpha`` is
+# relative to the targets' std anyway, ``y_scale_``, which is 1 here; the MLP's is not). The
+# convex estimator minimizes
 #
 # .. math::
 #

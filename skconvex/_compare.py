@@ -124,8 +124,10 @@ def _mlp_peer(estimator, n_samples, width):
 
 
 def _standardized_target(load):
-    """``(X, (y - mean) / std)``: the networks' weight decay is relative to the mean squared
-    error, so it means the same on every target scale (R^2 is unchanged)."""
+    """``(X, (y - mean) / std)``: the MLP peers' weight decay is relative to the mean squared
+    error of the raw targets, so they need standardized targets for the same weight decay as
+    the convex regressors, whose ``alpha`` is relative to the targets' std (``y_scale_``, about
+    1 on the training split then). R^2 is unchanged."""
     def loader():
         X, y = load(return_X_y=True)
         return X, (y - y.mean(axis=0)) / y.std(axis=0)

@@ -350,7 +350,7 @@ def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
                                              ensure_non_negative=True)
     chk = _convex_relu_dual_check(est, X, y, n_new_patterns=n_patterns,
                                   sample_weight=sample_weight, random_state=random_state)
-    alpha = est.alpha
+    alpha = chk["full"].alpha  # the program's (alpha times y_scale_ for regressors)
     full, probe = chk["full"], chk["probe"]
     objective, bound = chk["objective"], chk["bound_enlarged"]
     gap = max(objective - bound, 0.0)

@@ -14,6 +14,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
                                                 _ColumnSearchMixin, _extended_weights)
 from skconvex.solvers.support_newton import active_set_round
@@ -174,7 +175,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
                 add = min(max(1, C_old), budget - C_old)
                 check = _new_cells_check(self, X, y, _SEARCH_CANDIDATES * add, sample_weight,
                                          rng)
-                top = _top_violators(check, add, self.alpha)
+                top = _top_violators(check, add, _program_alpha(self))
                 if top.size == 0:
                     break  # no sampled cell would enter the program
                 masks_old, sigs_old = self._cells
@@ -223,7 +224,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
         if masks.shape[1] == 0:
             raise ValueError("no cell with an active last hidden unit was found on these data "
                              "(constant features?)")
-        problem = PathDeepProblem(Xt, Y, masks, sigs, tree, self.alpha, loss,
+        problem = PathDeepProblem(Xt, Y, masks, sigs, tree, _program_alpha(self), loss,
                                   sample_weight=sample_weight, fit_intercept=self.fit_intercept)
         problem.mean_, problem.scale_, problem.V_ = mean, scale, V
         problem.cells_ = (masks, sigs)  # on every training row (the problem drops weight 0)
@@ -272,7 +273,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
             # objective / alpha (its objective is at most ours)
             self.low_rank_bound_ = _low_rank_bound(
                 problem.loss_name, problem.sigma_next_, tree.n_leaves,
-                max(obj / self.alpha, s_norm), obj, problem.s_max_)
+                max(obj / _program_alpha(self), s_norm), obj, problem.s_max_)
         else:
             self.low_rank_bound_ = 0.0
 
@@ -314,7 +315,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
         return out + self.intercept_
 
     def _path_penalty(self):
-        return self.alpha * float(sum(path_norm(w) for w in self._std_nets))
+        return _program_alpha(self) * float(sum(path_norm(w) for w in self._std_nets))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -362,7 +363,9 @@ _DOC_PROGRAM = """
 
 _DOC_PARAMS = """
     alpha : float, default=1e-3
-        Weight of the path norm (> 0), relative to the mean loss.
+        Weight of the path norm (> 0), relative to the mean loss; for the regressor, of the
+        targets divided by their standard deviation: its program's regularization is
+        ``alpha * y_scale_``.
     depth : int, default=3
         Number of layers L >= 3 (L - 1 hidden layers).
     widths : tuple of int or None, default=None
@@ -409,6 +412,12 @@ _DOC_ATTRS = """
     intercept_ : ndarray of shape (n_outputs,)
     objective_ : float
         Convex objective = regularized loss of the recovered network.
+    y_scale_ : float
+        Regressors: the (weighted) standard deviation of the training targets, pooled over
+        the outputs (1 for constant targets). The program uses the regularization ``alpha *
+        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
+        (its objective times ``y_scale_ ** 2``); ``objective_``, ``duality_gap_`` and
+        ``regularized_loss`` are in the units of ``y``.
     duality_gap_ : float
         Objective minus a dual lower bound of the sampled program.
     max_violation_ : float
@@ -473,7 +482,9 @@ class PathRegularizedReLURegressor(RegressorMixin, _BasePathReLU):
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
         self._y_1d = y.ndim == 1
-        return self._build(X, y.reshape(y.shape[0], -1), sample_weight, "squared")
+        Y = y.reshape(y.shape[0], -1)
+        self.y_scale_ = _target_scale(Y, sample_weight)
+        return self._build(X, Y, sample_weight, "squared")
 
     def predict(self, X):
         """Forward pass of the recovered network.
@@ -491,7 +502,8 @@ class PathRegularizedReLURegressor(RegressorMixin, _BasePathReLU):
 
     def regularized_loss(self, X, y, sample_weight=None):
         """The non-convex training objective of the recovered network on ``(X, y)``: half the
-        weighted mean squared error plus ``alpha`` times the sum of the path norms."""
+        weighted mean squared error plus ``alpha * y_scale_`` times the sum of the path
+        norms."""
         pred = self._forward(X).reshape(len(X), -1)
         Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
         s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
@@ -595,7 +607,8 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state):
     C_old = sigs_old.shape[0]
     # one program over the fitted cells and the new ones
     enlarged = PathDeepProblem(Xt, Y, np.concatenate([masks_old, masks], axis=1),
-                               np.concatenate([sigs_old, sigs]), tree, estimator.alpha, loss,
+                               np.concatenate([sigs_old, sigs]), tree,
+                               _program_alpha(estimator), loss,
                                sample_weight=sample_weight,
                                fit_intercept=estimator.fit_intercept)
     # the dual direction at the fitted predictions (on the training data every sub-network
@@ -680,7 +693,7 @@ def certify_path_optimality(estimator, X, y, *, n_new_cells=200, sample_weight=N
     enlarged, Lam, sigs, loss = check["enlarged"], check["Lam"], check["sigs"], check["loss"]
     per_cell = _per_cell(enlarged.dual_norms(Lam))
     norms_new = per_cell[check["n_old"]:]
-    alpha = estimator.alpha
+    alpha = _program_alpha(estimator)
     objective = float(estimator.objective_)
     gap = max(float(estimator.duality_gap_ or 0.0), 0.0)
     worst = float(np.max(per_cell)) if per_cell.size else 0.0

@@ -13,6 +13,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.problems.quantized_sdp import (
     QuantizedSDPProblem,
     activation_coefs,
@@ -314,7 +315,7 @@ class _BaseQuantizedPolyNet(ConvexEstimator):
         scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)] = 1.0
         scale = scale * np.sqrt(X.shape[1])
         Xt = (X - mean) / scale
-        problem = QuantizedSDPProblem(Xt, Y, self.alpha, coefs, loss,
+        problem = QuantizedSDPProblem(Xt, Y, _program_alpha(self), coefs, loss,
                                       sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept)
         problem.mean_, problem.scale_ = mean, scale
@@ -480,7 +481,8 @@ _PARAMS_DOC = """
     ----------
     alpha : float, default=1e-2
         Weight of the l1 penalty ``sum_j |a_j|`` on the output weights (relative to the mean
-        loss). The binary neurons have fixed norm ``||u_j||^2 = n_features``, so this is the
+        loss; for the regressor, of the targets divided by their standard deviation: its
+        program's regularization is ``alpha * y_scale_``). The binary neurons have fixed norm ``||u_j||^2 = n_features``, so this is the
         whole regularization.
     n_neurons : int, default=100
         Binary neurons drawn by rounding from each block (sign of the output weight, and
@@ -536,8 +538,14 @@ _ATTRS_DOC = """
     sdp_objective_ : float
         Objective of the relaxation at the solution found (>= its optimum).
     objective_ : float
-        Training objective (weighted mean loss + ``alpha sum_j |a_j|``) of the quantized
-        network.
+        Training objective (weighted mean loss + ``alpha sum_j |a_j|``, with ``alpha *
+        y_scale_`` for the regressor) of the quantized network.
+    y_scale_ : float
+        Regressors: the (weighted) standard deviation of the training targets, pooled over
+        the outputs (1 for constant targets). The program uses the regularization ``alpha *
+        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
+        (its objective times ``y_scale_ ** 2``); ``objective_``, ``duality_gap_`` and
+        ``regularized_loss`` are in the units of ``y``.
     optimality_gap_ : float
         ``objective_ - sdp_value_`` (>= 0): how far the network can be from the best binary
         network at most.
@@ -617,6 +625,7 @@ class QuantizedPolyNet(RegressorMixin, _BaseQuantizedPolyNet):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
+        self.y_scale_ = _target_scale(y[:, None], sample_weight)
         return self._build(X, y[:, None], sample_weight, "squared")
 
     def predict(self, X):

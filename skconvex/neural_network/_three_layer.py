@@ -19,6 +19,7 @@ from skconvex.arrangements import (
 )
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.neural_network._two_layer import (
     OptimalityCertificate,
     _polish,
@@ -188,8 +189,9 @@ class _BaseConvexThreeLayer(ConvexEstimator):
                                          sample_weight=sample_weight, random_state=rng)
         program = GatedThreeLayerProblem if self.activation == "gated_relu" else \
             ThreeLayerReLUProblem
-        problem = program(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2), self.alpha,
-                          loss, sample_weight=sample_weight, fit_intercept=self.fit_intercept)
+        problem = program(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2),
+                          _program_alpha(self), loss, sample_weight=sample_weight,
+                          fit_intercept=self.fit_intercept)
         problem.mean_, problem.scale_ = mean, scale
         problem.gates_, problem.subnet_gates_ = G, (W1, w2)
         return problem
@@ -328,7 +330,8 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         return H2 @ self.coefs_[2] + self.intercepts_[2]
 
     def _penalty(self):
-        return self.alpha * float(sum(np.sum(np.abs(w3)) for _, _, w3 in self.subnetworks_))
+        return _program_alpha(self) * float(sum(np.sum(np.abs(w3))
+                                                for _, _, w3 in self.subnetworks_))
 
     @abstractmethod
     def _data_loss(self, out, y, s):
@@ -336,7 +339,8 @@ class _BaseConvexThreeLayer(ConvexEstimator):
 
     def regularized_loss(self, X, y, sample_weight=None):
         """The objective (N) of the recovered network on ``(X, y)``: the (weighted) mean loss
-        of the forward pass plus ``alpha sum_k |w3_k|``. Every sub-network has
+        of the forward pass plus ``alpha sum_k |w3_k|`` (``alpha * y_scale_`` for the
+        regressor). Every sub-network has
         ``||W1||_F = ||w2||_2 = 1`` on the standardized inputs (see ``subnetwork_norms``), so
         this is the value of (N) at a feasible point."""
         out = self._forward(X)
@@ -368,7 +372,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
                                        random_state)
         W1, w2 = self._subnet_gates_std
         full = ThreeLayerReLUProblem(Xt, Y, gate_mask(Xt, self._gates_std),
-                                     subnetwork_mask(Xt, W1, w2), self.alpha, loss,
+                                     subnetwork_mask(Xt, W1, w2), _program_alpha(self), loss,
                                      sample_weight=sample_weight,
                                      fit_intercept=self.fit_intercept)
         mu = self._multipliers
@@ -386,7 +390,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
                                            random_state=rng)
         norms_new = full.probe_norms(Gam, Lam, gate_mask(full.X, G_new),
                                      subnetwork_mask(full.X, W1n, w2n))
-        ratio_new = norms_new / self.alpha
+        ratio_new = norms_new / _program_alpha(self)
         worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                     float(np.max(norms_old)) if norms_old.size else 0.0)
         t_max = full._t_max(np.array([worst]))
@@ -409,7 +413,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         V1, v2 = self._subnet_gates_std
         G_old = self._gates_std
         full = GatedThreeLayerProblem(Xt, Y, gate_mask(Xt, G_old), subnetwork_mask(Xt, V1, v2),
-                                      self.alpha, loss, sample_weight=sample_weight,
+                                      _program_alpha(self), loss, sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept, pairs=self._pairs)
         U, c = unpack(self._convex_weights, full.shape)
         objective, bound_old, c_opt, norms_old = full.certificate(U, c)
@@ -427,10 +431,10 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         norms_new = np.concatenate([
             pair_dual_norms(Xk, M1n, np.hstack([M2o, M2n]), Lam).max(axis=-1).ravel(),
             pair_dual_norms(Xk, M1o, M2n, Lam).max(axis=-1).ravel()])
-        ratio_new = norms_new / self.alpha
+        ratio_new = norms_new / _program_alpha(self)
         worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                     float(np.max(norms_old)) if norms_old.size else 0.0)
-        t_max = self.alpha / worst if worst > 0 else np.inf
+        t_max = _program_alpha(self) / worst if worst > 0 else np.inf
         if loss != "squared":
             t_max = min(1.0, t_max)
         t = full.loss.dual_scale(Lam, t_max if np.isfinite(t_max) else 1e300)
@@ -525,7 +529,8 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
     ----------
     alpha : float, default=1e-2
         Weight of ``sum |w3|`` (> 0), relative to the mean squared error
-        ``(1/2) mean (f(x) - y)^2``.
+        ``(1/2) mean (f(x) - y)^2`` of the targets divided by their standard deviation: the
+        program's regularization is ``alpha * y_scale_``.
     width : int, default=3
         First-layer width of the random sub-networks that generate the second-layer patterns
         (the recovered sub-networks may be wider).
@@ -573,6 +578,12 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
         gated_relu only: distinct nonempty pattern pairs (groups of the program).
     objective_ : float
         Convex objective = objective (N) of the recovered network.
+    y_scale_ : float
+        The (weighted) standard deviation of the training targets, pooled over
+        the outputs (1 for constant targets). The program uses the regularization ``alpha *
+        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
+        (its objective times ``y_scale_ ** 2``); ``objective_``, ``duality_gap_`` and
+        ``regularized_loss`` are in the units of ``y``.
     duality_gap_ : float
         Objective minus a dual lower bound of the program over the sampled pairs.
     max_violation_ : float
@@ -625,6 +636,7 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
+        self.y_scale_ = _target_scale(y.reshape(-1, 1), sample_weight)
         return self._build(X, y.reshape(-1, 1), sample_weight, "squared")
 
     def _targets(self, y):

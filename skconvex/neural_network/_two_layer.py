@@ -17,6 +17,7 @@ from skconvex.arrangements import (_pattern_keys, ascend_gates, gate_mask, refin
                                    sample_gates)
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.factored_polish import polish_factored
@@ -345,7 +346,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
             G = sample_gates(Xt, budget, sample_weight=sample_weight,
                              random_state=check_random_state(self.random_state))
         mask = gate_mask(Xt, G)
-        problem = TwoLayerReLUProblem(Xt, Y, mask, self.alpha, loss,
+        problem = TwoLayerReLUProblem(Xt, Y, mask, _program_alpha(self), loss,
                                       sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept,
                                       relu=self.activation == "relu",
@@ -399,7 +400,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
                     self, X, y, n_new_patterns=_SEARCH_CANDIDATES * add,
                     sample_weight=sample_weight, random_state=rng)
                 norms = check["norms_new"]
-                violated = np.flatnonzero(norms > self.alpha * (1.0 + 1e-9))
+                violated = np.flatnonzero(norms > _program_alpha(self) * (1.0 + 1e-9))
                 if violated.size == 0:
                     break  # no sampled pattern would enter the program
                 top = violated[np.argsort(-norms[violated], kind="stable")[:add]]
@@ -414,6 +415,10 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
                     lambda C: _pattern_dual_norms(full, C, Lam)[2],
                     n_trials=_SEARCH_REFINE_TRIALS, exclude=_pattern_keys(full.mask),
                     random_state=rng)
+                if G_add.shape[1] == 0:
+                    # every violated pattern is in the program already (violated to the
+                    # solver's tolerance): nothing new can enter
+                    break
                 P_old = self.n_patterns_
                 P_new = P_old + G_add.shape[1]
                 self._search_gates = np.hstack([self._gates_std, G_add])
@@ -424,6 +429,8 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
                 if self.verbose:
                     print(f"[pattern search] {self.n_patterns_} patterns, "
                           f"{self.n_hidden_} neurons, objective {self.objective_:.6e}")
+                if self.n_patterns_ <= P_old:
+                    break  # no distinct pattern was added (a guard: the search must progress)
         finally:
             self._search_budget = self._search_gates = self._search_w0 = None
         self.n_iter_ = n_iter
@@ -473,7 +480,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
 
     def _weight_decay(self):
         U_std, W2 = self._std_weights
-        return 0.5 * self.alpha * (float(np.sum(U_std**2)) + float(np.sum(W2**2)))
+        return 0.5 * _program_alpha(self) * (float(np.sum(U_std**2)) + float(np.sum(W2**2)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -508,7 +515,10 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     Parameters
     ----------
     alpha : float, default=1e-2
-        Weight decay (> 0), relative to the mean squared error.
+        Weight decay (> 0), relative to the mean squared error of the targets divided by
+        their standard deviation: the program's regularization is ``alpha * y_scale_``, so
+        ``alpha`` means the same on targets in any units (as on the inputs, which are
+        standardized).
     n_patterns : int, default=100
         Budget of distinct activation patterns sampled (Gaussian generators).
     pattern_search : {"random", "dual"}, default="random"
@@ -569,6 +579,12 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         Distinct patterns actually used.
     objective_ : float
         Convex objective at the solution = regularized loss of the recovered network.
+    y_scale_ : float
+        The (weighted) standard deviation of the training targets, pooled over the outputs
+        (1 for constant targets). The program uses the regularization ``alpha *
+        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
+        (its objective times ``y_scale_ ** 2``); ``objective_``, ``duality_gap_`` and
+        ``regularized_loss`` are in the units of ``y``.
     duality_gap_ : float
         Objective minus a dual lower bound of the sampled program.
     max_violation_ : float
@@ -620,6 +636,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
                                                  ensure_non_negative=True)
         self._y_1d = y.ndim == 1
         Y = y.reshape(y.shape[0], -1)
+        self.y_scale_ = _target_scale(Y, sample_weight)
         return self._build(X, Y, sample_weight, "squared")
 
     def predict(self, X):
@@ -638,8 +655,9 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
 
     def regularized_loss(self, X, y, sample_weight=None):
         """The non-convex training objective of the recovered network on ``(X, y)``:
-        ``(1/2) weighted mean ||f(x) - y||^2 + (alpha/2) sum_j (||u_j||^2 + ||a_j||^2)`` with the
-        weights of the network on standardized inputs (where the weight decay acts)."""
+        ``(1/2) weighted mean ||f(x) - y||^2 + (alpha y_scale_ / 2) sum_j (||u_j||^2 +
+        ||a_j||^2)`` with the weights of the network on standardized inputs (where the weight
+        decay acts)."""
         pred = self._forward(X).reshape(len(X), -1)
         Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
         s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
@@ -792,7 +810,7 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     chk = _convex_relu_dual_check(estimator, X, y, n_new_patterns=n_new_patterns,
                                   sample_weight=sample_weight, random_state=random_state)
     objective, bound_old = chk["objective"], chk["bound_old"]
-    alpha = estimator.alpha
+    alpha = _program_alpha(estimator)
     ratio_new = chk["norms_new"] / alpha
     gap = max(objective - bound_old, 0.0)
     gap_enl = max(objective - chk["bound_enlarged"], 0.0)
@@ -830,7 +848,8 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     G_old = estimator._gates_std
     relu = estimator.activation == "relu"
     shared = estimator._shared_units()
-    full = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), estimator.alpha, loss,
+    full = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), _program_alpha(estimator),
+                               loss,
                                sample_weight=sample_weight,
                                fit_intercept=estimator.fit_intercept, relu=relu, shared=shared)
     U, c = unpack(estimator._convex_weights, full.shape)
@@ -842,7 +861,7 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     # the dual constraint values of the new patterns (below alpha / 2 they may be upper
     # bounds, which decides nothing here)
     probe, norms_new_cols, norms_new = _pattern_dual_norms(full, G_new, Lam)
-    alpha = estimator.alpha
+    alpha = _program_alpha(estimator)
     worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                 float(np.max(norms_old)) if norms_old.size else 0.0)
     t_max = alpha / worst if worst > 0 else np.inf

@@ -100,7 +100,7 @@ def test_estimator_objective_equals_recovered_network(depth, widths):
     # predict (the network's forward pass) equals the convex model's prediction
     Xt = np.hstack([(X - est._mean) / est._scale, np.ones((len(X), 1))])
     masks, sigs = est._cells
-    p = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree(widths), est.alpha)
+    p = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree(widths), est.alpha * est.y_scale_)
     U, c = unpack(est._convex_weights, p.shape)
     assert_allclose(est.predict(X), p.forward(U)[:, 0] + c[0], rtol=1e-8, atol=1e-10)
     # and the forward pass through the layered (block-diagonal) weights agrees
@@ -433,16 +433,17 @@ def test_top_violators_are_the_most_violated_cells():
     check = deep._new_cells_check(est, X, y, 60, None, 3)
     # every value exactly (projected), from the program over the fitted and the new cells
     exact = deep._per_cell(check["enlarged"].dual_norms(check["Lam"]))[check["n_old"]:]
-    violated = np.flatnonzero(exact > est.alpha)
+    alpha = est.alpha * est.y_scale_  # the program's regularization
+    violated = np.flatnonzero(exact > alpha)
     assert violated.size > 4
     best = violated[np.argsort(-exact[violated], kind="stable")]
     # with every candidate allowed a projection, the lazy scan finds the exact top 4
     with mock.patch.object(deep, "_SEARCH_PROJECTED", 10_000):
-        top = deep._top_violators(check, 4, est.alpha)
+        top = deep._top_violators(check, 4, alpha)
     assert_allclose(exact[top], exact[best[:4]], rtol=1e-9)
     # with the default cap: violated cells only, largest first
-    top = deep._top_violators(check, 4, est.alpha)
-    assert top.size and np.all(exact[top] > est.alpha)
+    top = deep._top_violators(check, 4, alpha)
+    assert top.size and np.all(exact[top] > alpha)
     assert np.all(np.diff(exact[top]) <= 1e-12)
 
 

@@ -161,9 +161,12 @@ def test_weights_exactly_quantized_and_forward():
     Xt = (X - est.input_mean_) / est.input_scale_
     manual = polynomial(Xt @ U, RELU_APPROX) @ W2[:, 0] + est.intercepts_[1][0]
     np.testing.assert_allclose(est.predict(X), manual, rtol=1e-12)
-    # the reported objective is the network's own training objective
+    # the reported objective is the network's own training objective, with the program's
+    # regularization alpha * y_scale_ (alpha is relative to the targets' std)
     data = 0.5 * np.mean((est.predict(X) - y) ** 2)
-    assert est.objective_ == pytest.approx(data + est.alpha * np.abs(W2).sum(), rel=1e-10)
+    assert est.y_scale_ == pytest.approx(np.std(y), rel=1e-12)
+    penalty = est.alpha * est.y_scale_ * np.abs(W2).sum()
+    assert est.objective_ == pytest.approx(data + penalty, rel=1e-10)
 
 
 @pytest.mark.parametrize("rounding", ["grothendieck", "gw"])
@@ -181,7 +184,9 @@ def test_gap_nonnegative_without_refit(rounding):
 
 def test_pure_quadratic_near_tight():
     X, y = _planted(40, 6, (1.0, 0.0, 0.0), seed=9)
-    est = QuantizedPolyNet(alpha=1e-2, activation="quadratic", random_state=0).fit(X, y)
+    # the program of regularization 1e-2 (alpha is relative to the targets' std)
+    est = QuantizedPolyNet(alpha=1e-2 / np.std(y), activation="quadratic",
+                           random_state=0).fit(X, y)
     exact, _, _ = exact_binary_optimum(est._make_problem(X, y))
     assert (exact - est.sdp_value_) <= 2e-3 * exact
     assert est.optimality_gap_ <= 2e-3 * est.objective_

@@ -144,7 +144,7 @@ def test_gradient_descent_never_beats_convex_optimum():
     lower = est.objective_ - est.duality_gap_
     Xs = (X - est._mean) / est._scale
     Xt = np.hstack([Xs, np.ones((len(X), 1))])
-    n, alpha = len(X), est.alpha
+    n, alpha = len(X), est.alpha * est.y_scale_  # the program's regularization
     best = np.inf
     for seed in range(20):
         rng = np.random.RandomState(seed)
@@ -279,6 +279,23 @@ def test_dual_pattern_search_classifier_string_labels_and_weights():
                                random_state=0).fit(X, labels, sample_weight=w)
     assert set(clf.predict(X)) <= set(labels)
     assert 6 < clf.n_patterns_ <= 24 and clf.score(X, labels) > 0.8
+
+
+def test_dual_pattern_search_stops_when_no_new_pattern_can_enter():
+    """Four distinct points have few patterns: once the violated candidates are all in the
+    program already (violated only to the solver's tolerance), the search stops below its
+    budget instead of refitting the same program forever (scikit-learn's
+    check_sample_weights_not_overwritten data)."""
+    X = np.repeat([[1.0, 3.0], [2.0, 1.0], [3.0, 3.0], [4.0, 1.0]], 4, axis=0)
+    y = np.repeat([1.0, 2.0, 1.0, 2.0], 4)
+    w = np.ones(16)
+    w[0] = 10.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer distinct patterns than asked
+        est = ConvexReLURegressor(n_patterns=20, pattern_search="dual",
+                                  random_state=0).fit(X, y, sample_weight=w)
+    assert est.n_patterns_ < 20
+    assert est.duality_gap_ <= est.tol * est.objective_
 
 
 # -- shared hidden units (nuclear-norm groups) --------------------------------------------

@@ -1,0 +1,31 @@
+"""What the convex network regressors share: the scale of the targets that their ``alpha``
+is relative to.
+
+Weight decay (and the group norms of the convex programs) is not equivariant to the units of
+the targets: with the squared loss, targets ``s`` times larger fit the program of ``alpha / s``.
+So the regressors fit the program whose regularization is ``alpha * y_scale_``, ``y_scale_``
+the standard deviation of the training targets, the same program as ``alpha`` on targets
+divided by ``y_scale_`` (scaled by ``y_scale_ ** 2``). ``alpha`` then means the same on any
+targets, as it does for the inputs, which the estimators standardize: a default fit on targets
+in the hundreds is neither a near-interpolation nor a proximal-gradient run that stops at
+``max_iter``.
+"""
+
+import numpy as np
+
+
+def _target_scale(Y, sample_weight):
+    """The scale of regression targets ``Y`` (n, K) that the convex network regressors'
+    ``alpha`` is relative to: the (weighted) standard deviation pooled over the outputs (the
+    root of the mean of their variances); 1 for constant targets."""
+    mean = np.average(Y, axis=0, weights=sample_weight)
+    var = np.average((Y - mean) ** 2, axis=0, weights=sample_weight)
+    scale = float(np.sqrt(np.mean(var)))
+    tiny = 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)
+    return scale if np.isfinite(scale) and scale > tiny else 1.0
+
+
+def _program_alpha(estimator):
+    """The regularization of ``estimator``'s convex program: ``alpha`` times the scale of
+    the training targets (``y_scale_``, regressors) or ``alpha`` (classifiers)."""
+    return estimator.alpha * getattr(estimator, "y_scale_", 1.0)

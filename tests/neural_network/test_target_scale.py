@@ -1,0 +1,74 @@
+"""The convex network regressors' ``alpha`` is relative to the scale of the targets
+(``y_scale_``): a fit is equivariant to the units of ``y``, and a default fit on targets far from
+unit scale converges within the default budget."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import _regression_dataset
+
+from skconvex import (ConvexReLURegressor, ConvexThreeLayerRegressor,
+                      PathRegularizedReLURegressor, QuantizedPolyNet)
+from skconvex.neural_network._regressor import _target_scale
+
+
+def _data(n=60, d=3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    y = np.maximum(X @ rng.randn(d, 4), 0) @ rng.randn(4) + 0.1 * rng.randn(n)
+    return X, y
+
+
+REGRESSORS = [
+    ConvexReLURegressor(n_patterns=20, random_state=0),
+    ConvexReLURegressor(alpha=0.05, n_patterns=20, activation="relu", solver="fista",
+                        random_state=0),
+    ConvexThreeLayerRegressor(n_patterns=(4, 3), random_state=0),
+    PathRegularizedReLURegressor(n_cells=10, random_state=0),
+    QuantizedPolyNet(n_neurons=10, random_state=0),
+]
+
+
+@pytest.mark.parametrize("est", REGRESSORS, ids=lambda e: type(e).__name__)
+def test_fit_is_equivariant_to_the_units_of_y(est):
+    """Targets in other units (scaled and shifted) give the same network in those units:
+    the same predictions up to the change of units, the objective scaled by the square."""
+    X, y = _data()
+    a, b = 8.0, -3.0  # a power of two: the scaled program is the same up to rounding
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        base = est.__class__(**est.get_params()).fit(X, y)
+        moved = est.__class__(**est.get_params()).fit(X, a * y + b)
+    assert moved.y_scale_ == pytest.approx(a * base.y_scale_, rel=1e-12)
+    assert base.y_scale_ == pytest.approx(np.std(y), rel=1e-12)
+    assert_allclose(moved.predict(X), a * base.predict(X) + b, rtol=1e-6,
+                    atol=1e-6 * a * base.y_scale_)
+    assert moved.objective_ == pytest.approx(a**2 * base.objective_, rel=1e-6)
+
+
+def test_target_scale_weighted_pooled_and_constant():
+    rng = np.random.RandomState(0)
+    Y = rng.randn(50, 2) * [1.0, 3.0]
+    # pooled over the outputs: the root of the mean of their variances
+    assert _target_scale(Y, None) == pytest.approx(np.sqrt(np.mean(Y.var(axis=0))))
+    # integer weights are repeated rows
+    w = rng.randint(0, 3, size=50).astype(float)
+    assert _target_scale(Y, w) == pytest.approx(_target_scale(np.repeat(Y, w.astype(int),
+                                                                        axis=0), None))
+    assert _target_scale(np.full((10, 1), 5.0), None) == 1.0  # constant targets
+
+
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_default_fit_converges_on_targets_in_large_units(activation):
+    """scikit-learn's regression check data (y std 42): with alpha on the raw units the
+    default fits stopped at max_iter far from the optimum (relative gap 0.2-0.8)."""
+    X, y = _regression_dataset()
+    assert np.std(y) > 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = ConvexReLURegressor(activation=activation, random_state=0).fit(X, y)
+    assert est.duality_gap_ <= est.tol * est.objective_
+    assert est.score(X, y) > 0.8
