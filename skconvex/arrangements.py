@@ -24,7 +24,7 @@ def _pattern_keys(mask):
 
 
 def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_weight=None,
-                 random_state=None):
+                 random_state=None, warn=True):
     """Sample generators whose activation patterns on ``X`` are distinct.
 
     Parameters
@@ -43,6 +43,9 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
         Rows with zero weight do not count when telling patterns apart (so zero-weighted rows
         and removed rows give the same patterns).
     random_state : int, RandomState instance or None
+    warn : bool, default=True
+        Warn when fewer than ``n_patterns`` distinct patterns were found. Off for the
+        candidate patterns of dual checks and searches, whose callers report what they used.
 
     Returns
     -------
@@ -53,7 +56,7 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
     -----
     UserWarning
         When fewer than ``n_patterns`` distinct patterns were found (small or low-rank data):
-        the patterns that exist are used.
+        the patterns that exist are used (``warn=True``).
     """
     rng = check_random_state(random_state)
     n, d = X.shape
@@ -80,7 +83,7 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
                 gens.append(C[:, col])
                 if len(gens) == n_patterns:
                     break
-    if len(gens) < n_patterns:
+    if warn and len(gens) < n_patterns:
         warnings.warn(
             f"n_patterns={n_patterns} exceeds the {len(gens)} distinct activation patterns found "
             f"on these data after {max_rounds} sampling rounds; using {len(gens)}.",

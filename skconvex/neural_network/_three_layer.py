@@ -384,7 +384,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         objective, bound_old, c_opt, norms_old = full.certificate(U, c, T)
         Lam, Gam = full.dual_point(T, c_opt)
         rng = check_random_state(random_state)
-        G_new = sample_gates(full.X, n_new_patterns, random_state=rng)
+        G_new = sample_gates(full.X, n_new_patterns, random_state=rng, warn=False)
         W1n, w2n = sample_subnetwork_gates(full.X, n_new_patterns, width=self.width,
                                            first_layer=np.hstack([self._gates_std, G_new]),
                                            random_state=rng)
@@ -422,7 +422,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         Xk = full.X  # the rows with positive weight
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="n_patterns=", category=UserWarning)
-            G_new = sample_gates(Xk, n_new_patterns, random_state=rng)
+            G_new = sample_gates(Xk, n_new_patterns, random_state=rng, warn=False)
             V1n, v2n = sample_subnetwork_gates(Xk, n_new_patterns, width=self.width,
                                                first_layer=np.hstack([G_old, G_new]),
                                                random_state=rng)

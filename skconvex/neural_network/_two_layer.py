@@ -856,7 +856,8 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     # the fitted predictions and the dual direction
     objective, bound_old, c_opt, norms_old = full.certificate(U, c)
     Lam = -full.loss.grad(full.scores(full.forward(U), c_opt))
-    G_new = sample_gates(full.X, n_new_patterns, random_state=random_state)
+    # (fewer may exist: the certificate reports how many were checked)
+    G_new = sample_gates(full.X, n_new_patterns, random_state=random_state, warn=False)
     G_new = G_new[:, :n_new_patterns]
     # the dual constraint values of the new patterns (below alpha / 2 they may be upper
     # bounds, which decides nothing here)

@@ -285,13 +285,14 @@ def test_dual_pattern_search_stops_when_no_new_pattern_can_enter():
     """Four distinct points have few patterns: once the violated candidates are all in the
     program already (violated only to the solver's tolerance), the search stops below its
     budget instead of refitting the same program forever (scikit-learn's
-    check_sample_weights_not_overwritten data)."""
+    check_sample_weights_not_overwritten data). Sampling fewer candidates than asked is no
+    warning: the search's candidate budgets are not the user's ``n_patterns``."""
     X = np.repeat([[1.0, 3.0], [2.0, 1.0], [3.0, 3.0], [4.0, 1.0]], 4, axis=0)
     y = np.repeat([1.0, 2.0, 1.0, 2.0], 4)
     w = np.ones(16)
     w[0] = 10.0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # fewer distinct patterns than asked
+        warnings.simplefilter("error")
         est = ConvexReLURegressor(n_patterns=20, pattern_search="dual",
                                   random_state=0).fit(X, y, sample_weight=w)
     assert est.n_patterns_ < 20
