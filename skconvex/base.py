@@ -13,6 +13,23 @@ from sklearn.utils._param_validation import Interval
 from skconvex._result import FitResult
 
 
+def _not_converged_message(estimator, name, result):
+    """The ConvergenceWarning of a fit that missed ``tol``: at ``max_iter``, or earlier, by
+    the solver's own stopping rule (an interior point stops at its own accuracy, and the gap
+    certified from its solution can be looser than ``tol``; more iterations do not help)."""
+    head = f"{type(estimator).__name__}: solver {name!r}"
+    gap = result.duality_gap
+    max_iter = getattr(estimator, "max_iter", None)
+    if max_iter is None or result.n_iter >= max_iter or gap is None:
+        return (f"{head} stopped at max_iter={max_iter} before reaching "
+                f"tol={estimator.tol}. Increase max_iter or tol.")
+    rel = gap / max(abs(result.objective), 1e-300)
+    return (f"{head} stopped after {result.n_iter} iterations (max_iter={max_iter}) at a "
+            f"relative duality gap of {rel:.1e}, above tol={estimator.tol}: the gap certified "
+            f"from its solution is limited by the solver's own accuracy, so more iterations "
+            f"do not help. Increase tol or choose another solver.")
+
+
 class ConvexEstimator(BaseEstimator, metaclass=ABCMeta):
     """Base class: validation, solver dispatch, fitted record, warnings and progress.
 
@@ -77,11 +94,7 @@ class ConvexEstimator(BaseEstimator, metaclass=ABCMeta):
                 f"solver {name!r} produced non-finite weights; the problem may be badly scaled "
                 "(try standardizing X or increasing the regularization)")
         if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__}: solver {name!r} stopped at max_iter={self.max_iter} "
-                f"before reaching tol={self.tol}. Increase max_iter or tol.",
-                ConvergenceWarning,
-            )
+            warnings.warn(_not_converged_message(self, name, result), ConvergenceWarning)
         return name, result
 
     @_fit_context(prefer_skip_nested_validation=True)

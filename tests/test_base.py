@@ -51,6 +51,20 @@ def test_fit_result_gap():
     assert FitResult(np.zeros(2), 3.0, None, 4, True).duality_gap is None
 
 
+def test_convergence_warning_says_why_the_fit_missed_tol():
+    """At max_iter the warning asks for more iterations; a solver that stopped earlier by its
+    own rule (an interior point's certificate looser than tol) is told apart."""
+    from skconvex.base import _not_converged_message
+
+    est = SketchedRidge(tol=1e-8, max_iter=50)
+    at_max = FitResult(np.zeros(2), 2.0, 1.0, 50, False)
+    assert "stopped at max_iter=50" in _not_converged_message(est, "pcg", at_max)
+    early = FitResult(np.zeros(2), 2.0, 2.0 - 4e-5, 18, False)
+    msg = _not_converged_message(est, "cvxpy", early)
+    assert "after 18 iterations" in msg and "2.0e-05" in msg
+    assert "more iterations do not help" in msg
+
+
 def test_all_estimators_bad_filter():
     with pytest.raises(ValueError, match="type_filter"):
         all_estimators("clusterer")
