@@ -670,9 +670,10 @@ def certify_path_optimality(estimator, X, y, *, n_new_cells=200, sample_weight=N
     The dual point of the fit (the scaled negative loss gradient at the fitted predictions)
     must satisfy ``||P_c(A_c^T Lam)||_F <= alpha`` for every cell ``c`` (``A_c`` the cell's
     linear map, ``P_c`` the projection onto its cone, computed exactly; ``alpha * y_scale_`` for
-    the regressor) for the fit to be optimal over all cells. This samples ``n_new_cells`` new cells (both output signs), reports
-    how many violate that (a violated cell would lower the optimum if added) and the duality
-    gap against the enlarged program (sampled plus new cells).
+    the regressor) for the fit to be optimal over all cells. This samples ``n_new_cells`` new
+    cells (both output signs), reports how many violate that (a violated cell would lower the
+    optimum if added) and the duality gap against the enlarged program (sampled plus new
+    cells).
 
     Parameters
     ----------

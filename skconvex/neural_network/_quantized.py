@@ -482,8 +482,8 @@ _PARAMS_DOC = """
     alpha : float, default=1e-2
         Weight of the l1 penalty ``sum_j |a_j|`` on the output weights (relative to the mean
         loss; for the regressor, of the targets divided by their standard deviation: its
-        program's regularization is ``alpha * y_scale_``). The binary neurons have fixed norm ``||u_j||^2 = n_features``, so this is the
-        whole regularization.
+        program's regularization is ``alpha * y_scale_``). The binary neurons have fixed norm
+        ``||u_j||^2 = n_features``, so this is the whole regularization.
     n_neurons : int, default=100
         Binary neurons drawn by rounding from each block (sign of the output weight, and
         output) of the SDP solution; repeated draws are merged, and the refit keeps those with
@@ -544,8 +544,8 @@ _ATTRS_DOC = """
         Regressors: the (weighted) standard deviation of the training targets, pooled over
         the outputs (1 for constant targets). The program uses the regularization ``alpha *
         y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
-        (its objective times ``y_scale_ ** 2``); ``objective_``, ``duality_gap_`` and
-        ``regularized_loss`` are in the units of ``y``.
+        (its objective times ``y_scale_ ** 2``); ``objective_``, ``sdp_value_`` and
+        ``optimality_gap_`` are in the units of ``y``.
     optimality_gap_ : float
         ``objective_ - sdp_value_`` (>= 0): how far the network can be from the best binary
         network at most.

@@ -780,8 +780,9 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     The fit solved the convex program over the patterns it sampled. Its dual point ``Lam`` (the
     scaled gradient of the loss at the fitted predictions) must satisfy
     ``||X~^T D Lam|| <= alpha`` for *every* pattern ``D`` for the network to be optimal over all
-    patterns (``alpha * y_scale_`` for a regressor: the regularization of its program). This samples ``n_new_patterns`` new patterns, reports how many violate that
-    constraint (a violated pattern means that adding it would lower the optimum), and the
+    patterns (``alpha * y_scale_`` for a regressor: the regularization of its program). This
+    samples ``n_new_patterns`` new patterns, reports how many violate that constraint (a
+    violated pattern means that adding it would lower the optimum), and the
     duality gap against the enlarged program (fitted patterns plus the new ones), with the dual
     point rescaled to satisfy all of them. For ``relu`` the constraint of a pattern is
     ``||P_K(X~^T D Lam)|| <= alpha`` for ``v`` and the same with ``-Lam`` for ``w``, ``P_K`` the
