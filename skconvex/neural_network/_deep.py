@@ -14,7 +14,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
-from skconvex.neural_network._regressor import _program_alpha, _target_scale
+from skconvex.neural_network._regressor import _program_alpha, _target_scale, y_scale_doc
 from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
                                                 _ColumnSearchMixin, _extended_weights)
 from skconvex.solvers.support_newton import active_set_round
@@ -414,13 +414,8 @@ _DOC_ATTRS = """
     intercept_ : ndarray of shape (n_outputs,)
     objective_ : float
         Convex objective = regularized loss of the recovered network.
-    y_scale_ : float
-        Regressors: the (weighted) standard deviation of the training targets, pooled over
-        the outputs (1 for constant targets). The program uses the regularization ``alpha *
-        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
-        (its objective times ``y_scale_ ** 2``); ``objective_``, ``duality_gap_`` and
-        ``regularized_loss`` are in the units of ``y``.
-    duality_gap_ : float
+""" + y_scale_doc("``objective_``, ``duality_gap_`` and ``regularized_loss``") + \
+    """    duality_gap_ : float
         Objective minus a dual lower bound of the sampled program.
     max_violation_ : float
         Largest violation of the cone constraints (the recovered network's activations on the

@@ -13,7 +13,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
-from skconvex.neural_network._regressor import _program_alpha, _target_scale
+from skconvex.neural_network._regressor import _program_alpha, _target_scale, y_scale_doc
 from skconvex.problems.quantized_sdp import (
     QuantizedSDPProblem,
     activation_coefs,
@@ -571,13 +571,8 @@ _ATTRS_DOC = """
     objective_ : float
         Training objective (weighted mean loss + ``alpha sum_j |a_j|``, with ``alpha *
         y_scale_`` for the regressor) of the quantized network.
-    y_scale_ : float
-        Regressors: the (weighted) standard deviation of the training targets, pooled over
-        the outputs (1 for constant targets). The program uses the regularization ``alpha *
-        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
-        (its objective times ``y_scale_ ** 2``); ``objective_``, ``sdp_value_`` and
-        ``optimality_gap_`` are in the units of ``y``.
-    optimality_gap_ : float
+""" + y_scale_doc("``objective_``, ``sdp_value_`` and ``optimality_gap_``") + \
+    """    optimality_gap_ : float
         ``objective_ - sdp_value_`` (>= 0): how far the network can be from the best binary
         network at most.
     duality_gap_ : float

@@ -29,3 +29,16 @@ def _program_alpha(estimator):
     """The regularization of ``estimator``'s convex program: ``alpha`` times the scale of
     the training targets (``y_scale_``, regressors) or ``alpha`` (classifiers)."""
     return estimator.alpha * getattr(estimator, "y_scale_", 1.0)
+
+
+def y_scale_doc(in_units_of_y):
+    """The ``y_scale_`` entry of an Attributes section shared by a regressor and a classifier
+    (numpydoc, 4-space indent), naming the fitted values ``in_units_of_y`` (a sentence
+    fragment such as "``objective_`` and ``duality_gap_``")."""
+    return f"""    y_scale_ : float
+        Regressors: the (weighted) standard deviation of the training targets, pooled over
+        the outputs (1 for constant targets). The program uses the regularization ``alpha *
+        y_scale_``, which is the program of ``alpha`` on the targets divided by ``y_scale_``
+        (its objective times ``y_scale_ ** 2``). In the units of ``y``:
+        {in_units_of_y}.
+"""
