@@ -6,7 +6,8 @@ The ReLU program constrains the weights ``u`` of pattern ``p`` to the cone
 ``argmin_{u in K_p} ||u - z||`` is ``z + sum_{i in S} rho_i s_i x_i`` with ``rho >= 0`` supported on
 the active constraints ``S``: a nonnegative least-squares problem in ``rho`` (Lawson-Hanson on
 the dual), whose active set has at most ``d`` elements. Each outer step adds the most violated
-constraint; the least-squares solves are ``|S| x |S|``.
+constraint; the least-squares solves on the active set use a Cholesky factor of its Gram
+matrix that is updated as constraints join and leave (two triangular solves per step).
 
 Because ``K_p`` is a cone and the group norm is radial, the prox of ``t alpha ||u|| + i_{K_p}(u)``
 is the projection followed by the group soft-thresholding (see ``TwoLayerReLUProblem.prox``).
@@ -61,6 +62,89 @@ def _solve_active(X, signs, z, S, n_s):
     return x
 
 
+# -- the active set with an updated Cholesky factor ------------------------------------------
+#
+# The projections keep the Cholesky factor ``L`` of the active rows' Gram matrix
+# ``A_S A_S^T`` and the right-hand side ``b = -A_S z`` up to date as rows join (a forward
+# solve, O(|S| D)) and leave (Givens rotations, O(|S|^2)), so a least-squares solve costs two
+# triangular solves instead of forming and factoring the Gram matrix (O(|S|^2 D + |S|^3)).
+# A row that is dependent on the active ones to rounding (a pivot below ``_PIVOT_TOL`` of its
+# squared norm) cannot be appended; the projection then goes on with the solves from scratch
+# (:func:`_solve_active`, least squares for dependent rows).
+
+_PIVOT_TOL = 1e-12
+
+
+@njit(cache=True, nogil=True)
+def _chol_append(A, L, b, z, n_s):
+    """Append row ``A[n_s]`` to the factor ``L`` of ``A[:n_s] A[:n_s]^T`` and ``b[n_s] = -A[n_s]
+    . z``. Returns False (nothing changed) when the row is dependent on the active rows."""
+    D = A.shape[1]
+    nn = 0.0
+    bz = 0.0
+    for j in range(D):
+        nn += A[n_s, j] * A[n_s, j]
+        bz -= A[n_s, j] * z[j]
+    acc_l = 0.0
+    for r in range(n_s):
+        g = 0.0
+        for j in range(D):
+            g += A[r, j] * A[n_s, j]
+        for k in range(r):
+            g -= L[r, k] * L[n_s, k]
+        L[n_s, r] = g / L[r, r]
+        acc_l += L[n_s, r] * L[n_s, r]
+    piv = nn - acc_l
+    if not piv > _PIVOT_TOL * nn:
+        for r in range(n_s):
+            L[n_s, r] = 0.0
+        return False
+    L[n_s, n_s] = np.sqrt(piv)
+    b[n_s] = bz
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _chol_delete(L, n_s, k):
+    """Remove row and column ``k`` from the factor ``L`` (``n_s`` rows): shift the rows up and
+    restore the triangle with Givens rotations of column pairs (``M M^T`` is unchanged by
+    rotations of ``M``'s columns)."""
+    for r in range(k, n_s - 1):
+        for c in range(n_s):
+            L[r, c] = L[r + 1, c]
+    m = n_s - 1
+    for j in range(k, m):
+        a, bb = L[j, j], L[j, j + 1]
+        h = np.hypot(a, bb)
+        if h == 0.0:
+            continue
+        c, s = a / h, bb / h
+        for r in range(j, m):
+            x, y = L[r, j], L[r, j + 1]
+            L[r, j] = c * x + s * y
+            L[r, j + 1] = -s * x + c * y
+        L[j, j + 1] = 0.0
+    for c in range(n_s):
+        L[m, c] = 0.0
+    for r in range(m):
+        L[r, m] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _chol_solve(L, b, n_s, out):
+    """``out[:n_s] = (L L^T)^{-1} b[:n_s]``."""
+    for a in range(n_s):
+        acc = b[a]
+        for k in range(a):
+            acc -= L[a, k] * out[k]
+        out[a] = acc / L[a, a]
+    for a in range(n_s - 1, -1, -1):
+        acc = out[a]
+        for k in range(a + 1, n_s):
+            acc -= L[k, a] * out[k]
+        out[a] = acc / L[a, a]
+
+
 @njit(cache=True, nogil=True)
 def _back_off(rho, sol, n_s):
     """Lawson-Hanson inner step on the first ``n_s`` multipliers: if the least-squares
@@ -112,6 +196,20 @@ def row_norms(X):
 
 
 @njit(cache=True, nogil=True)
+def _cone_remove(A, L, b, rho, S, n_s, k, chol):
+    """Drop active constraint ``k`` (its row of ``A``, ``b``, ``rho``, ``S`` and of the factor
+    when ``chol``). Returns the new size."""
+    if chol:
+        _chol_delete(L, n_s, k)
+    for a in range(k, n_s - 1):
+        S[a] = S[a + 1]
+        A[a, :] = A[a + 1, :]
+        b[a] = b[a + 1]
+        rho[a] = rho[a + 1]
+    return n_s - 1
+
+
+@njit(cache=True, nogil=True)
 def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None):
     """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
 
@@ -149,15 +247,26 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
             break
     if inside:
         return u, S, 0
-    # warm start: the guessed active set, pruned until its multipliers are positive
+    # the active rows and the factor of their Gram matrix (see _chol_append)
+    A = np.zeros((d + 1, d))
+    L = np.zeros((d + 1, d + 1))
+    b = np.zeros(d + 1)
+    sol = np.zeros(d + 1)
+    chol = True
+    # warm start: the guessed active set (rows independent of the others), pruned until its
+    # multipliers are positive
     for a in range(min(n_warm, d)):
         i = warm[a]
         if 0 <= i < n and not in_s[i]:
+            for j in range(d):
+                A[n_s, j] = signs[i] * X[i, j]
+            if not _chol_append(A, L, b, z, n_s):
+                continue
             S[n_s] = i
             in_s[i] = True
             n_s += 1
     while n_s > 0:
-        sol = _solve_active(X, signs, z, S, n_s)
+        _chol_solve(L, b, n_s, sol)
         amin = 0
         for a in range(1, n_s):
             if sol[a] < sol[amin]:
@@ -167,9 +276,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
                 rho[a] = sol[a]
             break
         in_s[S[amin]] = False
-        for a in range(amin, n_s - 1):
-            S[a] = S[a + 1]
-        n_s -= 1
+        n_s = _cone_remove(A, L, b, rho, S, n_s, amin, True)
     _primal(X, signs, z, S, rho, n_s, u)
     for _ in range(max_steps):
         # most violated constraint (relative to the row's norm)
@@ -186,26 +293,32 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
                 arg = i
         if arg < 0 or n_s >= d:
             break
+        for j in range(d):
+            A[n_s, j] = signs[arg] * X[arg, j]
+        if chol and not _chol_append(A, L, b, z, n_s):
+            chol = False  # a dependent row: least squares from scratch from here on
         S[n_s] = arg
         in_s[arg] = True
         rho[n_s] = 0.0
         n_s += 1
         # inner loop: least squares on S, back off to keep rho >= 0
         for _inner in range(3 * d + 10):
-            sol = _solve_active(X, signs, z, S, n_s)
+            if chol:
+                _chol_solve(L, b, n_s, sol)
+            else:
+                x = _solve_active(X, signs, z, S, n_s)
+                for a in range(n_s):
+                    sol[a] = x[a]
             # all positive: done; else step from rho toward sol until the first multiplier
             # hits zero, and drop the zero multipliers
             if _back_off(rho, sol, n_s):
                 break
-            k = 0
-            for a in range(n_s):
-                if rho[a] > 1e-15 * scale:
-                    S[k] = S[a]
-                    rho[k] = rho[a]
-                    k += 1
-                else:
+            a = n_s - 1
+            while a >= 0:
+                if not rho[a] > 1e-15 * scale:
                     in_s[S[a]] = False
-            n_s = k
+                    n_s = _cone_remove(A, L, b, rho, S, n_s, a, chol)
+                a -= 1
             if n_s == 0:
                 break
         _primal(X, signs, z, S, rho, n_s, u)

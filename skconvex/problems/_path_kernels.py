@@ -25,7 +25,8 @@ it ``leaf_lo[u] .. leaf_hi[u] - 1``.
 import numpy as np
 from numba import njit
 
-from skconvex.problems._cone_kernels import _back_off, _primal, _solve_active
+from skconvex.problems._cone_kernels import (_back_off, _chol_append, _chol_delete,
+                                              _chol_solve, _primal, _solve_active)
 
 
 @njit(cache=True, nogil=True)
@@ -485,15 +486,66 @@ def _heap_push(vals, idx, size, v, i):
 
 
 @njit(cache=True, nogil=True)
+def _remove_active(A, L, b, rho, S_i, S_u, n_s, k, chol):
+    """Drop active constraint ``k`` (rows of ``A``, ``b``, ``rho``, the indices, the factor).
+    Returns the new size."""
+    if chol:
+        _chol_delete(L, n_s, k)
+    for a in range(k, n_s - 1):
+        S_i[a], S_u[a] = S_i[a + 1], S_u[a + 1]
+        A[a, :] = A[a + 1, :]
+        b[a] = b[a + 1]
+        rho[a] = rho[a + 1]
+    return n_s - 1
+
+
+@njit(cache=True, nogil=True)
+def _active_solve(A, L, b, z, ones, idx, n_s, chol, sol):
+    """Least-squares multipliers of the active set into ``sol[:n_s]``: from the factor, or
+    from scratch (``chol`` False)."""
+    if chol:
+        _chol_solve(L, b, n_s, sol)
+    else:
+        x = _solve_active(A[:n_s], ones, z, idx, n_s)
+        for a in range(n_s):
+            sol[a] = x[a]
+
+
+@njit(cache=True, nogil=True)
+def _settle_chol(A, L, b, z, ones, idx, rho, sol, S_i, S_u, in_s, n_s, scale, D, chol):
+    """:func:`_settle` on the updated factor (``chol``; else from scratch)."""
+    for _inner in range(3 * D + 10):
+        _active_solve(A, L, b, z, ones, idx, n_s, chol, sol)
+        if _back_off(rho, sol, n_s):
+            break
+        a = n_s - 1
+        while a >= 0:
+            if not rho[a] > 1e-15 * scale:
+                in_s[S_i[a], S_u[a]] = False
+                n_s = _remove_active(A, L, b, rho, S_i, S_u, n_s, a, chol)
+            a -= 1
+        if n_s == 0:
+            break
+    return n_s
+
+
+@njit(cache=True, nogil=True)
 def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo,
                                leaf_hi, n_leaves, cls_off, cls_set, z, warm_i, warm_u, n_warm,
-                               ref, near, tau, n_near, rtol=1e-12):
+                               ref, near, tau, n_near, rtol=1e-12, max_steps=-1):
     """:func:`project_tree_cone` with the feasibility tests screened by the column's lists of
     near constraints (``ref``, ``near``, ``tau``, ``n_near``: read and updated; classes
     ``cls_off``, ``cls_set`` from :func:`screening_classes`). The same
     Lawson-Hanson steps and the same stopping test (no constraint violated beyond ``rtol``
     relative to ``||z||`` and the row norm); only the tests that the list decides skip the
-    pass over all constraints."""
+    pass over all constraints.
+
+    ``max_steps >= 0`` caps the constraints added (Lawson-Hanson steps). Returns ``(u, S_i,
+    S_u, n_active, exact)``; ``exact`` is False when the cap stopped the method early. Every
+    Lawson-Hanson point is ``u = z + R_S^T rho`` with multipliers ``rho >= 0``, that is ``z``
+    minus a point of the polar cone, so ``||u||`` bounds the norm of the projection from
+    above (Moreau: ``||P_K(z)|| = dist(z, polar cone)``) even when the method stops early:
+    a valid, conservative dual-constraint value for a certificate."""
     n, d = X.shape
     N = mask.shape[1]
     D = z.size
@@ -505,7 +557,7 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
     scale = np.sqrt(scale)
     u = z.copy()
     if scale == 0.0:
-        return u, S_i, S_u, 0
+        return u, S_i, S_u, 0, True
     in_s = np.zeros((n, N), dtype=np.bool_)
     tol_abs = rtol * scale
     # z inside its cone: decided by the list when z is close to the reference point (else
@@ -514,60 +566,84 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
                                         leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, z, in_s,
                                         tol_abs, ref, near, tau, n_near, n_warm > 0)
     if bi < 0 and worst <= 0.0:
-        return u, S_i, S_u, 0
+        return u, S_i, S_u, 0, True
     A = np.zeros((D + 1, D))
+    L = np.zeros((D + 1, D + 1))
+    b = np.zeros(D + 1)
+    sol = np.zeros(D + 1)
     ones = np.ones(D + 1)
     idx = np.arange(D + 1)
     rho = np.zeros(D + 1)
+    chol = True
     n_s = 0
+    # warm start: the rows of the guessed active set (those independent of the others), then
+    # the constraint of the most negative multiplier dropped until all are positive
     for a in range(min(n_warm, D)):
         i, v = warm_i[a], warm_u[a]
         if 0 <= i < n and 0 <= v < N and not in_s[i, v] and xnorm[i] > 0.0:
             _row(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, i, v, A[n_s])
-            nz = False
-            for b in range(D):
-                if A[n_s, b] != 0.0:
-                    nz = True
-                    break
-            if not nz:
+            if not _chol_append(A, L, b, z, n_s):
                 continue
             S_i[n_s], S_u[n_s] = i, v
             in_s[i, v] = True
             n_s += 1
-    n_s = _drop_nonpositive(A, ones, z, idx, rho, S_i, S_u, in_s, n_s)
+    while n_s > 0:
+        _chol_solve(L, b, n_s, sol)
+        amin = 0
+        for a in range(1, n_s):
+            if sol[a] < sol[amin]:
+                amin = a
+        if sol[amin] > 0.0:
+            for a in range(n_s):
+                rho[a] = sol[a]
+            break
+        in_s[S_i[amin], S_u[amin]] = False
+        n_s = _remove_active(A, L, b, rho, S_i, S_u, n_s, amin, True)
     if n_s > 0:
         _primal(A, ones, z, idx, rho, n_s, u)
-    max_steps = 3 * D + 10
-    for _ in range(max_steps):
+    n_steps = 3 * D + 10
+    if 0 <= max_steps < n_steps:
+        n_steps = max_steps
+    exact = False
+    for step in range(n_steps + 1):
         worst, bi, bu = _screened_violation(X, xnorm, mask, sig, parent, child_lo, child_hi,
                                             leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, u,
                                             in_s, tol_abs, ref, near, tau, n_near, False)
         if bi < 0 or n_s >= D:
+            exact = True
+            break
+        if step == n_steps:
             break
         _row(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, bi, bu, A[n_s])
+        if chol and not _chol_append(A, L, b, z, n_s):
+            chol = False  # a dependent row: least squares from scratch from here on
         S_i[n_s], S_u[n_s] = bi, bu
         in_s[bi, bu] = True
         rho[n_s] = 0.0
         n_s += 1
-        n_s = _settle(A, ones, z, idx, rho, S_i, S_u, in_s, n_s, scale, D)
+        n_s = _settle_chol(A, L, b, z, ones, idx, rho, sol, S_i, S_u, in_s, n_s, scale, D,
+                           chol)
         for a in range(D):
             u[a] = z[a]
         if n_s > 0:
             _primal(A, ones, z, idx, rho, n_s, u)
-    return u, S_i, S_u, n_s
+    return u, S_i, S_u, n_s, exact
 
 
 @njit(cache=True, nogil=True)
 def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child_hi, leaf_lo,
                                   leaf_hi, n_leaves, cls_off, cls_set, col_cell, col_id, Z,
                                   active_i, active_u, n_active, ref, near, tau, n_near,
-                                  selected, out, q_lo, q_hi):
+                                  selected, max_steps, out, exact, q_lo, q_hi):
     """Project the columns ``Z[:, q, k]`` (``q_lo <= q < q_hi``, ``selected[q, k]``) onto the
     cone of cell ``col_cell[q]`` (``masks[:, c, :]``, ``sigs[c]``) into ``out``, by
     :func:`project_tree_cone_screened`. Per column ``(col_id[q], k)``: the warm-start active
     set (``active_*``, ``n_active``) and the screening state (``ref`` (.., D), ``near`` (..,
     classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated. Ranges
-    of ``q`` touch disjoint data, so threads may split them."""
+    of ``q`` touch disjoint data, so threads may split them. ``max_steps``: see
+    :func:`project_tree_cone_screened` (-1: no cap); ``exact[q, k]`` is set False where the
+    cap stopped a projection (``out`` then holds a point whose norm bounds the projection's
+    from above)."""
     K = Z.shape[2]
     D = Z.shape[0]
     for q in range(q_lo, q_hi):
@@ -579,11 +655,11 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
             if not selected[q, k]:
                 continue
             z = np.ascontiguousarray(Z[:, q, k])
-            u, S_i, S_u, ns = project_tree_cone_screened(
+            u, S_i, S_u, ns, ex = project_tree_cone_screened(
                 X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi, n_leaves,
                 cls_off, cls_set, z, active_i[g, k], active_u[g, k], n_active[g, k], ref[g, k],
-                near[g, k],
-                tau[g, k], n_near[g, k], 1e-12)
+                near[g, k], tau[g, k], n_near[g, k], 1e-12, max_steps)
+            exact[q, k] = ex
             if ns > 0:
                 for a in range(ns):
                     active_i[g, k, a] = S_i[a]

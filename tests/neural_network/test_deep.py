@@ -384,6 +384,67 @@ def test_screened_projection_equals_the_plain_one(widths, n):
     assert np.all(p._state("prox")[3] == ref, axis=-1).any()
 
 
+def test_updated_cholesky_factor_equals_a_fresh_one():
+    """The screened projection's factor of the active rows' Gram matrix, kept up to date as
+    rows join and leave, is the Cholesky factor of the remaining rows' Gram matrix."""
+    from skconvex.problems._cone_kernels import _chol_append, _chol_delete, _chol_solve
+
+    rng = np.random.RandomState(0)
+    D, m = 12, 9
+    A = np.zeros((D + 1, D))
+    A[:m] = rng.randn(m, D)
+    L, b, z = np.zeros((D + 1, D + 1)), np.zeros(D + 1), rng.randn(D)
+    for a in range(m):
+        assert _chol_append(A, L, b, z, a)
+    rows = list(range(m))
+    for k in [4, 0, 5, 2]:  # positions in the current active set
+        _chol_delete(L, len(rows), k)
+        A[k:len(rows) - 1] = A[k + 1:len(rows)].copy()
+        b[k:len(rows) - 1] = b[k + 1:len(rows)].copy()
+        rows.pop(k)
+        n_s = len(rows)
+        Ls = L[:n_s, :n_s]
+        assert_allclose(np.triu(Ls, 1), 0.0, atol=0)
+        assert np.all(np.diag(Ls) > 0)
+        assert_allclose(Ls @ Ls.T, A[:n_s] @ A[:n_s].T, atol=1e-12)
+        sol = np.zeros(D + 1)
+        _chol_solve(L, b, n_s, sol)
+        ref = np.linalg.lstsq(A[:n_s].T, -z, rcond=None)[0]  # min ||z + A^T rho||
+        assert_allclose(sol[:n_s], ref, atol=1e-10)
+    # a row in the span of the active ones is refused, and nothing changes
+    A[len(rows)] = A[:len(rows)].T @ rng.randn(len(rows))
+    L0 = L.copy()
+    assert not _chol_append(A, L, b, z, len(rows))
+    assert_allclose(L, L0, atol=0)
+
+
+def test_capped_projection_bounds_the_projection_norm():
+    """Stopped after a few Lawson-Hanson steps, the screened projection returns a point whose
+    norm bounds the projection's from above (it is ``z`` minus a point of the polar cone), the
+    bounds tighten with the cap, and ``exact`` says which columns were finished."""
+    rng = np.random.RandomState(1)
+    X = np.hstack([rng.randn(200, 5), np.ones((200, 1))])
+    tree = CellTree((2, 2))
+    masks, sigs = sample_cells(X, 8, tree, random_state=2)
+    p = PathDeepProblem(X, rng.randn(200, 1), masks, sigs, tree, 1e-3)
+    Z = rng.randn(*p.shape)
+    P, exact = p.project(Z, return_exact=True)
+    assert exact.all()
+    true = p.group_norms(P)
+    last = p.group_norms(Z)
+    n_inexact = []
+    for cap in [0, 1, 3, 8]:
+        p._proj_state.clear()  # no warm start from the previous call
+        Pc, ex = p.project(Z, max_steps=cap, return_exact=True)
+        bound = p.group_norms(Pc)
+        assert np.all(bound >= true * (1 - 1e-12))
+        assert np.all(bound <= last * (1 + 1e-12))
+        assert_allclose(bound[ex], true[ex], rtol=1e-10)
+        n_inexact.append(int((~ex).sum()))
+        last = bound
+    assert n_inexact[0] > 0 and n_inexact == sorted(n_inexact, reverse=True)
+
+
 def test_fista_estimator_polish_reaches_rounding_level():
     """The "fista" solver (proximal gradient to a loose gap, then Newton on the support and
     the faces of the cones) meets a tight tol and agrees with the reference."""

@@ -91,6 +91,35 @@ def test_cone_projection_matches_cvxpy():
         assert_allclose(u2, u, atol=1e-10 * max(1.0, np.linalg.norm(z)))
 
 
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_cone_projection_matches_nnls_in_higher_dimension(duplicates):
+    """Projections with large active sets (the factor of the active rows' Gram matrix updated
+    through many joins and leaves) equal the NNLS solution ``z + A^T rho``, ``rho =
+    argmin_{rho >= 0} ||z + A^T rho||``; with repeated and nearly repeated rows (dependent
+    active rows: the solves fall back to least squares from scratch) too."""
+    from scipy.optimize import nnls
+
+    from skconvex.problems._cone_kernels import project_cone
+
+    rng = np.random.RandomState(1)
+    n, d = 300, 40
+    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
+    if duplicates:
+        X[150:] = X[:150] + rng.choice([0.0, 1e-13], size=(150, 1)) * rng.randn(150, d)
+    signs = np.where(X @ rng.randn(d) >= 0, 1.0, -1.0)
+    A = signs[:, None] * X
+    for _ in range(5):
+        z = 3 * rng.randn(d)
+        u, S, n_active = project_cone(X, signs, z, np.zeros(1, dtype=np.int64), 0)
+        rho = nnls(A.T, -z, maxiter=50 * n)[0]
+        ref = z + A.T @ rho
+        assert n_active > 10
+        assert_allclose(u, ref, atol=1e-8 * np.linalg.norm(z))
+        assert np.min(A @ u) >= -1e-10 * np.linalg.norm(z) * np.abs(A).max()
+        u2, _, _ = project_cone(X, signs, z, S, n_active)
+        assert_allclose(u2, u, atol=1e-10 * np.linalg.norm(z))
+
+
 def test_working_set_matches_full_fista():
     p = _problem("squared", relu=False, n=200, P=40)
     full = solve_fista(p, tol=1e-9, max_iter=50_000, working_set=False)
