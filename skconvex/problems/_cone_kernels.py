@@ -79,21 +79,18 @@ _PIVOT_TOL = 1e-12
 def _chol_append(A, L, b, z, n_s):
     """Append row ``A[n_s]`` to the factor ``L`` of ``A[:n_s] A[:n_s]^T`` and ``b[n_s] = -A[n_s]
     . z``. Returns False (nothing changed) when the row is dependent on the active rows."""
-    D = A.shape[1]
-    nn = 0.0
-    bz = 0.0
-    for j in range(D):
-        nn += A[n_s, j] * A[n_s, j]
-        bz -= A[n_s, j] * z[j]
+    row = A[n_s]
+    nn = float(row @ row)
+    bz = -float(row @ z)
     acc_l = 0.0
-    for r in range(n_s):
-        g = 0.0
-        for j in range(D):
-            g += A[r, j] * A[n_s, j]
-        for k in range(r):
-            g -= L[r, k] * L[n_s, k]
-        L[n_s, r] = g / L[r, r]
-        acc_l += L[n_s, r] * L[n_s, r]
+    if n_s > 0:
+        G = A[:n_s] @ row
+        for r in range(n_s):
+            g = G[r]
+            for k in range(r):
+                g -= L[r, k] * L[n_s, k]
+            L[n_s, r] = g / L[r, r]
+            acc_l += L[n_s, r] * L[n_s, r]
     piv = nn - acc_l
     if not piv > _PIVOT_TOL * nn:
         for r in range(n_s):
@@ -102,6 +99,43 @@ def _chol_append(A, L, b, z, n_s):
     L[n_s, n_s] = np.sqrt(piv)
     b[n_s] = bz
     return True
+
+
+@njit(cache=True, nogil=True)
+def _chol_rows(A, L, b, z, n):
+    """Factor the Gram matrix of the rows ``A[:n]`` at once (one matrix product), leaving out
+    every row that is dependent on the rows kept before it; the kept rows are moved to the
+    front of ``A`` in order. Returns ``keep`` (n,) bool: the rows kept (``keep.sum()`` of
+    them)."""
+    keep = np.zeros(n, dtype=np.bool_)
+    if n == 0:
+        return keep
+    G = A[:n] @ A[:n].T
+    bz = A[:n] @ z
+    kept = np.empty(n, dtype=np.int64)
+    m = 0
+    for a in range(n):
+        acc_l = 0.0
+        for r in range(m):
+            g = G[kept[r], a]
+            for k in range(r):
+                g -= L[r, k] * L[m, k]
+            L[m, r] = g / L[r, r]
+            acc_l += L[m, r] * L[m, r]
+        piv = G[a, a] - acc_l
+        if piv > _PIVOT_TOL * G[a, a]:
+            L[m, m] = np.sqrt(piv)
+            b[m] = -bz[a]
+            kept[m] = a
+            keep[a] = True
+            m += 1
+        else:
+            for r in range(m):
+                L[m, r] = 0.0
+    for r in range(m):
+        if kept[r] != r:
+            A[r, :] = A[kept[r], :]
+    return keep
 
 
 @njit(cache=True, nogil=True)
@@ -210,19 +244,26 @@ def _cone_remove(A, L, b, rho, S, n_s, k, chol):
 
 
 @njit(cache=True, nogil=True)
-def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None):
+def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None):
     """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
 
-    Returns ``(u, S, n_active)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
+    Returns ``(u, S, n_active, exact)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
     on the multipliers: repeatedly add the most violated constraint, re-solve least squares on
     the active set, and step back to feasibility (removing constraints whose multipliers turn
     negative). ``warm[:n_warm]``: a guess of the active set (the last projection's of the same
     column; successive proximal-gradient points are close), kept while its least-squares
     multipliers are positive.
+
+    ``max_steps >= 0`` caps the constraints added; ``exact`` is False when the cap stopped the
+    method early. Every Lawson-Hanson point is ``z + sum_S rho_i s_i x_i`` with ``rho >= 0``,
+    ``z`` minus a point of the polar cone, so its norm bounds the norm of the projection from
+    above (Moreau: ``||P_K(z)|| = dist(z, polar cone)``): a valid, conservative value of a dual
+    constraint even when the method stops early.
     """
     n, d = X.shape
-    if max_steps <= 0:
-        max_steps = 3 * d + 10
+    n_steps = 3 * d + 10
+    if 0 <= max_steps < n_steps:
+        n_steps = max_steps
     scale = 0.0
     for j in range(d):
         scale += z[j] * z[j]
@@ -230,7 +271,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
     u = z.copy()
     S = np.empty(d + 1, dtype=np.int64)
     if scale == 0.0:
-        return u, S, 0
+        return u, S, 0, True
     in_s = np.zeros(n, dtype=np.bool_)
     rho = np.zeros(d + 1)
     n_s = 0
@@ -238,15 +279,13 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
         xnorm = row_norms(X)
     # z already in the cone (an interior column of a proximal-gradient step): done
     inside = True
+    h = X @ z  # the constraints' values (BLAS), as below
     for i in range(n):
-        acc = 0.0
-        for j in range(d):
-            acc += X[i, j] * z[j]
-        if signs[i] * acc < -rtol * scale * xnorm[i]:
+        if signs[i] * h[i] < -rtol * scale * xnorm[i]:
             inside = False
             break
     if inside:
-        return u, S, 0
+        return u, S, 0, True
     # the active rows and the factor of their Gram matrix (see _chol_append)
     A = np.zeros((d + 1, d))
     L = np.zeros((d + 1, d + 1))
@@ -260,11 +299,18 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
         if 0 <= i < n and not in_s[i]:
             for j in range(d):
                 A[n_s, j] = signs[i] * X[i, j]
-            if not _chol_append(A, L, b, z, n_s):
-                continue
             S[n_s] = i
             in_s[i] = True
             n_s += 1
+    keep = _chol_rows(A, L, b, z, n_s)
+    m = 0
+    for a in range(n_s):
+        if keep[a]:
+            S[m] = S[a]
+            m += 1
+        else:
+            in_s[S[a]] = False
+    n_s = m
     while n_s > 0:
         _chol_solve(L, b, n_s, sol)
         amin = 0
@@ -278,20 +324,22 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
         in_s[S[amin]] = False
         n_s = _cone_remove(A, L, b, rho, S, n_s, amin, True)
     _primal(X, signs, z, S, rho, n_s, u)
-    for _ in range(max_steps):
+    exact = False
+    for step in range(n_steps + 1):
         # most violated constraint (relative to the row's norm)
         worst, arg = 0.0, -1
+        h = X @ u
         for i in range(n):
             if in_s[i]:
                 continue
-            acc = 0.0
-            for j in range(d):
-                acc += X[i, j] * u[j]
-            v = signs[i] * acc
+            v = signs[i] * h[i]
             if v < -rtol * scale * xnorm[i] and v / max(xnorm[i], 1e-300) < worst:
                 worst = v / max(xnorm[i], 1e-300)
                 arg = i
         if arg < 0 or n_s >= d:
+            exact = True
+            break
+        if step == n_steps:
             break
         for j in range(d):
             A[n_s, j] = signs[arg] * X[arg, j]
@@ -322,17 +370,19 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
             if n_s == 0:
                 break
         _primal(X, signs, z, S, rho, n_s, u)
-    return u, S, n_s
+    return u, S, n_s, exact
 
 
 @njit(cache=True, nogil=True)
-def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selected, out,
-                    q_lo, q_hi):
+def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selected,
+                    max_steps, out, exact, q_lo, q_hi):
     """Project the columns ``Z[:, q, k]``, ``q_lo <= q < q_hi``, with ``selected[q, k]`` onto the
     cone of pattern ``col_pattern[q]`` (mask column of ``M``, bool (n, P)) into ``out`` (the
     other columns are left alone). The active sets are read from and written to
     ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]`` (warm starts across calls).
-    Ranges of q touch disjoint parts of ``out`` and of the cache: threads may split them."""
+    Ranges of q touch disjoint parts of ``out`` and of the cache: threads may split them.
+    ``max_steps``: see :func:`project_cone` (-1: no cap); ``exact[q, k]`` is set False where
+    the cap stopped a projection."""
     n, d = X.shape
     K = Z.shape[2]
     signs = np.empty(n)
@@ -347,8 +397,9 @@ def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selec
                 for i in range(n):
                     signs[i] = 1.0 if M[i, p] else -1.0
                 filled = True
-            u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
-                                    active[g, k], n_active[g, k], 1e-12, 0, xnorm)
+            u, S, ns, ex = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
+                                        active[g, k], n_active[g, k], 1e-12, max_steps, xnorm)
+            exact[q, k] = ex
             if ns > 0:  # keep the last active set of a column that is inside its cone now
                 for a in range(ns):
                     active[g, k, a] = S[a]

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from skconvex.problems._cone_kernels import (_back_off, _chol_append, _chol_delete,
-                                              _chol_solve, _primal, _solve_active)
+                                              _chol_rows, _chol_solve, _primal, _solve_active)
 
 
 @njit(cache=True, nogil=True)
@@ -407,12 +407,10 @@ def _full_pass(X, xnorm, mask, sig, child_lo, child_hi, leaf_lo, n_leaves, cls_o
     cn2 = np.empty(N)
     bits = np.zeros(N, dtype=np.int64)
     worst, bi, bu = 0.0, -1, -1
+    H = X @ np.ascontiguousarray(w).reshape(d, n_leaves)  # the leaves' pre-activations (BLAS)
     for i in range(n):
         for p in range(n_leaves):
-            acc = 0.0
-            for j in range(d):
-                acc += X[i, j] * w[j * n_leaves + p]
-            hv[p] = acc
+            hv[p] = H[i, p]
             cn2[p] = 1.0
             bits[p] = 1
         for u in range(n_leaves, N):
@@ -582,11 +580,18 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
         i, v = warm_i[a], warm_u[a]
         if 0 <= i < n and 0 <= v < N and not in_s[i, v] and xnorm[i] > 0.0:
             _row(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, i, v, A[n_s])
-            if not _chol_append(A, L, b, z, n_s):
-                continue
             S_i[n_s], S_u[n_s] = i, v
             in_s[i, v] = True
             n_s += 1
+    keep = _chol_rows(A, L, b, z, n_s)
+    m = 0
+    for a in range(n_s):
+        if keep[a]:
+            S_i[m], S_u[m] = S_i[a], S_u[a]
+            m += 1
+        else:
+            in_s[S_i[a], S_u[a]] = False
+    n_s = m
     while n_s > 0:
         _chol_solve(L, b, n_s, sol)
         amin = 0

@@ -349,14 +349,18 @@ def test_bad_input():
         est.predict(np.ones((3, 5)))
 
 
+@pytest.mark.parametrize("lists", ["auto", "always"])
 @pytest.mark.parametrize("widths,n", [((2,), 300), ((2, 2), 200), ((1, 2, 1), 150), ((5,), 200)])
-def test_screened_projection_equals_the_plain_one(widths, n):
+def test_screened_projection_equals_the_plain_one(widths, n, lists, monkeypatch):
     """The projections screened by each column's lists of near constraints (kept from call to
     call) equal the plain Lawson-Hanson projection along a sequence of points that move by
     large and tiny steps (both the lists and the full passes decide), and stay in the cones;
     a column with a zero path (its leaf's constraints all at zero slack) included."""
+    import skconvex.problems.path_deep as pd
     from skconvex.problems._path_kernels import project_tree_cone
 
+    if lists == "always":  # lists of near constraints at these small sizes too
+        monkeypatch.setattr(pd, "_LIST_ROWS", 0)
     rng = np.random.RandomState(0)
     X = np.hstack([rng.randn(n, 3), np.ones((n, 1))])
     tree = CellTree(widths)
@@ -387,7 +391,8 @@ def test_screened_projection_equals_the_plain_one(widths, n):
 def test_updated_cholesky_factor_equals_a_fresh_one():
     """The screened projection's factor of the active rows' Gram matrix, kept up to date as
     rows join and leave, is the Cholesky factor of the remaining rows' Gram matrix."""
-    from skconvex.problems._cone_kernels import _chol_append, _chol_delete, _chol_solve
+    from skconvex.problems._cone_kernels import (_chol_append, _chol_delete, _chol_rows,
+                                                  _chol_solve)
 
     rng = np.random.RandomState(0)
     D, m = 12, 9
@@ -416,6 +421,19 @@ def test_updated_cholesky_factor_equals_a_fresh_one():
     L0 = L.copy()
     assert not _chol_append(A, L, b, z, len(rows))
     assert_allclose(L, L0, atol=0)
+    # at once (a warm start): the dependent rows are left out, the others moved up
+    B = rng.randn(7, D)
+    B[3] = B[0] - 2 * B[1]
+    B[5] = 0.0
+    A = np.zeros((D + 1, D))
+    A[:7] = B
+    L, b = np.zeros((D + 1, D + 1)), np.zeros(D + 1)
+    keep = _chol_rows(A, L, b, z, 7)
+    assert_allclose(keep, [True, True, True, False, True, False, True])
+    K = B[keep]
+    assert_allclose(A[:5], K, atol=0)
+    assert_allclose(L[:5, :5] @ L[:5, :5].T, K @ K.T, atol=1e-12)
+    assert_allclose(b[:5], -K @ z, atol=1e-12)
 
 
 def test_capped_projection_bounds_the_projection_norm():
@@ -443,6 +461,45 @@ def test_capped_projection_bounds_the_projection_norm():
         n_inexact.append(int((~ex).sum()))
         last = bound
     assert n_inexact[0] > 0 and n_inexact == sorted(n_inexact, reverse=True)
+
+
+@pytest.mark.parametrize("program", ["path", "two_layer_relu"])
+def test_lazy_dual_norms_are_exact_where_the_certificate_reads_them(monkeypatch, program):
+    """The certificate's column values, from projections capped at a few steps and finished
+    only where needed, are exact at the largest value and wherever they exceed alpha; the
+    others are upper bounds below both."""
+    import skconvex.problems.group_lasso_relu as glr
+
+    monkeypatch.setattr(glr, "_CERT_STEPS", 2)
+    rng = np.random.RandomState(3)
+    X = np.hstack([rng.randn(150, 6), np.ones((150, 1))])
+    Y, Lam = rng.randn(150, 2), rng.randn(150, 2)
+    if program == "path":
+        tree = CellTree((2,))
+        masks, sigs = sample_cells(X, 30, tree, random_state=0)
+
+        def make(alpha):
+            return PathDeepProblem(X, Y, masks, sigs, tree, alpha)
+    else:
+        mask = gate_mask(X, sample_gates(X, 40, random_state=0))
+
+        def make(alpha):
+            return TwoLayerReLUProblem(X, Y, mask, alpha, relu=True)
+    p = make(1.0)
+    true = p.group_norms(p.project(p.adjoint(Lam)))
+    top = true.max()
+    n_bounds = 0
+    for q in [0.5, 0.8, 0.95, 1.0]:  # alpha from many violations to none
+        alpha = np.quantile(true, q) * (1 + 1e-6)
+        p = make(alpha)
+        lazy = p.dual_norms(Lam)
+        assert_allclose(lazy.max(), top, rtol=1e-10)
+        above = true > alpha
+        assert_allclose(lazy[above], true[above], rtol=1e-10)
+        assert np.all(lazy >= true - 1e-12 * top)
+        assert np.all(lazy[~above] <= alpha * (1 + 1e-12))
+        n_bounds += int(np.sum(~np.isclose(lazy, true, rtol=1e-10, atol=1e-12 * top)))
+    assert n_bounds > 0  # some values stayed bounds
 
 
 def test_fista_estimator_polish_reaches_rounding_level():
