@@ -139,6 +139,23 @@ def _chol_rows(A, L, b, z, n):
 
 
 @njit(cache=True, nogil=True)
+def _warm_prune_step(L, b, rho, sol, n_s):
+    """One step of pruning a warm-started active set (factor ``L``, right-hand side ``b``): the
+    least-squares multipliers; if all are positive they go to ``rho`` and -1 is returned, else
+    the position of the most negative one, to be dropped."""
+    _chol_solve(L, b, n_s, sol)
+    amin = 0
+    for a in range(1, n_s):
+        if sol[a] < sol[amin]:
+            amin = a
+    if sol[amin] > 0.0:
+        for a in range(n_s):
+            rho[a] = sol[a]
+        return -1
+    return amin
+
+
+@njit(cache=True, nogil=True)
 def _chol_delete(L, n_s, k):
     """Remove row and column ``k`` from the factor ``L`` (``n_s`` rows): shift the rows up and
     restore the triangle with Givens rotations of column pairs (``M M^T`` is unchanged by
@@ -312,14 +329,8 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None
             in_s[S[a]] = False
     n_s = m
     while n_s > 0:
-        _chol_solve(L, b, n_s, sol)
-        amin = 0
-        for a in range(1, n_s):
-            if sol[a] < sol[amin]:
-                amin = a
-        if sol[amin] > 0.0:
-            for a in range(n_s):
-                rho[a] = sol[a]
+        amin = _warm_prune_step(L, b, rho, sol, n_s)
+        if amin < 0:
             break
         in_s[S[amin]] = False
         n_s = _cone_remove(A, L, b, rho, S, n_s, amin, True)

@@ -26,7 +26,8 @@ import numpy as np
 from numba import njit
 
 from skconvex.problems._cone_kernels import (_back_off, _chol_append, _chol_delete,
-                                              _chol_rows, _chol_solve, _primal, _solve_active)
+                                              _chol_rows, _chol_solve, _primal, _solve_active,
+                                              _warm_prune_step)
 
 
 @njit(cache=True, nogil=True)
@@ -593,14 +594,8 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
             in_s[S_i[a], S_u[a]] = False
     n_s = m
     while n_s > 0:
-        _chol_solve(L, b, n_s, sol)
-        amin = 0
-        for a in range(1, n_s):
-            if sol[a] < sol[amin]:
-                amin = a
-        if sol[amin] > 0.0:
-            for a in range(n_s):
-                rho[a] = sol[a]
+        amin = _warm_prune_step(L, b, rho, sol, n_s)
+        if amin < 0:
             break
         in_s[S_i[amin], S_u[amin]] = False
         n_s = _remove_active(A, L, b, rho, S_i, S_u, n_s, amin, True)
