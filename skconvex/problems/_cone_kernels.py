@@ -139,11 +139,10 @@ def _chol_rows(A, L, b, z, n):
 
 
 @njit(cache=True, nogil=True)
-def _warm_prune_step(L, b, rho, sol, n_s):
-    """One step of pruning a warm-started active set (factor ``L``, right-hand side ``b``): the
-    least-squares multipliers; if all are positive they go to ``rho`` and -1 is returned, else
-    the position of the most negative one, to be dropped."""
-    _chol_solve(L, b, n_s, sol)
+def _accept_or_worst(sol, rho, n_s):
+    """Pruning a warm-started active set with least-squares multipliers ``sol``: if all are
+    positive they go to ``rho`` and -1 is returned, else the position of the most negative
+    one, to be dropped."""
     amin = 0
     for a in range(1, n_s):
         if sol[a] < sol[amin]:
@@ -153,6 +152,14 @@ def _warm_prune_step(L, b, rho, sol, n_s):
             rho[a] = sol[a]
         return -1
     return amin
+
+
+@njit(cache=True, nogil=True)
+def _warm_prune_step(L, b, rho, sol, n_s):
+    """:func:`_accept_or_worst` with the multipliers from the factor ``L`` (right-hand side
+    ``b``)."""
+    _chol_solve(L, b, n_s, sol)
+    return _accept_or_worst(sol, rho, n_s)
 
 
 @njit(cache=True, nogil=True)

@@ -25,9 +25,9 @@ it ``leaf_lo[u] .. leaf_hi[u] - 1``.
 import numpy as np
 from numba import njit
 
-from skconvex.problems._cone_kernels import (_back_off, _chol_append, _chol_delete,
-                                              _chol_rows, _chol_solve, _primal, _solve_active,
-                                              _warm_prune_step)
+from skconvex.problems._cone_kernels import (_accept_or_worst, _back_off, _chol_append,
+                                              _chol_delete, _chol_rows, _chol_solve, _primal,
+                                              _solve_active, _warm_prune_step)
 
 
 @njit(cache=True, nogil=True)
@@ -116,14 +116,8 @@ def _drop_nonpositive(A, ones, z, idx, rho, S_i, S_u, in_s, n_s):
     """A warm-started active set: drop the constraint of the most negative multiplier until
     all are positive (their values go to ``rho``). Returns the new size."""
     while n_s > 0:
-        sol = _solve_active(A[:n_s], ones, z, idx, n_s)
-        amin = 0
-        for a in range(1, n_s):
-            if sol[a] < sol[amin]:
-                amin = a
-        if sol[amin] > 0.0:
-            for a in range(n_s):
-                rho[a] = sol[a]
+        amin = _accept_or_worst(_solve_active(A[:n_s], ones, z, idx, n_s), rho, n_s)
+        if amin < 0:
             break
         in_s[S_i[amin], S_u[amin]] = False
         for a in range(amin, n_s - 1):
