@@ -52,6 +52,7 @@ from skconvex.problems._losses import LOSSES
 # (each value then an upper bound), finished only where needed (see dual_norms)
 _CERT_STEPS = 40
 
+
 class TwoLayerReLUProblem:
     """The gated-ReLU or ReLU convex program (see the module docstring).
 
