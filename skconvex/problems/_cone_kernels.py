@@ -268,26 +268,19 @@ def _cone_remove(A, L, b, rho, S, n_s, k, chol):
 
 
 @njit(cache=True, nogil=True)
-def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None):
+def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None):
     """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
 
-    Returns ``(u, S, n_active, exact)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
+    Returns ``(u, S, n_active)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
     on the multipliers: repeatedly add the most violated constraint, re-solve least squares on
     the active set, and step back to feasibility (removing constraints whose multipliers turn
     negative). ``warm[:n_warm]``: a guess of the active set (the last projection's of the same
     column; successive proximal-gradient points are close), kept while its least-squares
     multipliers are positive.
-
-    ``max_steps >= 0`` caps the constraints added; ``exact`` is False when the cap stopped the
-    method early. Every Lawson-Hanson point is ``z + sum_S rho_i s_i x_i`` with ``rho >= 0``,
-    ``z`` minus a point of the polar cone, so its norm bounds the norm of the projection from
-    above (Moreau: ``||P_K(z)|| = dist(z, polar cone)``): a valid, conservative value of a dual
-    constraint even when the method stops early.
     """
     n, d = X.shape
-    n_steps = 3 * d + 10
-    if 0 <= max_steps < n_steps:
-        n_steps = max_steps
+    if max_steps <= 0:
+        max_steps = 3 * d + 10
     scale = 0.0
     for j in range(d):
         scale += z[j] * z[j]
@@ -295,7 +288,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None
     u = z.copy()
     S = np.empty(d + 1, dtype=np.int64)
     if scale == 0.0:
-        return u, S, 0, True
+        return u, S, 0
     in_s = np.zeros(n, dtype=np.bool_)
     rho = np.zeros(d + 1)
     n_s = 0
@@ -309,7 +302,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None
             inside = False
             break
     if inside:
-        return u, S, 0, True
+        return u, S, 0
     # the active rows and the factor of their Gram matrix (see _chol_append)
     A = np.zeros((d + 1, d))
     L = np.zeros((d + 1, d + 1))
@@ -342,8 +335,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None
         in_s[S[amin]] = False
         n_s = _cone_remove(A, L, b, rho, S, n_s, amin, True)
     _primal(X, signs, z, S, rho, n_s, u)
-    exact = False
-    for step in range(n_steps + 1):
+    for _ in range(max_steps):
         # most violated constraint (relative to the row's norm)
         worst, arg = 0.0, -1
         h = X @ u
@@ -355,9 +347,6 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None
                 worst = v / max(xnorm[i], 1e-300)
                 arg = i
         if arg < 0 or n_s >= d:
-            exact = True
-            break
-        if step == n_steps:
             break
         for j in range(d):
             A[n_s, j] = signs[arg] * X[arg, j]
@@ -388,19 +377,17 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=-1, xnorm=None
             if n_s == 0:
                 break
         _primal(X, signs, z, S, rho, n_s, u)
-    return u, S, n_s, exact
+    return u, S, n_s
 
 
 @njit(cache=True, nogil=True)
-def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selected,
-                    max_steps, out, exact, q_lo, q_hi):
+def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selected, out,
+                    q_lo, q_hi):
     """Project the columns ``Z[:, q, k]``, ``q_lo <= q < q_hi``, with ``selected[q, k]`` onto the
     cone of pattern ``col_pattern[q]`` (mask column of ``M``, bool (n, P)) into ``out`` (the
     other columns are left alone). The active sets are read from and written to
     ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]`` (warm starts across calls).
-    Ranges of q touch disjoint parts of ``out`` and of the cache: threads may split them.
-    ``max_steps``: see :func:`project_cone` (-1: no cap); ``exact[q, k]`` is set False where
-    the cap stopped a projection."""
+    Ranges of q touch disjoint parts of ``out`` and of the cache: threads may split them."""
     n, d = X.shape
     K = Z.shape[2]
     signs = np.empty(n)
@@ -415,9 +402,8 @@ def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selec
                 for i in range(n):
                     signs[i] = 1.0 if M[i, p] else -1.0
                 filled = True
-            u, S, ns, ex = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
-                                        active[g, k], n_active[g, k], 1e-12, max_steps, xnorm)
-            exact[q, k] = ex
+            u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
+                                    active[g, k], n_active[g, k], 1e-12, 0, xnorm)
             if ns > 0:  # keep the last active set of a column that is inside its cone now
                 for a in range(ns):
                     active[g, k, a] = S[a]

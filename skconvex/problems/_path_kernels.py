@@ -273,7 +273,6 @@ def screening_classes(leaf_lo, leaf_hi):
     """Per node: the offset of its first class and whether it is classed by live-leaf sets
     (``2^k - 1`` classes for ``k <= _MAX_CLASS_LEAVES`` leaves below it, else one class).
     Returns ``(offsets (N + 1,), by_set (N,) bool)``."""
-    N = leaf_lo.size
     k = leaf_hi - leaf_lo
     by_set = k <= _MAX_CLASS_LEAVES
     count = np.where(by_set, (1 << np.minimum(k, _MAX_CLASS_LEAVES)) - 1, 1)
@@ -329,7 +328,6 @@ def _screened_violation(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo
     N = mask.shape[1]
     D = w.size
     d = X.shape[1]
-    m = near.shape[1]
     leaf_d2 = np.zeros(n_leaves)
     wn2 = 0.0
     rn2 = 0.0
@@ -525,20 +523,13 @@ def _settle_chol(A, L, b, z, ones, idx, rho, sol, S_i, S_u, in_s, n_s, scale, D,
 @njit(cache=True, nogil=True)
 def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo,
                                leaf_hi, n_leaves, cls_off, cls_set, z, warm_i, warm_u, n_warm,
-                               ref, near, tau, n_near, rtol=1e-12, max_steps=-1):
+                               ref, near, tau, n_near, rtol=1e-12):
     """:func:`project_tree_cone` with the feasibility tests screened by the column's lists of
     near constraints (``ref``, ``near``, ``tau``, ``n_near``: read and updated; classes
     ``cls_off``, ``cls_set`` from :func:`screening_classes`). The same
     Lawson-Hanson steps and the same stopping test (no constraint violated beyond ``rtol``
     relative to ``||z||`` and the row norm); only the tests that the list decides skip the
-    pass over all constraints.
-
-    ``max_steps >= 0`` caps the constraints added (Lawson-Hanson steps). Returns ``(u, S_i,
-    S_u, n_active, exact)``; ``exact`` is False when the cap stopped the method early. Every
-    Lawson-Hanson point is ``u = z + R_S^T rho`` with multipliers ``rho >= 0``, that is ``z``
-    minus a point of the polar cone, so ``||u||`` bounds the norm of the projection from
-    above (Moreau: ``||P_K(z)|| = dist(z, polar cone)``) even when the method stops early:
-    a valid, conservative dual-constraint value for a certificate."""
+    pass over all constraints."""
     n, d = X.shape
     N = mask.shape[1]
     D = z.size
@@ -550,7 +541,7 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
     scale = np.sqrt(scale)
     u = z.copy()
     if scale == 0.0:
-        return u, S_i, S_u, 0, True
+        return u, S_i, S_u, 0
     in_s = np.zeros((n, N), dtype=np.bool_)
     tol_abs = rtol * scale
     # z inside its cone: decided by the list when z is close to the reference point (else
@@ -559,7 +550,7 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
                                         leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, z, in_s,
                                         tol_abs, ref, near, tau, n_near, n_warm > 0)
     if bi < 0 and worst <= 0.0:
-        return u, S_i, S_u, 0, True
+        return u, S_i, S_u, 0
     A = np.zeros((D + 1, D))
     L = np.zeros((D + 1, D + 1))
     b = np.zeros(D + 1)
@@ -595,18 +586,12 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
         n_s = _remove_active(A, L, b, rho, S_i, S_u, n_s, amin, True)
     if n_s > 0:
         _primal(A, ones, z, idx, rho, n_s, u)
-    n_steps = 3 * D + 10
-    if 0 <= max_steps < n_steps:
-        n_steps = max_steps
-    exact = False
-    for step in range(n_steps + 1):
+    max_steps = 3 * D + 10
+    for _ in range(max_steps):
         worst, bi, bu = _screened_violation(X, xnorm, mask, sig, parent, child_lo, child_hi,
                                             leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, u,
                                             in_s, tol_abs, ref, near, tau, n_near, False)
         if bi < 0 or n_s >= D:
-            exact = True
-            break
-        if step == n_steps:
             break
         _row(X, mask, sig, parent, leaf_lo, leaf_hi, n_leaves, bi, bu, A[n_s])
         if chol and not _chol_append(A, L, b, z, n_s):
@@ -621,23 +606,20 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
             u[a] = z[a]
         if n_s > 0:
             _primal(A, ones, z, idx, rho, n_s, u)
-    return u, S_i, S_u, n_s, exact
+    return u, S_i, S_u, n_s
 
 
 @njit(cache=True, nogil=True)
 def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child_hi, leaf_lo,
                                   leaf_hi, n_leaves, cls_off, cls_set, col_cell, col_id, Z,
                                   active_i, active_u, n_active, ref, near, tau, n_near,
-                                  selected, max_steps, out, exact, q_lo, q_hi):
+                                  selected, out, q_lo, q_hi):
     """Project the columns ``Z[:, q, k]`` (``q_lo <= q < q_hi``, ``selected[q, k]``) onto the
     cone of cell ``col_cell[q]`` (``masks[:, c, :]``, ``sigs[c]``) into ``out``, by
     :func:`project_tree_cone_screened`. Per column ``(col_id[q], k)``: the warm-start active
     set (``active_*``, ``n_active``) and the screening state (``ref`` (.., D), ``near`` (..,
     classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated. Ranges
-    of ``q`` touch disjoint data, so threads may split them. ``max_steps``: see
-    :func:`project_tree_cone_screened` (-1: no cap); ``exact[q, k]`` is set False where the
-    cap stopped a projection (``out`` then holds a point whose norm bounds the projection's
-    from above)."""
+    of ``q`` touch disjoint data, so threads may split them."""
     K = Z.shape[2]
     D = Z.shape[0]
     for q in range(q_lo, q_hi):
@@ -649,11 +631,10 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
             if not selected[q, k]:
                 continue
             z = np.ascontiguousarray(Z[:, q, k])
-            u, S_i, S_u, ns, ex = project_tree_cone_screened(
+            u, S_i, S_u, ns = project_tree_cone_screened(
                 X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi, n_leaves,
                 cls_off, cls_set, z, active_i[g, k], active_u[g, k], n_active[g, k], ref[g, k],
-                near[g, k], tau[g, k], n_near[g, k], 1e-12, max_steps)
-            exact[q, k] = ex
+                near[g, k], tau[g, k], n_near[g, k], 1e-12)
             if ns > 0:
                 for a in range(ns):
                     active_i[g, k, a] = S_i[a]

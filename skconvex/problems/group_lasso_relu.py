@@ -48,11 +48,6 @@ from skconvex.utils._parallel import run_tasks
 from skconvex.problems._losses import LOSSES
 
 
-# the certificate's cone projections: at most this many Lawson-Hanson steps per column first
-# (each value then an upper bound), finished only where needed (see dual_norms)
-_CERT_STEPS = 40
-
-
 class TwoLayerReLUProblem:
     """The gated-ReLU or ReLU convex program (see the module docstring).
 
@@ -195,15 +190,11 @@ class TwoLayerReLUProblem:
     def penalty(self, U):
         return self.alpha * float(np.sum(self.group_norms(U)))
 
-    def project(self, U, selected=None, max_steps=-1, return_exact=False):
+    def project(self, U, selected=None):
         """Every column (or those with ``selected[q, k]``) onto its cone (ReLU program; the
-        identity for the gated one). ``max_steps >= 0`` caps the Lawson-Hanson steps per
-        column; with ``return_exact``, also returns ``exact`` (Q, K): False where the cap
-        stopped a projection, whose column of the output is then a point of norm at least that
-        of the projection (see :func:`~skconvex.problems._cone_kernels.project_cone`)."""
-        exact = np.ones(U.shape[1:], dtype=bool)
+        identity for the gated one)."""
         if not self.relu:
-            return (U, exact) if return_exact else U
+            return U
         if selected is None:
             selected = np.ones(U.shape[1:], dtype=bool)
         selected = np.ascontiguousarray(selected)
@@ -218,8 +209,8 @@ class TwoLayerReLUProblem:
                         for t in range(1, n_threads)] + [U.shape[1]]
         run_tasks(project_columns, (self.X, self._xnorm, self.mask, self.col_pattern,
                                     self.col_id, U, self._active, self._n_active, selected,
-                                    int(max_steps), out, exact), sorted(set(bounds)))
-        return (out, exact) if return_exact else out
+                                    out), sorted(set(bounds)))
+        return out
 
     def prox(self, U, step):
         """Prox of ``step * (alpha sum ||U_qk|| + cone indicators)``: projection onto the cones
@@ -288,16 +279,10 @@ class TwoLayerReLUProblem:
         best cone multipliers); the point is feasible when every value is ``<= alpha``.
         Shape (Q, K).
 
-        For the ReLU program the values are computed lazily. Only the columns whose unprojected
-        norm exceeds ``alpha / 2`` are projected (a projection never increases the norm; the
-        others keep that bound). Their projections are first stopped after ``_CERT_STEPS``
-        Lawson-Hanson steps, whose points bound the values from above; only the columns whose
-        bound exceeds ``min(alpha, largest finished value)`` are projected to the end
-        (repeated while that threshold rises). So the largest value (which scales the dual
-        point) and every value above ``alpha`` (the violations) are exact, and the others are
-        bounds below both: the certificate and the violations are those of the exact values.
-        (Cold projections take about as many steps as the column has entries: 130 on digits'
-        path cells, two paths of 65 inputs.)
+        For the ReLU program only the columns whose unprojected norm exceeds ``alpha / 2`` are
+        projected (a projection never increases the norm): the others keep that upper bound,
+        which can only make the certificate more conservative, and only below ``alpha / 2``,
+        where no column is a violator.
         """
         A = self.adjoint(Lam)
         raw = self._dual_group_norms(A)
@@ -306,16 +291,7 @@ class TwoLayerReLUProblem:
         selected = raw > 0.5 * self.alpha
         if not selected.any():
             return raw
-        P, exact = self.project(A, selected, max_steps=_CERT_STEPS, return_exact=True)
-        norms = np.where(selected, self.group_norms(P), raw)
-        settled = exact | ~selected
-        while True:
-            top = float(norms[settled].max()) if settled.any() else 0.0
-            refine = ~settled & (norms > min(self.alpha, top))
-            if not refine.any():
-                return norms
-            norms = np.where(refine, self.group_norms(self.project(A, refine)), norms)
-            settled |= refine
+        return np.where(selected, self.group_norms(self.project(A, selected)), raw)
 
     def certificate(self, U, c, T=None):
         """``(objective, dual bound, optimal intercept, column dual norms (Q, K))`` at ``U``.

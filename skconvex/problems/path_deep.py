@@ -365,24 +365,19 @@ class PathDeepProblem(TwoLayerReLUProblem):
                 np.zeros((G, K, B), dtype=np.int64))
         return self._proj_state[slot]
 
-    def project(self, U, selected=None, slot="other", max_steps=-1, return_exact=False):
+    def project(self, U, selected=None, slot="other"):
         """Every column (or those with ``selected[q, k]``) onto its cell's cone: exact
         Lawson-Hanson projections, warm-started from the column's last active set, whose
         feasibility tests are screened by its list of near constraints (see
         :mod:`skconvex.problems._path_kernels`). ``slot`` picks the warm starts ("prox" for
-        the iterates, whose successive points are close). ``max_steps >= 0`` caps the
-        Lawson-Hanson steps per column; with ``return_exact``, also returns ``exact`` (Q, K):
-        False where the cap stopped a projection, whose column of the output is then a point
-        of norm at least that of the projection (see
-        :func:`~skconvex.problems._path_kernels.project_tree_cone_screened`)."""
+        the iterates, whose successive points are close)."""
         if selected is None:
             selected = np.ones(U.shape[1:], dtype=bool)
         selected = np.ascontiguousarray(selected)
         U = np.ascontiguousarray(U, dtype=np.float64)
         out = U.copy()
-        exact = np.ones(U.shape[1:], dtype=bool)
         if not selected.any():
-            return (out, exact) if return_exact else out
+            return out
         # threads only pay off beyond a few milliseconds of work (about a pass over every
         # constraint of every selected column)
         work = float(selected.sum()) * self.n * (self.tree.n_nodes + self.shape[0])
@@ -393,9 +388,9 @@ class PathDeepProblem(TwoLayerReLUProblem):
         run_tasks(project_cell_columns_screened,
                   (self.X, self._xnorm, self.masks, self.sigs, *self.tree.arrays(),
                    *self._classes, self.col_cell, self.col_id, U, *self._state(slot),
-                   selected, int(max_steps), out, exact),
+                   selected, out),
                   sorted(set(bounds)))
-        return (out, exact) if return_exact else out
+        return out
 
     def prox(self, U, step):
         """Prox of ``step * (alpha sum ||U_qk||_F + cone indicators)``: projection onto the
