@@ -30,6 +30,11 @@ from skconvex.problems._cone_kernels import (_accept_or_worst, _back_off, _chol_
                                               _solve_active, _warm_prune_step)
 
 
+# a kept factor of a column's active set (see project_cell_columns_screened) is refactored
+# from scratch after this many reuses
+_FACTOR_REFRESH = 32
+
+
 @njit(cache=True, nogil=True)
 def _preacts(H, mask, sig, child_lo, child_hi, n_leaves, h):
     """All node pre-activations ``h`` (n, N) from the leaves' ``H`` (n, l)."""
@@ -523,13 +528,20 @@ def _settle_chol(A, L, b, z, ones, idx, rho, sol, S_i, S_u, in_s, n_s, scale, D,
 @njit(cache=True, nogil=True)
 def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo,
                                leaf_hi, n_leaves, cls_off, cls_set, z, warm_i, warm_u, n_warm,
-                               ref, near, tau, n_near, rtol=1e-12):
+                               ref, near, tau, n_near, L, n_fac, rtol=1e-12):
     """:func:`project_tree_cone` with the feasibility tests screened by the column's lists of
     near constraints (``ref``, ``near``, ``tau``, ``n_near``: read and updated; classes
     ``cls_off``, ``cls_set`` from :func:`screening_classes`). The same
     Lawson-Hanson steps and the same stopping test (no constraint violated beyond ``rtol``
     relative to ``||z||`` and the row norm); only the tests that the list decides skip the
-    pass over all constraints."""
+    pass over all constraints.
+
+    ``L`` (D + 1, D + 1), zero above the diagonal: the buffer of the active rows' Cholesky
+    factor. When ``n_fac == n_warm > 0``, its first ``n_fac`` rows are the factor of the
+    warm-start rows (kept from the column's last projection), which are then not factored
+    again. Returns ``(u, S_i, S_u, n_s, n_valid)``: ``n_valid`` rows of ``L`` are the factor of
+    the active set ``S[:n_s]`` (``n_s``, or 0 when the factor was given up for dependent rows;
+    ``n_fac`` when ``z`` is in its cone and nothing was touched)."""
     n, d = X.shape
     N = mask.shape[1]
     D = z.size
@@ -541,7 +553,7 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
     scale = np.sqrt(scale)
     u = z.copy()
     if scale == 0.0:
-        return u, S_i, S_u, 0
+        return u, S_i, S_u, 0, n_fac
     in_s = np.zeros((n, N), dtype=np.bool_)
     tol_abs = rtol * scale
     # z inside its cone: decided by the list when z is close to the reference point (else
@@ -550,9 +562,8 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
                                         leaf_lo, leaf_hi, n_leaves, cls_off, cls_set, z, in_s,
                                         tol_abs, ref, near, tau, n_near, n_warm > 0)
     if bi < 0 and worst <= 0.0:
-        return u, S_i, S_u, 0
+        return u, S_i, S_u, 0, n_fac
     A = np.zeros((D + 1, D))
-    L = np.zeros((D + 1, D + 1))
     b = np.zeros(D + 1)
     sol = np.zeros(D + 1)
     ones = np.ones(D + 1)
@@ -569,15 +580,21 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
             S_i[n_s], S_u[n_s] = i, v
             in_s[i, v] = True
             n_s += 1
-    keep = _chol_rows(A, L, b, z, n_s)
-    m = 0
-    for a in range(n_s):
-        if keep[a]:
-            S_i[m], S_u[m] = S_i[a], S_u[a]
-            m += 1
-        else:
-            in_s[S_i[a], S_u[a]] = False
-    n_s = m
+    if n_s > 0 and n_s == n_warm and n_fac == n_warm:
+        # the factor of these rows is kept from the last projection: only b = -A_S z
+        bz = A[:n_s] @ z
+        for a in range(n_s):
+            b[a] = -bz[a]
+    else:
+        keep = _chol_rows(A, L, b, z, n_s)
+        m = 0
+        for a in range(n_s):
+            if keep[a]:
+                S_i[m], S_u[m] = S_i[a], S_u[a]
+                m += 1
+            else:
+                in_s[S_i[a], S_u[a]] = False
+        n_s = m
     while n_s > 0:
         amin = _warm_prune_step(L, b, rho, sol, n_s)
         if amin < 0:
@@ -606,20 +623,24 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
             u[a] = z[a]
         if n_s > 0:
             _primal(A, ones, z, idx, rho, n_s, u)
-    return u, S_i, S_u, n_s
+    return u, S_i, S_u, n_s, n_s if chol else 0
 
 
 @njit(cache=True, nogil=True)
 def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child_hi, leaf_lo,
                                   leaf_hi, n_leaves, cls_off, cls_set, col_cell, col_id, Z,
                                   active_i, active_u, n_active, ref, near, tau, n_near,
-                                  selected, out, q_lo, q_hi):
+                                  fac_slot, factors, fac_rows, fac_age, selected, out, q_lo,
+                                  q_hi):
     """Project the columns ``Z[:, q, k]`` (``q_lo <= q < q_hi``, ``selected[q, k]``) onto the
     cone of cell ``col_cell[q]`` (``masks[:, c, :]``, ``sigs[c]``) into ``out``, by
     :func:`project_tree_cone_screened`. Per column ``(col_id[q], k)``: the warm-start active
     set (``active_*``, ``n_active``) and the screening state (``ref`` (.., D), ``near`` (..,
-    classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated. Ranges
-    of ``q`` touch disjoint data, so threads may split them."""
+    classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated; and, where
+    ``fac_slot[g, k] >= 0``, the Cholesky factor of its active set, kept in
+    ``factors[slot]`` (``fac_rows[slot]`` valid rows, reused ``fac_age[slot]`` times: refactored
+    from scratch every ``_FACTOR_REFRESH`` reuses, so rounding cannot build up). Ranges of
+    ``q`` touch disjoint data, so threads may split them."""
     K = Z.shape[2]
     D = Z.shape[0]
     for q in range(q_lo, q_hi):
@@ -631,14 +652,26 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
             if not selected[q, k]:
                 continue
             z = np.ascontiguousarray(Z[:, q, k])
-            u, S_i, S_u, ns = project_tree_cone_screened(
+            slot = fac_slot[g, k]
+            if slot >= 0:
+                L = factors[slot]
+                n_fac = fac_rows[slot] if fac_age[slot] < _FACTOR_REFRESH else 0
+            else:
+                L = np.zeros((D + 1, D + 1))
+                n_fac = 0
+            u, S_i, S_u, ns, n_valid = project_tree_cone_screened(
                 X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi, n_leaves,
                 cls_off, cls_set, z, active_i[g, k], active_u[g, k], n_active[g, k], ref[g, k],
-                near[g, k], tau[g, k], n_near[g, k], 1e-12)
+                near[g, k], tau[g, k], n_near[g, k], L, n_fac, 1e-12)
             if ns > 0:
                 for a in range(ns):
                     active_i[g, k, a] = S_i[a]
                     active_u[g, k, a] = S_u[a]
                 n_active[g, k] = ns
+            if slot >= 0:
+                if n_valid > 0 and n_valid != n_active[g, k]:
+                    n_valid = 0  # not the kept active set (cannot happen; a guard)
+                fac_age[slot] = fac_age[slot] + 1 if n_fac > 0 and n_valid > 0 else 0
+                fac_rows[slot] = n_valid
             for a in range(D):
                 out[a, q, k] = u[a]

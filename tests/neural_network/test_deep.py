@@ -349,18 +349,23 @@ def test_bad_input():
         est.predict(np.ones((3, 5)))
 
 
-@pytest.mark.parametrize("lists", ["auto", "always"])
+@pytest.mark.parametrize("lists,factors", [("auto", "auto"), ("always", "auto"),
+                                           ("auto", "two")])
 @pytest.mark.parametrize("widths,n", [((2,), 300), ((2, 2), 200), ((1, 2, 1), 150), ((5,), 200)])
-def test_screened_projection_equals_the_plain_one(widths, n, lists, monkeypatch):
-    """The projections screened by each column's lists of near constraints (kept from call to
-    call) equal the plain Lawson-Hanson projection along a sequence of points that move by
-    large and tiny steps (both the lists and the full passes decide), and stay in the cones;
-    a column with a zero path (its leaf's constraints all at zero slack) included."""
+def test_screened_projection_equals_the_plain_one(widths, n, lists, factors, monkeypatch):
+    """The projections screened by each column's lists of near constraints and warm-started
+    from its kept active set and Cholesky factor (kept from call to call) equal the plain
+    Lawson-Hanson projection along a sequence of points that move by large and tiny steps
+    (both the lists and the full passes decide), and stay in the cones; a column with a zero
+    path (its leaf's constraints all at zero slack) included. Also with a pool of two kept
+    factors for the six columns (slots handed from column to column)."""
     import skconvex.problems.path_deep as pd
     from skconvex.problems._path_kernels import project_tree_cone
 
     if lists == "always":  # lists of near constraints at these small sizes too
         monkeypatch.setattr(pd, "_LIST_ROWS", 0)
+    if factors == "two":
+        monkeypatch.setattr(pd, "_FACTOR_BYTES", 2 * 8 * (4 * CellTree(widths).n_leaves + 1) ** 2)
     rng = np.random.RandomState(0)
     X = np.hstack([rng.randn(n, 3), np.ones((n, 1))])
     tree = CellTree(widths)
@@ -381,6 +386,10 @@ def test_screened_projection_equals_the_plain_one(widths, n, lists, monkeypatch)
                                   np.zeros(1, np.int64), 0)[0]
             assert_allclose(P[:, q, 0], u, rtol=0, atol=1e-10 * max(1.0, np.abs(u).max()))
         assert p.max_violation(P) <= 1e-12 * max(1.0, np.abs(P).max())
+    # kept factors were reused (a column's age counts its reuses since it was factored)
+    fac_slot, factors_, fac_rows, fac_age = p._state("prox")[7:]
+    assert factors_.shape[0] == (2 if factors == "two" else 12)
+    assert fac_age.max() > 0
     # the lists decided some tests: some columns kept their reference point over the last
     # (tiny) step
     ref = p._state("prox")[3].copy()
