@@ -73,6 +73,9 @@ def _solve_active(X, signs, z, S, n_s):
 # (:func:`_solve_active`, least squares for dependent rows).
 
 _PIVOT_TOL = 1e-12
+# a kept factor of a column's active set (see project_columns) is refactored from scratch
+# after this many reuses
+FACTOR_REFRESH = 32
 
 
 @njit(cache=True, nogil=True)
@@ -268,7 +271,8 @@ def _cone_remove(A, L, b, rho, S, n_s, k, chol):
 
 
 @njit(cache=True, nogil=True)
-def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None):
+def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None, L=None,
+                 n_fac=0):
     """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
 
     Returns ``(u, S, n_active)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
@@ -277,6 +281,12 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
     negative). ``warm[:n_warm]``: a guess of the active set (the last projection's of the same
     column; successive proximal-gradient points are close), kept while its least-squares
     multipliers are positive.
+
+    ``L`` (d + 1, d + 1), zero above the diagonal, or None: the buffer of the active rows'
+    Cholesky factor, kept by the caller; when ``n_fac == n_warm > 0`` its first rows are the
+    factor of the warm-start rows, which are then not factored again. On return it holds the
+    factor of ``S[:n_active]`` unless the projection fell back to solves from scratch (see
+    :func:`project_columns`, which tells the two apart with :func:`_factor_kept`).
     """
     n, d = X.shape
     if max_steps <= 0:
@@ -305,7 +315,8 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
         return u, S, 0
     # the active rows and the factor of their Gram matrix (see _chol_append)
     A = np.zeros((d + 1, d))
-    L = np.zeros((d + 1, d + 1))
+    if L is None:
+        L = np.zeros((d + 1, d + 1))
     b = np.zeros(d + 1)
     sol = np.zeros(d + 1)
     chol = True
@@ -319,15 +330,21 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
             S[n_s] = i
             in_s[i] = True
             n_s += 1
-    keep = _chol_rows(A, L, b, z, n_s)
-    m = 0
-    for a in range(n_s):
-        if keep[a]:
-            S[m] = S[a]
-            m += 1
-        else:
-            in_s[S[a]] = False
-    n_s = m
+    if n_s > 0 and n_s == n_warm and n_fac == n_warm:
+        # the factor of these rows is kept from the last projection: only b = -A_S z
+        bz = A[:n_s] @ z
+        for a in range(n_s):
+            b[a] = -bz[a]
+    else:
+        keep = _chol_rows(A, L, b, z, n_s)
+        m = 0
+        for a in range(n_s):
+            if keep[a]:
+                S[m] = S[a]
+                m += 1
+            else:
+                in_s[S[a]] = False
+        n_s = m
     while n_s > 0:
         amin = _warm_prune_step(L, b, rho, sol, n_s)
         if amin < 0:
@@ -377,16 +394,28 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None)
             if n_s == 0:
                 break
         _primal(X, signs, z, S, rho, n_s, u)
+    if not chol:
+        L[0, 0] = 0.0  # the factor was given up: marked invalid (see _factor_kept)
     return u, S, n_s
 
 
 @njit(cache=True, nogil=True)
-def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selected, out,
-                    q_lo, q_hi):
+def _factor_kept(L, n_s):
+    """Whether ``L`` holds a factor of ``n_s`` active rows after :func:`project_cone` (a
+    factor has a positive diagonal; one given up has ``L[0, 0] = 0``)."""
+    return n_s > 0 and L[0, 0] > 0.0
+
+
+@njit(cache=True, nogil=True)
+def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, fac_slot, factors,
+                    fac_rows, fac_age, selected, out, q_lo, q_hi):
     """Project the columns ``Z[:, q, k]``, ``q_lo <= q < q_hi``, with ``selected[q, k]`` onto the
     cone of pattern ``col_pattern[q]`` (mask column of ``M``, bool (n, P)) into ``out`` (the
     other columns are left alone). The active sets are read from and written to
-    ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]`` (warm starts across calls).
+    ``active[col_id[q], k, :]`` / ``n_active[col_id[q], k]`` (warm starts across calls), and,
+    where ``fac_slot[g, k] >= 0``, the Cholesky factor of the active set in ``factors[slot]``
+    (``fac_rows[slot]`` valid rows, reused ``fac_age[slot]`` times: refactored from scratch
+    every ``FACTOR_REFRESH`` reuses, so rounding cannot build up).
     Ranges of q touch disjoint parts of ``out`` and of the cache: threads may split them."""
     n, d = X.shape
     K = Z.shape[2]
@@ -402,11 +431,23 @@ def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, selec
                 for i in range(n):
                     signs[i] = 1.0 if M[i, p] else -1.0
                 filled = True
+            slot = fac_slot[g, k]
+            if slot >= 0:
+                L = factors[slot]
+                n_fac = fac_rows[slot] if fac_age[slot] < FACTOR_REFRESH else 0
+            else:
+                L = np.zeros((d + 1, d + 1))
+                n_fac = 0
             u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
-                                    active[g, k], n_active[g, k], 1e-12, 0, xnorm)
+                                    active[g, k], n_active[g, k], 1e-12, 0, xnorm, L, n_fac)
             if ns > 0:  # keep the last active set of a column that is inside its cone now
                 for a in range(ns):
                     active[g, k, a] = S[a]
                 n_active[g, k] = ns
+            if slot >= 0 and not (ns == 0 and n_fac > 0 and L[0, 0] > 0.0):
+                # (z inside its cone leaves a valid kept factor alone)
+                kept = _factor_kept(L, ns)
+                fac_age[slot] = fac_age[slot] + 1 if n_fac > 0 and kept else 0
+                fac_rows[slot] = ns if kept else 0
             for j in range(d):
                 out[j, q, k] = u[j]

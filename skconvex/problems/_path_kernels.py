@@ -25,14 +25,10 @@ it ``leaf_lo[u] .. leaf_hi[u] - 1``.
 import numpy as np
 from numba import njit
 
-from skconvex.problems._cone_kernels import (_accept_or_worst, _back_off, _chol_append,
-                                              _chol_delete, _chol_rows, _chol_solve, _primal,
-                                              _solve_active, _warm_prune_step)
-
-
-# a kept factor of a column's active set (see project_cell_columns_screened) is refactored
-# from scratch after this many reuses
-_FACTOR_REFRESH = 32
+from skconvex.problems._cone_kernels import (FACTOR_REFRESH, _accept_or_worst, _back_off,
+                                              _chol_append, _chol_delete, _chol_rows,
+                                              _chol_solve, _primal, _solve_active,
+                                              _warm_prune_step)
 
 
 @njit(cache=True, nogil=True)
@@ -639,7 +635,7 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
     classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated; and, where
     ``fac_slot[g, k] >= 0``, the Cholesky factor of its active set, kept in
     ``factors[slot]`` (``fac_rows[slot]`` valid rows, reused ``fac_age[slot]`` times: refactored
-    from scratch every ``_FACTOR_REFRESH`` reuses, so rounding cannot build up). Ranges of
+    from scratch every ``FACTOR_REFRESH`` reuses, so rounding cannot build up). Ranges of
     ``q`` touch disjoint data, so threads may split them."""
     K = Z.shape[2]
     D = Z.shape[0]
@@ -655,7 +651,7 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
             slot = fac_slot[g, k]
             if slot >= 0:
                 L = factors[slot]
-                n_fac = fac_rows[slot] if fac_age[slot] < _FACTOR_REFRESH else 0
+                n_fac = fac_rows[slot] if fac_age[slot] < FACTOR_REFRESH else 0
             else:
                 L = np.zeros((D + 1, D + 1))
                 n_fac = 0

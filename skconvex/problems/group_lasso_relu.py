@@ -47,6 +47,50 @@ from skconvex.problems._cone_kernels import project_columns, row_norms
 from skconvex.utils._parallel import run_tasks
 from skconvex.problems._losses import LOSSES
 
+# memory for the Cholesky factors of the cone projections' active sets kept between calls
+# (one (D + 1)^2 block per column, D the column's length): refactoring a warm start's active
+# set from scratch, O(|S|^2 D), was most of a projection (path program on digits, D = 130,
+# about 100 active rows: 80 of 100 us)
+_FACTOR_BYTES = 64 * 2 ** 20
+
+
+def factor_pool(G, K, D):
+    """Kept Cholesky factors for the cone projections of ``G x K`` columns of length ``D``
+    (:func:`~skconvex.problems._cone_kernels.project_columns`): ``(fac_slot (G, K) -1,
+    factors (slots, D + 1, D + 1), fac_rows (slots,), fac_age (slots,))`` with as many slots
+    as ``_FACTOR_BYTES`` allow."""
+    n = int(min(G * K, _FACTOR_BYTES // (8 * (D + 1) ** 2)))
+    return (np.full((G, K), -1, dtype=np.int64), np.zeros((n, D + 1, D + 1)),
+            np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+
+def assign_factor_slots(pool, col_id, selected):
+    """Give the selected columns ``(col_id[q], k)`` without one a slot of ``pool``
+    (:func:`factor_pool`): free slots first, then those of columns not selected now (their
+    factors are dropped)."""
+    fac_slot, factors, fac_rows, fac_age = pool
+    if factors.shape[0] == 0:
+        return
+    g, k = np.nonzero(selected)
+    g = col_id[g]
+    need = fac_slot[g, k] < 0
+    if not need.any():
+        return
+    used = np.zeros(factors.shape[0], dtype=bool)
+    used[fac_slot[fac_slot >= 0]] = True
+    free = np.flatnonzero(~used)
+    if free.size < need.sum():
+        keep = np.zeros(fac_slot.shape, dtype=bool)
+        keep[g, k] = True
+        drop = (fac_slot >= 0) & ~keep
+        free = np.concatenate([free, fac_slot[drop]])
+        fac_slot[drop] = -1
+    gn, kn = g[need][:free.size], k[need][:free.size]
+    slots = free[:gn.size]
+    fac_slot[gn, kn] = slots
+    fac_rows[slots] = 0
+    fac_age[slots] = 0
+
 
 class TwoLayerReLUProblem:
     """The gated-ReLU or ReLU convex program (see the module docstring).
@@ -112,10 +156,7 @@ class TwoLayerReLUProblem:
         if self.relu:
             self._set_columns(np.tile(np.arange(P), 2),
                               np.concatenate([np.ones(P), -np.ones(P)]), np.arange(2 * P))
-            # active constraints of every column's last cone projection (warm starts), shared
-            # with the restricted programs of working-set solvers
-            self._active = np.zeros((2 * P, self.K, d + 1), dtype=np.int64)
-            self._n_active = np.zeros((2 * P, self.K), dtype=np.int64)
+            self._new_warm_starts(2 * P)
         else:
             self._set_columns(np.arange(P), np.ones(P), np.arange(P))
         self._xnorm = None
@@ -139,6 +180,14 @@ class TwoLayerReLUProblem:
             if neg.any():
                 self._S[:, neg] *= -1.0
         return self._S
+
+    def _new_warm_starts(self, n_columns):
+        """Fresh warm starts of the cone projections of ``n_columns`` columns (ids
+        ``col_id``): every column's last active set and the Cholesky factors kept for them,
+        shared with the restricted programs of working-set solvers."""
+        self._active = np.zeros((n_columns, self.K, self.d + 1), dtype=np.int64)
+        self._n_active = np.zeros((n_columns, self.K), dtype=np.int64)
+        self._factors = factor_pool(n_columns, self.K, self.d)
 
     def restrict(self, columns):
         """The same program on a subset of its columns (a working set): same data, loss,
@@ -207,9 +256,10 @@ class TwoLayerReLUProblem:
         cum = np.cumsum(selected.sum(axis=1))
         bounds = [0] + [int(np.searchsorted(cum, cum[-1] * t / n_threads, side="right"))
                         for t in range(1, n_threads)] + [U.shape[1]]
+        assign_factor_slots(self._factors, self.col_id, selected)
         run_tasks(project_columns, (self.X, self._xnorm, self.mask, self.col_pattern,
-                                    self.col_id, U, self._active, self._n_active, selected,
-                                    out), sorted(set(bounds)))
+                                    self.col_id, U, self._active, self._n_active,
+                                    *self._factors, selected, out), sorted(set(bounds)))
         return out
 
     def prox(self, U, step):

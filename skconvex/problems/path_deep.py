@@ -53,7 +53,8 @@ from skconvex.arrangements import _pattern_keys
 from skconvex.problems._cone_kernels import row_norms
 from skconvex.problems._path_kernels import (max_cell_violation, project_cell_columns_screened,
                                               screening_classes)
-from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
+from skconvex.problems.group_lasso_relu import (TwoLayerReLUProblem, assign_factor_slots,
+                                                 factor_pool)
 from skconvex.utils._parallel import run_tasks
 
 
@@ -231,11 +232,6 @@ _NEAR_PER_DIM, _NEAR_MIN = 5, 16
 # 155, 2.7 s with lists of one; the planted n = 10,000, d = 11 program 77 s with lists of 55,
 # 83 s with lists of one
 _LIST_ROWS = 8
-# memory for the kept Cholesky factors of each slot's projections (one (D + 1)^2 block per
-# column): refactoring a warm start's active set from scratch, O(|S|^2 D), was most of a
-# projection (digits, D = 130, about 100 active rows: 80 of 100 us). Digits, 500 rows, one
-# thread: prox 62 s -> 30 s, certificates 20.5 s -> 17.6 s, fit 88 s -> 52 s
-_FACTOR_BYTES = 64 * 2 ** 20
 
 
 class PathDeepProblem(TwoLayerReLUProblem):
@@ -363,43 +359,15 @@ class PathDeepProblem(TwoLayerReLUProblem):
             m = int(min(self.n, max(_NEAR_MIN, _NEAR_PER_DIM * self.d)))
             if self.n < _LIST_ROWS * B * m:
                 m = 1
-            # kept Cholesky factors of the columns' active sets, as many as _FACTOR_BYTES allow
-            # (successive points of a slot keep most of their active sets)
-            n_fac = int(min(G * K, _FACTOR_BYTES // (8 * (D + 1) ** 2)))
+            # and kept Cholesky factors of the columns' active sets (successive points of a
+            # slot keep most of their active sets): digits, 500 rows, one thread: prox 62 s
+            # -> 30 s, certificates 20.5 s -> 17.6 s, fit 88 s -> 52 s
             self._proj_state[slot] = (
                 np.zeros((G, K, D + 1), dtype=np.int64), np.zeros((G, K, D + 1), dtype=np.int64),
                 np.zeros((G, K), dtype=np.int64), np.zeros((G, K, D)),
                 np.zeros((G, K, B, m), dtype=np.int64), np.full((G, K, B), -np.inf),
-                np.zeros((G, K, B), dtype=np.int64),
-                np.full((G, K), -1, dtype=np.int64), np.zeros((n_fac, D + 1, D + 1)),
-                np.zeros(n_fac, dtype=np.int64), np.zeros(n_fac, dtype=np.int64))
+                np.zeros((G, K, B), dtype=np.int64), *factor_pool(G, K, D))
         return self._proj_state[slot]
-
-    def _assign_factor_slots(self, state, selected):
-        """Give the selected columns without one a slot of the factor pool: free slots first,
-        then those of columns not selected now (their factors are dropped)."""
-        fac_slot, factors, fac_rows, fac_age = state[7:]
-        if factors.shape[0] == 0:
-            return
-        g, k = np.nonzero(selected)
-        g = self.col_id[g]
-        need = fac_slot[g, k] < 0
-        if not need.any():
-            return
-        used = np.zeros(factors.shape[0], dtype=bool)
-        used[fac_slot[fac_slot >= 0]] = True
-        free = np.flatnonzero(~used)
-        if free.size < need.sum():
-            keep = np.zeros(fac_slot.shape, dtype=bool)
-            keep[g, k] = True
-            drop = (fac_slot >= 0) & ~keep
-            free = np.concatenate([free, fac_slot[drop]])
-            fac_slot[drop] = -1
-        gn, kn = g[need][:free.size], k[need][:free.size]
-        slots = free[:gn.size]
-        fac_slot[gn, kn] = slots
-        fac_rows[slots] = 0
-        fac_age[slots] = 0
 
     def project(self, U, selected=None, slot="other"):
         """Every column (or those with ``selected[q, k]``) onto its cell's cone: exact
@@ -422,7 +390,7 @@ class PathDeepProblem(TwoLayerReLUProblem):
         bounds = [0] + [int(np.searchsorted(cum, cum[-1] * t / n_threads, side="right"))
                         for t in range(1, n_threads)] + [U.shape[1]]
         state = self._state(slot)
-        self._assign_factor_slots(state, selected)
+        assign_factor_slots(state[7:], self.col_id, selected)
         run_tasks(project_cell_columns_screened,
                   (self.X, self._xnorm, self.masks, self.sigs, *self.tree.arrays(),
                    *self._classes, self.col_cell, self.col_id, U, *state, selected, out),

@@ -98,8 +98,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         col_block = np.repeat(np.arange(nb), 2 * P1)
         col_sign = np.tile(np.repeat([1.0, -1.0], P1), nb)
         col_pattern = np.tile(np.arange(P1), 2 * nb)
-        self._active = np.zeros((Q, self.K, self.d + 1), dtype=np.int64)
-        self._n_active = np.zeros((Q, self.K), dtype=np.int64)
+        self._new_warm_starts(Q)
         self._lift = None
         # augmented-Lagrangian state, shared by reference with restricted programs
         self.al_state = {"mu": np.zeros((self.n, nb, self.K)), "rho": 0.0}
@@ -445,8 +444,7 @@ def _pair_norms(problem, M1, Gam, n_blocks=None):
     probe.mask = np.ascontiguousarray(M1)
     probe.col_pattern = pattern
     probe.col_id = np.arange(pattern.size)
-    probe._active = np.zeros((pattern.size, K, d + 1), dtype=np.int64)
-    probe._n_active = np.zeros((pattern.size, K), dtype=np.int64)
+    probe._new_warm_starts(pattern.size)
     raw = np.sqrt(np.einsum("dqk,dqk->qk", V, V))
     selected = raw > 0.5 * problem.alpha
     norms = raw.copy()

@@ -359,13 +359,14 @@ def test_screened_projection_equals_the_plain_one(widths, n, lists, factors, mon
     (both the lists and the full passes decide), and stay in the cones; a column with a zero
     path (its leaf's constraints all at zero slack) included. Also with a pool of two kept
     factors for the six columns (slots handed from column to column)."""
+    import skconvex.problems.group_lasso_relu as glr
     import skconvex.problems.path_deep as pd
     from skconvex.problems._path_kernels import project_tree_cone
 
     if lists == "always":  # lists of near constraints at these small sizes too
         monkeypatch.setattr(pd, "_LIST_ROWS", 0)
     if factors == "two":
-        monkeypatch.setattr(pd, "_FACTOR_BYTES", 2 * 8 * (4 * CellTree(widths).n_leaves + 1) ** 2)
+        monkeypatch.setattr(glr, "_FACTOR_BYTES", 2 * 8 * (4 * CellTree(widths).n_leaves + 1) ** 2)
     rng = np.random.RandomState(0)
     X = np.hstack([rng.randn(n, 3), np.ones((n, 1))])
     tree = CellTree(widths)

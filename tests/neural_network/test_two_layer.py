@@ -120,6 +120,39 @@ def test_cone_projection_matches_nnls_in_higher_dimension(duplicates):
         assert_allclose(u2, u, atol=1e-10 * np.linalg.norm(z))
 
 
+@pytest.mark.parametrize("pool", ["auto", "two"])
+def test_kept_factors_give_the_fresh_projections(pool, monkeypatch):
+    """The program's projections, warm-started from each column's kept active set and its
+    kept Cholesky factor (reused up to the refresh, handed between columns when the pool is
+    small), equal fresh projections along a sequence of points moving by large and tiny
+    steps."""
+    import skconvex.problems.group_lasso_relu as glr
+    from skconvex.problems._cone_kernels import FACTOR_REFRESH, project_cone
+
+    rng = np.random.RandomState(0)
+    n, d, P = 300, 12, 4
+    if pool == "two":
+        monkeypatch.setattr(glr, "_FACTOR_BYTES", 2 * 8 * (d + 1) ** 2)
+    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
+    mask = gate_mask(X, sample_gates(X, P, random_state=0))
+    p = TwoLayerReLUProblem(X, rng.randn(n, 2), mask, 1e-3, "squared", relu=True)
+    Z = rng.randn(d, p.Q, p.K)
+    reused = 0
+    for t in range(2 * FACTOR_REFRESH + 10):
+        Z = Z + [1.0, 1e-3, 1e-6, 1e-9][t % 4] * rng.randn(*Z.shape)
+        out = p.project(Z)
+        reused += int(np.sum(p._factors[3] > 0))
+        for q in range(p.Q):
+            signs = np.where(p.mask[:, p.col_pattern[q]], 1.0, -1.0)
+            for k in range(p.K):
+                u = project_cone(X, signs, Z[:, q, k].copy(), np.zeros(1, np.int64), 0)[0]
+                assert_allclose(out[:, q, k], u, rtol=0,
+                                atol=1e-10 * max(1.0, np.abs(u).max()))
+    assert p._factors[1].shape[0] == (2 if pool == "two" else 2 * P * 2)
+    assert reused > 0  # kept factors were used
+    assert p._factors[3].max() <= FACTOR_REFRESH
+
+
 def test_working_set_matches_full_fista():
     p = _problem("squared", relu=False, n=200, P=40)
     full = solve_fista(p, tol=1e-9, max_iter=50_000, working_set=False)
