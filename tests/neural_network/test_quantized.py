@@ -238,19 +238,24 @@ def test_bad_input():
         exact_binary_optimum(QuantizedSDPProblem(np.zeros((3, 13)), np.zeros(3), 1.0))
 
 
-def test_interior_point_solution_polished_to_tol():
-    """Clarabel's solution on scikit-learn's 3-class blob check data certifies only 2.7e-5
-    (its primal blocks are accurate to about the square root of its tolerance); the low-rank
-    polish from it meets the default tol, so the default fit gives no ConvergenceWarning."""
+@pytest.mark.parametrize("tol", [None, 1e-6])
+def test_interior_point_solution_polished_to_tol(tol):
+    """Clarabel's solution on scikit-learn's 3-class blob check data certifies only a relative
+    gap of 9.8e-6 with Clarabel 0.11 (2.7e-5 with earlier versions: its primal blocks are
+    accurate to about the square root of its tolerance); the low-rank polish from it meets
+    the tol (the default 1e-5, and 1e-6, which Clarabel's solution misses with every
+    version), so the fit gives no ConvergenceWarning, and its bound is no looser."""
     from sklearn.datasets import make_blobs
     from sklearn.exceptions import ConvergenceWarning
 
     X, y = make_blobs(n_samples=30, random_state=0, n_features=3)
+    kw = {} if tol is None else {"tol": tol}
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        est = QuantizedPolyNetClassifier(n_neurons=20, random_state=0).fit(X, y)
+        est = QuantizedPolyNetClassifier(n_neurons=20, random_state=0, **kw).fit(X, y)
     assert est.solver_ == "cvxpy"
     assert est.duality_gap_ <= est.tol * est.sdp_objective_
     raw = solve_cvxpy(est._make_problem(X, y), tol=1e-8)
-    assert raw.duality_gap > est.tol * raw.objective  # what the polish repaired
+    if tol is not None:
+        assert raw.duality_gap > est.tol * raw.objective  # what the polish repaired
     assert est.sdp_value_ >= raw.objective - raw.duality_gap  # a bound no looser
