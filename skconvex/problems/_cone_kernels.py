@@ -142,6 +142,19 @@ def _chol_rows(A, L, b, z, n):
 
 
 @njit(cache=True, nogil=True)
+def _factor_warm_rows(A, L, b, z, n, kept):
+    """The factor of a warm start's rows ``A[:n]`` and ``b = -A z``: with ``kept``, ``L``
+    already holds their factor (kept from the column's last projection, same rows in the same
+    order) and only ``b`` is computed; else :func:`_chol_rows`. Returns ``keep`` as it does."""
+    if kept:
+        bz = A[:n] @ z
+        for a in range(n):
+            b[a] = -bz[a]
+        return np.ones(n, dtype=np.bool_)
+    return _chol_rows(A, L, b, z, n)
+
+
+@njit(cache=True, nogil=True)
 def _accept_or_worst(sol, rho, n_s):
     """Pruning a warm-started active set with least-squares multipliers ``sol``: if all are
     positive they go to ``rho`` and -1 is returned, else the position of the most negative
@@ -330,21 +343,15 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
             S[n_s] = i
             in_s[i] = True
             n_s += 1
-    if n_s > 0 and n_s == n_warm and n_fac == n_warm:
-        # the factor of these rows is kept from the last projection: only b = -A_S z
-        bz = A[:n_s] @ z
-        for a in range(n_s):
-            b[a] = -bz[a]
-    else:
-        keep = _chol_rows(A, L, b, z, n_s)
-        m = 0
-        for a in range(n_s):
-            if keep[a]:
-                S[m] = S[a]
-                m += 1
-            else:
-                in_s[S[a]] = False
-        n_s = m
+    keep = _factor_warm_rows(A, L, b, z, n_s, n_s > 0 and n_s == n_warm and n_fac == n_warm)
+    m = 0
+    for a in range(n_s):
+        if keep[a]:
+            S[m] = S[a]
+            m += 1
+        else:
+            in_s[S[a]] = False
+    n_s = m
     while n_s > 0:
         amin = _warm_prune_step(L, b, rho, sol, n_s)
         if amin < 0:

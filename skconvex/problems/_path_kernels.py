@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit
 
 from skconvex.problems._cone_kernels import (FACTOR_REFRESH, _accept_or_worst, _back_off,
-                                              _chol_append, _chol_delete, _chol_rows,
-                                              _chol_solve, _primal, _solve_active,
+                                              _chol_append, _chol_delete, _chol_solve,
+                                              _factor_warm_rows, _primal, _solve_active,
                                               _warm_prune_step)
 
 
@@ -576,21 +576,15 @@ def project_tree_cone_screened(X, xnorm, mask, sig, parent, child_lo, child_hi, 
             S_i[n_s], S_u[n_s] = i, v
             in_s[i, v] = True
             n_s += 1
-    if n_s > 0 and n_s == n_warm and n_fac == n_warm:
-        # the factor of these rows is kept from the last projection: only b = -A_S z
-        bz = A[:n_s] @ z
-        for a in range(n_s):
-            b[a] = -bz[a]
-    else:
-        keep = _chol_rows(A, L, b, z, n_s)
-        m = 0
-        for a in range(n_s):
-            if keep[a]:
-                S_i[m], S_u[m] = S_i[a], S_u[a]
-                m += 1
-            else:
-                in_s[S_i[a], S_u[a]] = False
-        n_s = m
+    keep = _factor_warm_rows(A, L, b, z, n_s, n_s > 0 and n_s == n_warm and n_fac == n_warm)
+    m = 0
+    for a in range(n_s):
+        if keep[a]:
+            S_i[m], S_u[m] = S_i[a], S_u[a]
+            m += 1
+        else:
+            in_s[S_i[a], S_u[a]] = False
+    n_s = m
     while n_s > 0:
         amin = _warm_prune_step(L, b, rho, sol, n_s)
         if amin < 0:

@@ -431,7 +431,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
 def _pair_norms(problem, M1, Gam, n_blocks=None):
     """Largest projected dual norm over the two second-layer signs of every (first-layer
     pattern of ``M1``, block of ``Gam``) column: ``||P_C(+-X^T D1 Gam_b)||``, flat."""
-    n, d, K = problem.n, problem.d, problem.K
+    d, K = problem.d, problem.K
     B = Gam.shape[1]
     P1 = M1.shape[1]
     # raw: (d, P1, B, K) = X^T (D1_i Gam_b)
