@@ -39,6 +39,11 @@ def unpack(w, shape):
     return w[:size].reshape(shape), w[size:]
 
 
+# backtracking compares function values while they differ by at least this much (relative);
+# closer values are rounding, and the step is checked on the gradients instead (as TFOCS does)
+_BACKTRACK_ACCURACY = 1e-10
+
+
 def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=None,
           log=None, start_iter=0):
     """Core loop. Returns ``(U, c, T, n_iter, converged, L, history)``.
@@ -69,9 +74,21 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
             T_new = problem.forward(x_new)
             f_new = problem.smooth_value(T_new, c_new)
             dU, dc = x_new - y, c_new - cy
-            quad = float(np.sum(gU * dU) + np.sum(gc * dc)) + 0.5 * L * float(
-                np.sum(dU * dU) + np.sum(dc * dc))
-            if f_new <= fy + quad + 1e-12 * abs(fy) or L > 1e30:
+            sq = float(np.sum(dU * dU) + np.sum(dc * dc))
+            if abs(f_new - fy) >= _BACKTRACK_ACCURACY * max(abs(f_new), abs(fy)):
+                quad = float(np.sum(gU * dU) + np.sum(gc * dc)) + 0.5 * L * sq
+                ok = f_new <= fy + quad + 1e-12 * abs(fy)
+            else:
+                # the values agree to rounding, so their difference cannot tell the step's
+                # curvature (the step would grow unchecked and the iterates stop converging):
+                # the gradients' difference along the step tells it without cancellation
+                _, gT_new, gc_new = problem.smooth_value_grad(T_new, c_new)
+                if not problem.fit_intercept:
+                    gc_new = np.zeros_like(gc_new)
+                curv = float(np.sum((problem.adjoint(gT_new) - gU) * dU)
+                             + np.sum((gc_new - gc) * dc))
+                ok = curv <= L * sq
+            if ok or L > 1e30:
                 break
             L *= 2.0
         # gradient-based restart (O'Donoghue & Candes): the momentum points uphill when
