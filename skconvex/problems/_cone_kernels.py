@@ -407,6 +407,25 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
 
 
 @njit(cache=True, nogil=True)
+def kept_factor(factors, fac_rows, fac_age, slot, D):
+    """A column's factor buffer and its valid rows: the pool's ``factors[slot]`` (its rows
+    valid until ``FACTOR_REFRESH`` reuses, then refactored), or a fresh buffer for a column
+    without a slot (``slot < 0``). Returns ``(L, n_fac)``."""
+    if slot >= 0:
+        return factors[slot], fac_rows[slot] if fac_age[slot] < FACTOR_REFRESH else 0
+    return np.zeros((D + 1, D + 1)), 0
+
+
+@njit(cache=True, nogil=True)
+def record_factor(fac_rows, fac_age, slot, n_fac, n_valid):
+    """After a projection: ``n_valid`` rows of the slot's buffer are the factor of the
+    column's kept active set (0: none); its age counts the reuses since it was factored."""
+    if slot >= 0:
+        fac_age[slot] = fac_age[slot] + 1 if n_fac > 0 and n_valid > 0 else 0
+        fac_rows[slot] = n_valid
+
+
+@njit(cache=True, nogil=True)
 def _factor_kept(L, n_s):
     """Whether ``L`` holds a factor of ``n_s`` active rows after :func:`project_cone` (a
     factor has a positive diagonal; one given up has ``L[0, 0] = 0``)."""
@@ -439,22 +458,17 @@ def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, fac_s
                     signs[i] = 1.0 if M[i, p] else -1.0
                 filled = True
             slot = fac_slot[g, k]
-            if slot >= 0:
-                L = factors[slot]
-                n_fac = fac_rows[slot] if fac_age[slot] < FACTOR_REFRESH else 0
-            else:
-                L = np.zeros((d + 1, d + 1))
-                n_fac = 0
+            L, n_fac = kept_factor(factors, fac_rows, fac_age, slot, d)
             u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
                                     active[g, k], n_active[g, k], 1e-12, 0, xnorm, L, n_fac)
             if ns > 0:  # keep the last active set of a column that is inside its cone now
                 for a in range(ns):
                     active[g, k, a] = S[a]
                 n_active[g, k] = ns
-            if slot >= 0 and not (ns == 0 and n_fac > 0 and L[0, 0] > 0.0):
-                # (z inside its cone leaves a valid kept factor alone)
-                kept = _factor_kept(L, ns)
-                fac_age[slot] = fac_age[slot] + 1 if n_fac > 0 and kept else 0
-                fac_rows[slot] = ns if kept else 0
+            if ns == 0 and n_fac > 0 and L[0, 0] > 0.0:
+                n_valid = n_fac  # z inside its cone: the kept factor was not touched
+            else:
+                n_valid = ns if _factor_kept(L, ns) else 0
+            record_factor(fac_rows, fac_age, slot, n_fac, n_valid)
             for j in range(d):
                 out[j, q, k] = u[j]

@@ -25,10 +25,10 @@ it ``leaf_lo[u] .. leaf_hi[u] - 1``.
 import numpy as np
 from numba import njit
 
-from skconvex.problems._cone_kernels import (FACTOR_REFRESH, _accept_or_worst, _back_off,
-                                              _chol_append, _chol_delete, _chol_solve,
-                                              _factor_warm_rows, _primal, _solve_active,
-                                              _warm_prune_step)
+from skconvex.problems._cone_kernels import (_accept_or_worst, _back_off, _chol_append,
+                                              _chol_delete, _chol_solve, _factor_warm_rows,
+                                              _primal, _solve_active, _warm_prune_step,
+                                              kept_factor, record_factor)
 
 
 @njit(cache=True, nogil=True)
@@ -628,9 +628,9 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
     set (``active_*``, ``n_active``) and the screening state (``ref`` (.., D), ``near`` (..,
     classes, m), ``tau`` (.., classes), ``n_near`` (.., classes)), read and updated; and, where
     ``fac_slot[g, k] >= 0``, the Cholesky factor of its active set, kept in
-    ``factors[slot]`` (``fac_rows[slot]`` valid rows, reused ``fac_age[slot]`` times: refactored
-    from scratch every ``FACTOR_REFRESH`` reuses, so rounding cannot build up). Ranges of
-    ``q`` touch disjoint data, so threads may split them."""
+    ``factors[slot]`` (``fac_rows[slot]`` valid rows, reused ``fac_age[slot]`` times; see
+    :func:`~skconvex.problems._cone_kernels.kept_factor`). Ranges of ``q`` touch disjoint
+    data, so threads may split them."""
     K = Z.shape[2]
     D = Z.shape[0]
     for q in range(q_lo, q_hi):
@@ -643,12 +643,7 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
                 continue
             z = np.ascontiguousarray(Z[:, q, k])
             slot = fac_slot[g, k]
-            if slot >= 0:
-                L = factors[slot]
-                n_fac = fac_rows[slot] if fac_age[slot] < FACTOR_REFRESH else 0
-            else:
-                L = np.zeros((D + 1, D + 1))
-                n_fac = 0
+            L, n_fac = kept_factor(factors, fac_rows, fac_age, slot, D)
             u, S_i, S_u, ns, n_valid = project_tree_cone_screened(
                 X, xnorm, mask, sig, parent, child_lo, child_hi, leaf_lo, leaf_hi, n_leaves,
                 cls_off, cls_set, z, active_i[g, k], active_u[g, k], n_active[g, k], ref[g, k],
@@ -658,10 +653,8 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
                     active_i[g, k, a] = S_i[a]
                     active_u[g, k, a] = S_u[a]
                 n_active[g, k] = ns
-            if slot >= 0:
-                if n_valid > 0 and n_valid != n_active[g, k]:
-                    n_valid = 0  # not the kept active set (cannot happen; a guard)
-                fac_age[slot] = fac_age[slot] + 1 if n_fac > 0 and n_valid > 0 else 0
-                fac_rows[slot] = n_valid
+            if n_valid > 0 and n_valid != n_active[g, k]:
+                n_valid = 0  # not the kept active set (cannot happen; a guard)
+            record_factor(fac_rows, fac_age, slot, n_fac, n_valid)
             for a in range(D):
                 out[a, q, k] = u[a]
