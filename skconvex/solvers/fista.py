@@ -5,7 +5,8 @@ Works on composite problems ``min_{U, c} h(A U, c) + g(U)`` where ``A`` is a lin
 and ``g`` has a cheap prox (``problem.prox``); ``c`` is an optional unpenalized block (an
 intercept). Because ``A`` is linear, the extrapolated point's ``A y`` is a combination of cached
 products: each iteration costs one forward and one adjoint product (plus one forward per
-backtracking step).
+backtracking step, and one adjoint once the objective is within rounding of its limit, where
+the step is checked on the gradients: see ``_BACKTRACK_ACCURACY``).
 
 The solver declares what it needs from a problem: ``forward``, ``adjoint``, ``smooth_value``,
 ``smooth_value_grad``, ``prox``, ``penalty``, ``lipschitz``, ``shape``, ``K``, ``fit_intercept``
