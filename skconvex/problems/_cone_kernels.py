@@ -288,7 +288,8 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
                  n_fac=0):
     """Projection of ``z`` (d,) onto ``{u : signs_i x_i . u >= 0}``.
 
-    Returns ``(u, S, n_active)`` (``S[:n_active]`` the active constraints). Lawson-Hanson NNLS
+    Returns ``(u, S, n_active, n_valid)`` (``S[:n_active]`` the active constraints; ``n_valid``:
+    see below). Lawson-Hanson NNLS
     on the multipliers: repeatedly add the most violated constraint, re-solve least squares on
     the active set, and step back to feasibility (removing constraints whose multipliers turn
     negative). ``warm[:n_warm]``: a guess of the active set (the last projection's of the same
@@ -297,9 +298,10 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
 
     ``L`` (d + 1, d + 1), zero above the diagonal, or None: the buffer of the active rows'
     Cholesky factor, kept by the caller; when ``n_fac == n_warm > 0`` its first rows are the
-    factor of the warm-start rows, which are then not factored again. On return it holds the
-    factor of ``S[:n_active]`` unless the projection fell back to solves from scratch (see
-    :func:`project_columns`, which tells the two apart with :func:`_factor_kept`).
+    factor of the warm-start rows, which are then not factored again. On return its first
+    ``n_valid`` rows are the factor of ``S[:n_active]``: ``n_active``, or 0 when the projection
+    fell back to solves from scratch for dependent rows; ``n_fac`` when ``z`` is in its cone
+    and nothing was touched.
     """
     n, d = X.shape
     if max_steps <= 0:
@@ -311,7 +313,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
     u = z.copy()
     S = np.empty(d + 1, dtype=np.int64)
     if scale == 0.0:
-        return u, S, 0
+        return u, S, 0, n_fac
     in_s = np.zeros(n, dtype=np.bool_)
     rho = np.zeros(d + 1)
     n_s = 0
@@ -325,7 +327,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
             inside = False
             break
     if inside:
-        return u, S, 0
+        return u, S, 0, n_fac
     # the active rows and the factor of their Gram matrix (see _chol_append)
     A = np.zeros((d + 1, d))
     if L is None:
@@ -401,9 +403,7 @@ def project_cone(X, signs, z, warm, n_warm, rtol=1e-12, max_steps=0, xnorm=None,
             if n_s == 0:
                 break
         _primal(X, signs, z, S, rho, n_s, u)
-    if not chol:
-        L[0, 0] = 0.0  # the factor was given up: marked invalid (see _factor_kept)
-    return u, S, n_s
+    return u, S, n_s, n_s if chol else 0
 
 
 @njit(cache=True, nogil=True)
@@ -423,13 +423,6 @@ def record_factor(fac_rows, fac_age, slot, n_fac, n_valid):
     if slot >= 0:
         fac_age[slot] = fac_age[slot] + 1 if n_fac > 0 and n_valid > 0 else 0
         fac_rows[slot] = n_valid
-
-
-@njit(cache=True, nogil=True)
-def _factor_kept(L, n_s):
-    """Whether ``L`` holds a factor of ``n_s`` active rows after :func:`project_cone` (a
-    factor has a positive diagonal; one given up has ``L[0, 0] = 0``)."""
-    return n_s > 0 and L[0, 0] > 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -459,16 +452,13 @@ def project_columns(X, xnorm, M, col_pattern, col_id, Z, active, n_active, fac_s
                 filled = True
             slot = fac_slot[g, k]
             L, n_fac = kept_factor(factors, fac_rows, fac_age, slot, d)
-            u, S, ns = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
-                                    active[g, k], n_active[g, k], 1e-12, 0, xnorm, L, n_fac)
+            u, S, ns, n_valid = project_cone(X, signs, np.ascontiguousarray(Z[:, q, k]),
+                                             active[g, k], n_active[g, k], 1e-12, 0, xnorm, L,
+                                             n_fac)
             if ns > 0:  # keep the last active set of a column that is inside its cone now
                 for a in range(ns):
                     active[g, k, a] = S[a]
                 n_active[g, k] = ns
-            if ns == 0 and n_fac > 0 and L[0, 0] > 0.0:
-                n_valid = n_fac  # z inside its cone: the kept factor was not touched
-            else:
-                n_valid = ns if _factor_kept(L, ns) else 0
             record_factor(fac_rows, fac_age, slot, n_fac, n_valid)
             for j in range(d):
                 out[j, q, k] = u[j]

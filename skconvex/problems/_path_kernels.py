@@ -653,8 +653,6 @@ def project_cell_columns_screened(X, xnorm, masks, sigs, parent, child_lo, child
                     active_i[g, k, a] = S_i[a]
                     active_u[g, k, a] = S_u[a]
                 n_active[g, k] = ns
-            if n_valid > 0 and n_valid != n_active[g, k]:
-                n_valid = 0  # not the kept active set (cannot happen; a guard)
             record_factor(fac_rows, fac_age, slot, n_fac, n_valid)
             for a in range(D):
                 out[a, q, k] = u[a]

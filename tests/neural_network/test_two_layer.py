@@ -79,7 +79,7 @@ def test_cone_projection_matches_cvxpy():
         X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
         signs = np.where(X @ rng.randn(d) >= 0, 1.0, -1.0)
         z = 3 * rng.randn(d)
-        u, S, n_active = project_cone(X, signs, z, np.zeros(1, dtype=np.int64), 0)
+        u, S, n_active, _ = project_cone(X, signs, z, np.zeros(1, dtype=np.int64), 0)
         v = cp.Variable(d)
         cp.Problem(cp.Minimize(cp.sum_squares(v - z)),
                    [cp.multiply(signs, X @ v) >= 0]).solve(
@@ -87,7 +87,7 @@ def test_cone_projection_matches_cvxpy():
         assert_allclose(u, v.value, atol=1e-7 * max(1.0, np.linalg.norm(z)))
         assert np.min(signs * (X @ u)) >= -1e-10 * np.linalg.norm(z)
         # a warm start from the returned active set reproduces the projection
-        u2, _, _ = project_cone(X, signs, z, S, n_active)
+        u2, _, _, _ = project_cone(X, signs, z, S, n_active)
         assert_allclose(u2, u, atol=1e-10 * max(1.0, np.linalg.norm(z)))
 
 
@@ -110,13 +110,13 @@ def test_cone_projection_matches_nnls_in_higher_dimension(duplicates):
     A = signs[:, None] * X
     for _ in range(5):
         z = 3 * rng.randn(d)
-        u, S, n_active = project_cone(X, signs, z, np.zeros(1, dtype=np.int64), 0)
+        u, S, n_active, _ = project_cone(X, signs, z, np.zeros(1, dtype=np.int64), 0)
         rho = nnls(A.T, -z, maxiter=50 * n)[0]
         ref = z + A.T @ rho
         assert n_active > 10
         assert_allclose(u, ref, atol=1e-8 * np.linalg.norm(z))
         assert np.min(A @ u) >= -1e-10 * np.linalg.norm(z) * np.abs(A).max()
-        u2, _, _ = project_cone(X, signs, z, S, n_active)
+        u2, _, _, _ = project_cone(X, signs, z, S, n_active)
         assert_allclose(u2, u, atol=1e-10 * np.linalg.norm(z))
 
 
