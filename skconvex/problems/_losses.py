@@ -86,7 +86,20 @@ class LogisticLoss:
         return -float(np.sum(self.s[pos, None] * (xlogy(u, u) + xlogy(1 - u, 1 - u))))
 
     def dual_scale(self, Lam, t_max):
-        return _golden_max(lambda t: self.dual_value(t * Lam), t_max)
+        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)`` (concave in ``t``)."""
+        pos = self.s > 0
+        s = self.s[pos, None]
+        v = self.Y[pos] * Lam[pos] / s
+        nz = v != 0
+        s, v = np.broadcast_to(s, v.shape)[nz], v[nz]
+
+        def slopes(t):
+            # d/dt and d2/dt2 of -sum s (u log u + (1-u) log(1-u)) at u = t v
+            u = np.clip(t * v, _TINY, 1.0 - _EPS_HALF)
+            return (-float(np.sum(s * v * (np.log(u) - np.log1p(-u)))),
+                    -float(np.sum(s * v * v / (u * (1.0 - u)))))
+
+        return _concave_argmax(slopes, t_max)
 
     def intercept(self, Z0, c0=None, n_steps=30):
         """Optimal intercept for fixed scores: Newton's method on one variable, damped by
@@ -148,33 +161,121 @@ class CrossEntropyLoss:
         return -float(np.sum(self.s[pos, None] * xlogy(q, q)))
 
     def dual_scale(self, Lam, t_max):
-        return _golden_max(lambda t: self.dual_value(t * Lam), t_max)
+        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)`` (concave in ``t``)."""
+        pos = self.s > 0
+        s = self.s[pos, None]
+        B = Lam[pos] / s  # q(t) = y - t B
+        nz = B != 0
+        Yn, s, B = self.Y[pos][nz], np.broadcast_to(s, B.shape)[nz], B[nz]
+
+        def slopes(t):
+            # d/dt and d2/dt2 of -sum s q log q at q = y - t B
+            q = np.clip(Yn - t * B, _TINY, 1.0)
+            return (float(np.sum(s * B * (np.log(q) + 1.0))),
+                    -float(np.sum(s * B * B / q)))
+
+        return _concave_argmax(slopes, t_max)
 
     def intercept(self, Z0, c0=None, n_steps=50):
-        """Optimal intercepts (sum zero) for fixed scores, by damped Newton steps."""
+        """Optimal intercepts (sum zero) for fixed scores, by damped Newton steps.
+
+        Stops on the gradient, not on the objective's stall: the certificate needs ``sum(Lam)
+        = 0`` (the intercept's dual constraint) to rounding level. Once a Newton step's
+        predicted decrease is below the rounding of the loss, the loss cannot judge it: such
+        steps are taken whole (Newton converges there) while the gradient keeps shrinking."""
         K = Z0.shape[1]
         c = np.zeros(K) if c0 is None else np.array(c0, dtype=np.float64)
         f_old = self.value(Z0 + c)
-        for _ in range(n_steps):
+        g_tol = 1e-15 * max(1.0, float(np.sum(self.s)))
+        g_old, c_old, rounding = np.inf, c, False
+        for it in range(n_steps + 1):
             P = softmax(Z0 + c, axis=1)
             g = self.s @ (P - self.Y)
+            g_max = float(np.max(np.abs(g)))
+            if rounding and g_max >= g_old:
+                c = c_old  # the whole step did not shrink the gradient: undo it, stop
+                break
+            if g_max <= g_tol or it == n_steps:
+                break
+            g_old, c_old = g_max, c
             H = (P * self.s[:, None]).T @ P
             H = np.diag(self.s @ P) - H + 1e-12 * np.eye(K)
             step = np.linalg.lstsq(H, g, rcond=None)[0]
             step -= step.mean()
+            decrease = float(g @ step)
+            # (a small gradient too: a saturated softmax can make the step tiny far from the
+            # optimum, where the whole step would be no Newton step)
+            rounding = (decrease <= 1e-13 * max(abs(f_old), 1e-300)
+                        and g_max <= 1e-6 * max(1.0, float(np.sum(self.s))))
+            if rounding:
+                c = c - step
+                continue
             t = 1.0
-            while t > 1e-8:
+            while True:
                 f_new = self.value(Z0 + c - t * step)
-                if f_new <= f_old - 1e-4 * t * float(g @ step):
+                if f_new <= f_old - 1e-4 * t * decrease or t <= 1e-8:
                     break
                 t *= 0.5
-            c = c - t * step
-            f_old = f_new
-            # stop on the gradient, not on the objective's stall: the certificate needs
-            # sum(Lam) = 0 (the intercept's dual constraint) to rounding level
-            if np.max(np.abs(g)) <= 1e-15 * max(1.0, float(np.sum(self.s))) or t < 1e-8:
-                break
+            if f_new < f_old:
+                c = c - t * step
+                f_old = f_new
+            if t <= 1e-8:
+                break  # the damped Newton steps stall
         return c - c.mean()
+
+
+_TINY = np.finfo(np.float64).tiny
+_EPS_HALF = np.finfo(np.float64).epsneg
+
+
+def _concave_argmax(slopes, t_max, n_iter=100):
+    """Maximize a concave function of one variable on ``[0, t_max]`` from its first and
+    second derivatives (``slopes(t) -> (d1, d2)``), to a relative ``1e-9`` in ``t``.
+
+    Newton's method on ``d1 = 0``, kept inside the bracket where ``d1`` changes sign and
+    replaced by bisection where it leaves it. Newton's steps shrink also where the root is at
+    a singularity of ``d2`` (a dual point on the boundary of the conjugate's domain), so a
+    step that says "converged" is confirmed by the sign of ``d1`` just beyond it; if that
+    fails, the next step bisects. A handful of evaluations where a golden-section search on
+    the values takes forty.
+    """
+    hi = float(t_max)
+    if not np.isfinite(hi):
+        hi = 1.0
+        while slopes(hi)[0] > 0 and hi < 1e300:
+            hi *= 1e3
+    d1, d2 = slopes(hi)
+    if d1 >= 0:
+        return hi
+    lo, t, bisect = 0.0, hi, False
+    for _ in range(n_iter):
+        newton = t - d1 / d2 if d2 < 0 and not bisect else np.nan
+        t_new = newton if lo < newton < hi else 0.5 * (lo + hi)
+        bisect = False
+        d1, d2 = slopes(t_new)
+        if d1 == 0:
+            return t_new
+        if d1 > 0:
+            lo = t_new
+        else:
+            hi = t_new
+        if hi - lo <= 1e-9 * hi:
+            return t_new
+        if t_new == newton and abs(t_new - t) <= 1e-10 * t_new:
+            # confirm: the root lies within a relative 1e-9 beyond t_new
+            probe = t_new * (1.0 + 1e-9) if d1 > 0 else t_new * (1.0 - 1e-9)
+            if not lo < probe < hi:
+                return t_new
+            p1 = slopes(probe)[0]
+            if (p1 <= 0) == (d1 > 0):
+                return t_new
+            if p1 > 0:
+                lo = probe
+            else:
+                hi = probe
+            bisect = True
+        t = t_new
+    return t
 
 
 def _golden_max(fun, t_max, n_iter=40):
