@@ -9,6 +9,10 @@ three losses): weak duality then gives ``P >= D`` for any primal point.
 import numpy as np
 from scipy.special import log_expit, logsumexp, softmax, xlogy
 
+# the logarithms' arguments in the dual slopes stay within (0, 1)
+_TINY = np.finfo(np.float64).tiny
+_EPS_HALF = np.finfo(np.float64).epsneg
+
 
 class SquaredLoss:
     """``l(z, y) = 1/2 ||z - y||^2``."""
@@ -36,11 +40,19 @@ class SquaredLoss:
         return float(np.sum(Lam[pos] * self.Y[pos])
                      - 0.5 * np.sum(Lam[pos] ** 2 / self.s[pos, None]))
 
-    def dual_scale(self, Lam, t_max):
-        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)`` (a concave quadratic)."""
+    def _dual_quadratic(self, Lam):
         pos = self.s > 0
-        lin = float(np.sum(Lam[pos] * self.Y[pos]))
-        quad = float(np.sum(Lam[pos] ** 2 / self.s[pos, None]))
+        return (float(np.sum(Lam[pos] * self.Y[pos])),
+                float(np.sum(Lam[pos] ** 2 / self.s[pos, None])))
+
+    def dual_slopes(self, Lam):
+        """``t -> (d/dt, d2/dt2)`` of ``dual_value(t Lam)`` (a concave quadratic)."""
+        lin, quad = self._dual_quadratic(Lam)
+        return lambda t: (lin - quad * t, -quad)
+
+    def dual_scale(self, Lam, t_max):
+        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)``."""
+        lin, quad = self._dual_quadratic(Lam)
         return t_max if quad <= 0 else float(np.clip(lin / quad, 0.0, t_max))
 
     def hessian_rows(self, Z):
@@ -85,8 +97,8 @@ class LogisticLoss:
         u = np.clip(self.Y[pos] * Lam[pos] / self.s[pos, None], 0.0, 1.0)
         return -float(np.sum(self.s[pos, None] * (xlogy(u, u) + xlogy(1 - u, 1 - u))))
 
-    def dual_scale(self, Lam, t_max):
-        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)`` (concave in ``t``)."""
+    def dual_slopes(self, Lam):
+        """``t -> (d/dt, d2/dt2)`` of ``dual_value(t Lam)`` (concave in ``t``)."""
         pos = self.s > 0
         s = self.s[pos, None]
         v = self.Y[pos] * Lam[pos] / s
@@ -94,12 +106,16 @@ class LogisticLoss:
         s, v = np.broadcast_to(s, v.shape)[nz], v[nz]
 
         def slopes(t):
-            # d/dt and d2/dt2 of -sum s (u log u + (1-u) log(1-u)) at u = t v
+            # of -sum s (u log u + (1-u) log(1-u)) at u = t v
             u = np.clip(t * v, _TINY, 1.0 - _EPS_HALF)
             return (-float(np.sum(s * v * (np.log(u) - np.log1p(-u)))),
                     -float(np.sum(s * v * v / (u * (1.0 - u)))))
 
-        return _concave_argmax(slopes, t_max)
+        return slopes
+
+    def dual_scale(self, Lam, t_max):
+        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)``."""
+        return _concave_argmax(self.dual_slopes(Lam), t_max)
 
     def intercept(self, Z0, c0=None, n_steps=30):
         """Optimal intercept for fixed scores: Newton's method on one variable, damped by
@@ -160,8 +176,8 @@ class CrossEntropyLoss:
         q = np.clip(self.Y[pos] - Lam[pos] / self.s[pos, None], 0.0, 1.0)
         return -float(np.sum(self.s[pos, None] * xlogy(q, q)))
 
-    def dual_scale(self, Lam, t_max):
-        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)`` (concave in ``t``)."""
+    def dual_slopes(self, Lam):
+        """``t -> (d/dt, d2/dt2)`` of ``dual_value(t Lam)`` (concave in ``t``)."""
         pos = self.s > 0
         s = self.s[pos, None]
         B = Lam[pos] / s  # q(t) = y - t B
@@ -169,12 +185,16 @@ class CrossEntropyLoss:
         Yn, s, B = self.Y[pos][nz], np.broadcast_to(s, B.shape)[nz], B[nz]
 
         def slopes(t):
-            # d/dt and d2/dt2 of -sum s q log q at q = y - t B
+            # of -sum s q log q at q = y - t B
             q = np.clip(Yn - t * B, _TINY, 1.0)
             return (float(np.sum(s * B * (np.log(q) + 1.0))),
                     -float(np.sum(s * B * B / q)))
 
-        return _concave_argmax(slopes, t_max)
+        return slopes
+
+    def dual_scale(self, Lam, t_max):
+        """The ``t`` in ``[0, t_max]`` maximizing ``dual_value(t Lam)``."""
+        return _concave_argmax(self.dual_slopes(Lam), t_max)
 
     def intercept(self, Z0, c0=None, n_steps=50):
         """Optimal intercepts (sum zero) for fixed scores, by damped Newton steps.
@@ -222,10 +242,6 @@ class CrossEntropyLoss:
             if t <= 1e-8:
                 break  # the damped Newton steps stall
         return c - c.mean()
-
-
-_TINY = np.finfo(np.float64).tiny
-_EPS_HALF = np.finfo(np.float64).epsneg
 
 
 def _concave_argmax(slopes, t_max, n_iter=100):
@@ -276,25 +292,6 @@ def _concave_argmax(slopes, t_max, n_iter=100):
             bisect = True
         t = t_new
     return t
-
-
-def _golden_max(fun, t_max, n_iter=40):
-    """Maximize a concave function of one variable on [0, t_max]."""
-    lo, hi = 0.0, float(t_max)
-    phi = (np.sqrt(5.0) - 1.0) / 2.0
-    a, b = hi - phi * (hi - lo), lo + phi * (hi - lo)
-    fa, fb = fun(a), fun(b)
-    for _ in range(n_iter):
-        if fa < fb:
-            lo, a, fa = a, b, fb
-            b = lo + phi * (hi - lo)
-            fb = fun(b)
-        else:
-            hi, b, fb = b, a, fa
-            a = hi - phi * (hi - lo)
-            fa = fun(a)
-    best = max((fun(t_max), t_max), (fa, a), (fb, b))
-    return best[1]
 
 
 LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss, "cross_entropy": CrossEntropyLoss}

@@ -45,7 +45,7 @@ makes it feasible, and ``-L^*(-t Lam)`` is a lower bound on the optimum (weak du
 import numpy as np
 
 from skconvex._linalg import small_kernel
-from skconvex.problems._losses import _golden_max, cvxpy_loss
+from skconvex.problems._losses import _concave_argmax, cvxpy_loss
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 
 # the lifted matrix X~ (n, P1 d) is formed when it has at most this many entries; beyond, the
@@ -357,12 +357,15 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         q1 = float(np.sum(s * mup * mu)) / rho
         q0 = float(np.sum(s * mu * mu)) / (2 * rho)
 
-        def bound(t):
-            return self.loss.dual_value(t * Lam) - (q2 * t * t - q1 * t + q0)
+        loss_slopes = self.loss.dual_slopes(Lam)
 
-        t_hi = t_max if np.isfinite(t_max) else 1e6
-        t = _golden_max(bound, t_hi, n_iter=60)
-        gap = loss_val + psi + pen - bound(t)
+        def slopes(t):
+            d1, d2 = loss_slopes(t)
+            return d1 - (2.0 * q2 * t - q1), d2 - 2.0 * q2
+
+        t = _concave_argmax(slopes, t_max if np.isfinite(t_max) else 1e300)
+        bound = self.loss.dual_value(t * Lam) - (q2 * t * t - q1 * t + q0)
+        gap = loss_val + psi + pen - bound
         return loss_val + pen, max(gap, 0.0), c_opt
 
     def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new):

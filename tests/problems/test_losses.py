@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from skconvex.problems._losses import CrossEntropyLoss, LogisticLoss
+from skconvex.problems._losses import CrossEntropyLoss, LogisticLoss, SquaredLoss
 
 
 def _problem(kind, rng, n=150, K=5, scale=1.0):
@@ -14,8 +14,25 @@ def _problem(kind, rng, n=150, K=5, scale=1.0):
     if kind == "cross_entropy":
         Y = np.eye(K)[np.arange(n) % K]
         return CrossEntropyLoss(Y, s), scale * rng.standard_normal((n, K))
+    if kind == "squared":
+        Y = rng.standard_normal((n, K))
+        return SquaredLoss(Y, s), scale * rng.standard_normal((n, K))
     Y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[:, None]
     return LogisticLoss(Y, s), scale * rng.standard_normal((n, 1))
+
+
+@pytest.mark.parametrize("kind", ["squared", "cross_entropy", "logistic"])
+def test_dual_slopes_are_the_derivatives_of_the_dual_value(kind):
+    rng = np.random.default_rng(2)
+    loss, Z = _problem(kind, rng)
+    Lam = -loss.grad(Z)
+    slopes = loss.dual_slopes(Lam)
+    h = 1e-5
+    for t in [0.05, 0.3, 0.7, 0.95]:
+        d1, d2 = slopes(t)
+        f = [loss.dual_value((t + k * h) * Lam) for k in (-1, 0, 1)]
+        np.testing.assert_allclose(d1, (f[2] - f[0]) / (2 * h), rtol=1e-6)
+        np.testing.assert_allclose(d2, (f[2] - 2 * f[1] + f[0]) / h ** 2, rtol=1e-3)
 
 
 @pytest.mark.parametrize("kind", ["cross_entropy", "logistic"])
