@@ -255,17 +255,22 @@ def _concave_argmax(slopes, t_max, n_iter=100):
     fails, the next step bisects. A handful of evaluations where a golden-section search on
     the values takes forty.
     """
-    hi = float(t_max)
-    if not np.isfinite(hi):
-        hi = 1.0
-        while slopes(hi)[0] > 0 and hi < 1e300:
-            hi *= 1e3
+    t_max = float(t_max)
+    # bracket the root from t = 1 up (a Newton step from a huge t loses the root to rounding)
+    lo, hi = 0.0, min(t_max, 1.0)
     d1, d2 = slopes(hi)
+    while d1 > 0 and hi < t_max:
+        lo, hi = hi, min(16.0 * hi, t_max)
+        d1, d2 = slopes(hi)
     if d1 >= 0:
         return hi
-    lo, t, bisect = 0.0, hi, False
+    t, bisect, zero_checked = hi, False, False
     for _ in range(n_iter):
         newton = t - d1 / d2 if d2 < 0 and not bisect else np.nan
+        if lo == 0.0 and not newton > 0.0 and not zero_checked:
+            zero_checked = True  # Newton points at or below 0 (or nowhere): is the max at 0?
+            if slopes(0.0)[0] <= 0:
+                return 0.0
         t_new = newton if lo < newton < hi else 0.5 * (lo + hi)
         bisect = False
         d1, d2 = slopes(t_new)

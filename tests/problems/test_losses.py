@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from skconvex.problems._losses import CrossEntropyLoss, LogisticLoss, SquaredLoss
+from skconvex.problems._losses import (CrossEntropyLoss, LogisticLoss, SquaredLoss,
+                                      _concave_argmax)
 
 
 def _problem(kind, rng, n=150, K=5, scale=1.0):
@@ -87,3 +88,24 @@ def test_cross_entropy_intercept_from_its_optimum_costs_few_evaluations():
             g = loss.s @ (softmax(Z0 + c, axis=1) - loss.Y)
             assert np.abs(g).max() <= 1e-14
             np.testing.assert_allclose(c, c_opt, atol=1e-12)
+
+
+@pytest.mark.parametrize("a, b, t_max, expected", [
+    (1.0, 3.0, 1e300, 3.0),          # interior maximum, no finite bound on t
+    (1e-4, 50.0, 1e300, 5e5),        # far from t = 1
+    (1.0, 3.0, 2.0, 2.0),            # at the bound
+    (1.0, -1.0, 1e300, 0.0),         # at zero
+    (0.0, -1.0, 5.0, 0.0),           # linear, decreasing
+    (0.0, 1.0, 5.0, 5.0),            # linear, increasing
+])
+def test_concave_argmax_of_quadratics(a, b, t_max, expected):
+    # -(a/2) t^2 + b t on [0, t_max]
+    calls = []
+
+    def slopes(t):
+        calls.append(t)
+        return b - a * t, -a
+
+    t = _concave_argmax(slopes, t_max)
+    assert t == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert len(calls) <= 10
