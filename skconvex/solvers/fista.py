@@ -5,8 +5,8 @@ Works on composite problems ``min_{U, c} h(A U, c) + g(U)`` where ``A`` is a lin
 and ``g`` has a cheap prox (``problem.prox``); ``c`` is an optional unpenalized block (an
 intercept). Because ``A`` is linear, the extrapolated point's ``A y`` is a combination of cached
 products: each iteration costs one forward and one adjoint product (plus one forward per
-backtracking step, and one adjoint once the objective is within rounding of its limit, where
-the step is checked on the gradients: see ``_BACKTRACK_ACCURACY``).
+backtracking step; once the objective is within rounding of its limit the step is checked on
+the gradients instead, in the image space at no product's cost: see ``_BACKTRACK_ACCURACY``).
 
 The solver declares what it needs from a problem: ``forward``, ``adjoint``, ``smooth_value``,
 ``smooth_value_grad``, ``prox``, ``penalty``, ``lipschitz``, ``shape``, ``K``, ``fit_intercept``
@@ -82,11 +82,12 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
             else:
                 # the values agree to rounding, so their difference cannot tell the step's
                 # curvature (the step would grow unchecked and the iterates stop converging):
-                # the gradients' difference along the step tells it without cancellation
+                # the gradients' difference along the step tells it without cancellation,
+                # <A^T (g(T+) - g(Ty)), dU> = <g(T+) - g(Ty), T+ - Ty> (A linear: no adjoint)
                 _, gT_new, gc_new = problem.smooth_value_grad(T_new, c_new)
                 if not problem.fit_intercept:
                     gc_new = np.zeros_like(gc_new)
-                curv = float(np.sum((problem.adjoint(gT_new) - gU) * dU)
+                curv = float(np.sum((gT_new - gT) * (T_new - Ty))
                              + np.sum((gc_new - gc) * dc))
                 ok = curv <= L * sq
             if ok or L > 1e30:
