@@ -118,29 +118,22 @@ class LogisticLoss:
         return _concave_argmax(self.dual_slopes(Lam), t_max)
 
     def intercept(self, Z0, c0=None, n_steps=30):
-        """Optimal intercept for fixed scores: Newton's method on one variable, damped by
-        backtracking on the loss (a plain Newton step overshoots where almost every score
-        is already confident: the curvature is then tiny against the gradient)."""
-        c = 0.0 if c0 is None else float(np.asarray(c0, dtype=np.float64).reshape(-1)[0])
+        """Optimal intercept for fixed scores: damped Newton steps on one variable
+        (:func:`_newton_intercept`; a plain Newton step overshoots where almost every score is
+        already confident: the curvature is then tiny against the gradient)."""
+        c0 = 0.0 if c0 is None else float(np.asarray(c0, dtype=np.float64).reshape(-1)[0])
         sY = self.s[:, None] * self.Y
-        f = self.value(Z0 + c)
-        for _ in range(n_steps):
+
+        def newton(c):
             p = np.exp(log_expit(-self.Y * (Z0 + c)))  # sigma(-y z)
             g = -float(np.sum(sY * p))
             h = float(np.sum(self.s[:, None] * p * (1 - p)))
             step = g / max(h, 1e-12)
-            t = 1.0
-            while True:
-                f_new = self.value(Z0 + (c - t * step))
-                if f_new <= f - 1e-4 * t * g * step or t < 1e-10:
-                    break
-                t *= 0.5
-            if f_new > f:  # no decrease along the Newton direction: at the optimum
-                break
-            c, f = c - t * step, f_new
-            if abs(t * step) < 1e-13 * (1 + abs(c)):
-                break
-        return np.array([c])
+            return abs(g), step, g * step
+
+        c = _newton_intercept(lambda c: self.value(Z0 + c), newton, np.array([c0]), n_steps,
+                              float(np.sum(self.s)))
+        return np.asarray(c, dtype=np.float64).reshape(1)
 
 
 class CrossEntropyLoss:
@@ -197,51 +190,65 @@ class CrossEntropyLoss:
         return _concave_argmax(self.dual_slopes(Lam), t_max)
 
     def intercept(self, Z0, c0=None, n_steps=50):
-        """Optimal intercepts (sum zero) for fixed scores, by damped Newton steps.
-
-        Stops on the gradient, not on the objective's stall: the certificate needs ``sum(Lam)
-        = 0`` (the intercept's dual constraint) to rounding level. Once a Newton step's
-        predicted decrease is below the rounding of the loss, the loss cannot judge it: such
-        steps are taken whole (Newton converges there) while the gradient keeps shrinking."""
+        """Optimal intercepts (sum zero) for fixed scores, by damped Newton steps
+        (:func:`_newton_intercept`)."""
         K = Z0.shape[1]
         c = np.zeros(K) if c0 is None else np.array(c0, dtype=np.float64)
-        f_old = self.value(Z0 + c)
-        g_tol = 1e-15 * max(1.0, float(np.sum(self.s)))
-        g_old, c_old, rounding = np.inf, c, False
-        for it in range(n_steps + 1):
+
+        def newton(c):
             P = softmax(Z0 + c, axis=1)
             g = self.s @ (P - self.Y)
-            g_max = float(np.max(np.abs(g)))
-            if rounding and g_max >= g_old:
-                c = c_old  # the whole step did not shrink the gradient: undo it, stop
-                break
-            if g_max <= g_tol or it == n_steps:
-                break
-            g_old, c_old = g_max, c
             H = (P * self.s[:, None]).T @ P
             H = np.diag(self.s @ P) - H + 1e-12 * np.eye(K)
             step = np.linalg.lstsq(H, g, rcond=None)[0]
             step -= step.mean()
-            decrease = float(g @ step)
-            # (a small gradient too: a saturated softmax can make the step tiny far from the
-            # optimum, where the whole step would be no Newton step)
-            rounding = (decrease <= 1e-13 * max(abs(f_old), 1e-300)
-                        and g_max <= 1e-6 * max(1.0, float(np.sum(self.s))))
-            if rounding:
-                c = c - step
-                continue
-            t = 1.0
-            while True:
-                f_new = self.value(Z0 + c - t * step)
-                if f_new <= f_old - 1e-4 * t * decrease or t <= 1e-8:
-                    break
-                t *= 0.5
-            if f_new < f_old:
-                c = c - t * step
-                f_old = f_new
-            if t <= 1e-8:
-                break  # the damped Newton steps stall
+            return float(np.max(np.abs(g))), step, float(g @ step)
+
+        c = _newton_intercept(lambda c: self.value(Z0 + c), newton, c, n_steps,
+                              float(np.sum(self.s)))
         return c - c.mean()
+
+
+def _newton_intercept(value, newton, c, n_steps, weight):
+    """Damped Newton's method for the optimal output intercepts ``c`` of a loss ``value(c)``;
+    ``newton(c) -> (max |gradient|, Newton step, predicted decrease)``; ``weight`` the sum of
+    the sample weights.
+
+    Stops on the gradient, not on the objective's stall: the certificate needs ``sum(Lam)
+    = 0`` (the intercept's dual constraint) to rounding level. Once a step's predicted decrease
+    is below the rounding of the loss (and the gradient small), the loss cannot judge it: such
+    steps are taken whole (Newton converges there) while the gradient keeps shrinking, instead
+    of a line search halving them to nothing (up to 30 evaluations of the loss a call)."""
+    f_old = value(c)
+    g_tol = 1e-15 * max(1.0, weight)
+    g_old, c_old, rounding = np.inf, c, False
+    for it in range(n_steps + 1):
+        g_max, step, decrease = newton(c)
+        if rounding and g_max >= g_old:
+            c = c_old  # the whole step did not shrink the gradient: undo it, stop
+            break
+        if g_max <= g_tol or it == n_steps:
+            break
+        g_old, c_old = g_max, c
+        # (a small gradient too: a saturated loss can make the step tiny far from the
+        # optimum, where the whole step would be no Newton step)
+        rounding = (decrease <= 1e-13 * max(abs(f_old), 1e-300)
+                    and g_max <= 1e-6 * max(1.0, weight))
+        if rounding:
+            c = c - step
+            continue
+        t = 1.0
+        while True:
+            f_new = value(c - t * step)
+            if f_new <= f_old - 1e-4 * t * decrease or t <= 1e-8:
+                break
+            t *= 0.5
+        if f_new < f_old:
+            c = c - t * step
+            f_old = f_new
+        if t <= 1e-8:
+            break  # the damped Newton steps stall
+    return c
 
 
 def _concave_argmax(slopes, t_max, n_iter=100):

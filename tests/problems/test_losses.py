@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy.special import softmax
+from scipy.special import expit, softmax
 
 from skconvex.problems._losses import (CrossEntropyLoss, LogisticLoss, SquaredLoss,
                                       _concave_argmax)
@@ -56,26 +56,35 @@ def test_dual_scale_maximizes_the_dual_value(kind, scale, shrink, t_max):
     assert loss.dual_value(t * Lam) >= best - 1e-12 * max(abs(best), 1e-300)
 
 
+def _intercept_gradient(loss, Z0, c):
+    if isinstance(loss, CrossEntropyLoss):
+        return loss.s @ (softmax(Z0 + c, axis=1) - loss.Y)
+    return -loss.s @ (loss.Y * expit(-loss.Y * (Z0 + c)))
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "logistic"])
 @pytest.mark.parametrize("scale", [0.1, 1.0, 10.0])
-def test_cross_entropy_intercept_zeroes_the_gradient(scale):
+def test_intercept_zeroes_the_gradient(kind, scale):
     rng = np.random.default_rng(3)
-    loss, Z0 = _problem("cross_entropy", rng, n=400, K=8, scale=scale)
+    loss, Z0 = _problem(kind, rng, n=400, K=8, scale=scale)
     c = loss.intercept(Z0)
-    g = loss.s @ (softmax(Z0 + c, axis=1) - loss.Y)
-    assert abs(c.sum()) <= 1e-12 * max(1.0, np.abs(c).max())
-    assert np.abs(g).max() <= 1e-14
+    assert c.shape == (Z0.shape[1],)
+    if kind == "cross_entropy":
+        assert abs(c.sum()) <= 1e-12 * max(1.0, np.abs(c).max())
+    assert np.abs(_intercept_gradient(loss, Z0, c)).max() <= 1e-14
     # no other intercept does better
     for _ in range(20):
         other = c + 1e-3 * rng.standard_normal(c.shape)
         assert loss.value(Z0 + other) >= loss.value(Z0 + c) - 1e-15
 
 
-def test_cross_entropy_intercept_from_its_optimum_costs_few_evaluations():
+@pytest.mark.parametrize("kind", ["cross_entropy", "logistic"])
+def test_intercept_from_its_optimum_costs_few_evaluations(kind):
     # started at the optimum, the Newton steps are below the loss's rounding: they are taken
     # whole (no line search halving a step the loss cannot judge), and the gradient stays at
     # rounding level
     rng = np.random.default_rng(5)
-    loss, Z0 = _problem("cross_entropy", rng, n=1000, K=10)
+    loss, Z0 = _problem(kind, rng, n=1000, K=10)
     c_opt = loss.intercept(Z0)
     value = loss.value
     for size in [0.0, 1e-12, 1e-10, 1e-9]:
@@ -85,8 +94,7 @@ def test_cross_entropy_intercept_from_its_optimum_costs_few_evaluations():
             c = loss.intercept(Z0, c_opt + size * rng.standard_normal(c_opt.shape))
             loss.value = value
             assert len(calls) <= 4
-            g = loss.s @ (softmax(Z0 + c, axis=1) - loss.Y)
-            assert np.abs(g).max() <= 1e-14
+            assert np.abs(_intercept_gradient(loss, Z0, c)).max() <= 1e-14
             np.testing.assert_allclose(c, c_opt, atol=1e-12)
 
 
