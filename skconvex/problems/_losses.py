@@ -7,7 +7,7 @@ three losses): weak duality then gives ``P >= D`` for any primal point.
 """
 
 import numpy as np
-from scipy.special import log_expit, softmax, xlogy
+from scipy.special import log_expit, xlogy
 
 # the logarithms' arguments in the dual slopes stay within (0, 1)
 _TINY = np.finfo(np.float64).tiny
@@ -150,7 +150,7 @@ class CrossEntropyLoss:
         return float(np.sum(self.s * (lse - np.einsum("nk,nk->n", Z, self.Y))))
 
     def grad(self, Z):
-        return self.s[:, None] * (softmax(Z, axis=1) - self.Y)
+        return self.s[:, None] * (_softmax(Z) - self.Y)
 
     def value_grad(self, Z):
         """The value and gradient from one pass of exponentials."""
@@ -163,7 +163,7 @@ class CrossEntropyLoss:
     def hessian_rows(self, Z):
         """Second derivative of the loss in each row's scores, ``s_i (diag(p) - p p^T)``:
         (n, K, K)."""
-        P = softmax(Z, axis=1)
+        P = _softmax(Z)
         H = -P[:, :, None] * P[:, None, :]
         K = Z.shape[1]
         H[:, np.arange(K), np.arange(K)] += P
@@ -202,7 +202,7 @@ class CrossEntropyLoss:
         c = np.zeros(K) if c0 is None else np.array(c0, dtype=np.float64)
 
         def newton(c):
-            P = softmax(Z0 + c, axis=1)
+            P = _softmax(Z0 + c)
             g = self.s @ (P - self.Y)
             H = (P * self.s[:, None]).T @ P
             H = np.diag(self.s @ P) - H + 1e-12 * np.eye(K)
@@ -222,6 +222,13 @@ def _row_exp(Z):
     E = np.exp(Z - m[:, None])
     S = E.sum(axis=1)
     return np.log(S) + m, E, S
+
+
+def _softmax(Z):
+    """The row-wise softmax of ``Z`` (from :func:`_row_exp`)."""
+    _, E, S = _row_exp(Z)
+    E /= S[:, None]
+    return E
 
 
 def _newton_intercept(value, newton, c, n_steps, weight):
