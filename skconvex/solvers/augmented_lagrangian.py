@@ -7,7 +7,11 @@ whose prox is not cheap. The constraints enter the smooth part through the augme
 with ``mu`` and ``rho`` in ``problem.al_state``), so each subproblem is solved by the FISTA core
 of :mod:`skconvex.solvers.fista` unchanged, on working sets of groups, to a certified gap of the
 subproblem. Between subproblems, ``mu <- (mu - rho a T)_+``; ``rho`` grows tenfold when the
-constraint violation has not fallen fourfold.
+constraint violation has not fallen since the last multiplier step. It starts at the loss's scale
+(1): a larger start makes every subproblem worse conditioned (FISTA's step is about ``1 / rho``
+once the penalty dominates) and, on the classification programs, only trades a violation that
+is already small for a gap that closes more slowly (ReLU three-layer classifier on 500 digits:
+1,730 iterations from ``rho = 1``, 12,300 from ``rho = 100``).
 
 The run stops when the duality gap of the *original* program (the certificate with the current
 multiplier estimate) is ``<= tol`` relative and the largest constraint violation is
@@ -34,7 +38,7 @@ _WS_START, _MIN_ROUND = 16, 50
 _RHO_GROWTH, _VIOL_DROP, _RHO_MAX = 10.0, 1.0, 1e8
 
 
-def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-8, rho=100.0,
+def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-8, rho=1.0,
                                warm_start=None, check_every=10, working_set="auto",
                                random_state=None, verbose=0, **_):
     """Solve the constrained program to a relative duality gap ``<= tol`` with constraint
@@ -51,7 +55,8 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-
     viol_tol : float
         Target largest violation of the coupled constraints, relative to the target scale.
     rho : float
-        Initial penalty (the data term is a weighted mean, so 1 is the loss's scale).
+        Initial penalty (the data term is a weighted mean, so 1 is the loss's scale; see the
+        module docstring).
     warm_start : ndarray or None
         Packed ``(U, c)`` (the multipliers in ``problem.al_state`` are kept as they are).
     check_every : int
