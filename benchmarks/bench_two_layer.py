@@ -65,6 +65,17 @@ the issue's list):
     seed = run seed, mean) >= MLP mean, per set. Part 3 starts no new set once ``--budget``
     seconds (default 1,200) are spent, so that the full run stays under 30 minutes.
 
+(4) Only when asked (``--parts 4``): the certified optimum against the MLP's own network. An
+    ``MLPRegressor`` / ``MLPClassifier`` (seed 0; the width and alpha part 3 chose when part 3
+    runs in the same call, else the widths part 3 gave, ``ORACLE_WIDTH``, and alpha 1e-4) is
+    trained on the part 3 split; then the gated program whose patterns are the activation
+    patterns of the MLP's hidden units is solved (so the MLP's network is a feasible point of
+    it) at ``--oracle-alphas`` (and part 3's alpha). Printed: the certified optimum, the MLP's
+    network's objective in the same program (units rescaled to balanced norms), and both test
+    scores. The check: the MLP's objective is never below the optimum minus its gap. Default
+    sets: diamonds and letter, where part 3 misses its target (diabetes and wine with
+    ``--quick``).
+
 Regularization scale. The spec's reference numbers use ``scnn``'s lambda = 1e-3 with the
 objective (1/2n)||y_hat - y||^2 + lambda sum ||u_i|| on data whose columns have unit norm. Our
 features are standardized (column norms sqrt(n)) and our objective is (1/2) mean squared error +
@@ -77,9 +88,11 @@ Usage::
     python benchmarks/bench_two_layer.py             # full (about 15-20 minutes, < 2 GB)
     python benchmarks/bench_two_layer.py --quick     # reduced sizes, < 90 s
     python benchmarks/bench_two_layer.py --parts 3 --datasets magic,letter
+    python benchmarks/bench_two_layer.py --parts 4      # the program over the MLP's patterns
 
 The last line is ``RESULT name=bench_two_layer ratio=<cvxpy / ours on C1>
-accuracy_ok=<objectives agree on C1 and every part-2 fit reached its gap (and violation)>``.
+accuracy_ok=<objectives agree on C1, every part-2 fit reached its gap (and violation), and no
+part-4 MLP network is below the certified optimum minus its gap>``.
 """
 
 import argparse
@@ -154,6 +167,12 @@ DATASETS = ("diabetes", "concrete", "breast_cancer", "wine", "digits", "diamonds
 # 26 times wider (a (d + 1, 26) block of weights per pattern)
 SET_MAX_TRAIN = {"letter": 2000}
 QUICK_DATASETS = ("diabetes", "concrete", "breast_cancer", "wine", "magic")
+# part 4 (the program over the MLP's own activation patterns): the sets where part 3 misses
+# its target, and the MLP widths part 3 gives them (ours' n_hidden_ at the validated settings)
+ORACLE_DATASETS = ("diamonds", "letter")
+ORACLE_QUICK_DATASETS = ("diabetes", "wine")
+ORACLE_WIDTH = {"diamonds": 67, "letter": 260, "digits": 63, "magic": 46}
+ORACLE_ALPHAS = (1e-2, 1e-3)
 
 
 # --------------------------------------------------------------------------------------
@@ -478,14 +497,12 @@ def mean_std(values, spec="{:.4f}"):
     return f"{spec.format(statistics.fmean(values))} +- {spec.format(statistics.pstdev(values))}"
 
 
-def run_dataset(name, args, seeds):
-    from sklearn.exceptions import ConvergenceWarning
+def split_dataset(name, max_train):
+    """The part 3 protocol's data: ``(Xtr, Xte, ytr, yte, task, description)``, or None (with a
+    message) when the package holding the set is missing. A 75/25 split (seed 0, stratified for
+    classifiers), the training set subsampled to ``max_train`` rows (``SET_MAX_TRAIN`` caps
+    some sets further), regression targets standardized with the training mean and std."""
     from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from skconvex import ConvexReLUClassifier, ConvexReLURegressor
 
     try:
         X, y, task = load_dataset(name)
@@ -497,17 +514,32 @@ def run_dataset(name, args, seeds):
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=SEED,
                                           stratify=strat)
     n_full = len(ytr)
-    Xtr, ytr = _subsample(Xtr, ytr, task, min(args.max_train, SET_MAX_TRAIN.get(name, np.inf)))
+    Xtr, ytr = _subsample(Xtr, ytr, task, min(max_train, SET_MAX_TRAIN.get(name, np.inf)))
     if task == "reg":
         mu, sd = ytr.mean(), ytr.std()
         ytr, yte = (ytr - mu) / sd, (yte - mu) / sd
     k = len(np.unique(y)) if task == "clf" else None
-    folds = selection_folds(ytr, args.cv, stratify=task == "clf", seed=SEED)
-    Ours = ConvexReLURegressor if task == "reg" else ConvexReLUClassifier
-    MLP = MLPRegressor if task == "reg" else MLPClassifier
     desc = (f"{name}: {len(ytr):,} train{'' if n_full == len(ytr) else f' (of {n_full:,})'}, "
             f"{len(yte):,} test, {X.shape[1]} features, "
             + ("regression (R2)" if task == "reg" else f"{k} classes (accuracy)"))
+    return Xtr, Xte, ytr, yte, task, desc
+
+
+def run_dataset(name, args, seeds):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex import ConvexReLUClassifier, ConvexReLURegressor
+
+    data = split_dataset(name, args.max_train)
+    if data is None:
+        return None
+    Xtr, Xte, ytr, yte, task, desc = data
+    folds = selection_folds(ytr, args.cv, stratify=task == "clf", seed=SEED)
+    Ours = ConvexReLURegressor if task == "reg" else ConvexReLUClassifier
+    MLP = MLPRegressor if task == "reg" else MLPClassifier
     print(f"   {desc}", flush=True)
 
     # -- ours: alpha by validation (warm-started path, random_state=0) ------------------
@@ -645,6 +677,122 @@ def part_mlp(args):
 
 
 # --------------------------------------------------------------------------------------
+# (4) the certified optimum against the MLP's own network
+# --------------------------------------------------------------------------------------
+
+
+def _program_over_gates(est, X, y, gates):
+    """Fit ``est`` (unfitted, ``pattern_search="random"``) on the program whose patterns are
+    those of ``gates`` (generators on the estimator's standardized inputs with a ones row), in
+    place of sampled ones: the hook a round of the dual pattern search uses."""
+    est._search_gates = gates
+    try:
+        fit_quiet(est, X, y)
+    finally:
+        est._search_gates = None
+    return est
+
+
+def _mlp_in_program(est, mlp, scaler):
+    """A copy of the fitted ``est`` whose network is the MLP's, each unit rescaled so that its
+    input and output weights have equal norms (the rescaling that minimizes the weight decay;
+    the function is unchanged): its ``regularized_loss`` is the MLP's objective in ``est``'s
+    program. The MLP must have been trained on ``scaler``-standardized inputs (the same
+    standardization as ``est``'s)."""
+    import copy
+
+    U = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
+    W2 = mlp.coefs_[1]
+    r = np.sqrt(np.linalg.norm(W2, axis=1) / np.maximum(np.linalg.norm(U, axis=0), 1e-300))
+    U, W2 = U * r, W2 / r[:, None]
+    net = copy.deepcopy(est)
+    W1 = U[:-1] / scaler.scale_[:, None]
+    b1 = U[-1] - scaler.mean_ @ W1
+    net.coefs_, net.intercepts_ = [W1, W2], [b1, np.asarray(mlp.intercepts_[1], float)]
+    net.gate_coefs_, net.gate_intercepts_ = W1, b1  # gated by its own units: a ReLU network
+    net._std_weights = (U, W2)
+    return net
+
+
+def part_oracle(args, mlp_results):
+    """(4): the gated program over the activation patterns of an Adam-trained MLP."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex import ConvexReLUClassifier, ConvexReLURegressor
+
+    names = args.datasets or (ORACLE_QUICK_DATASETS if args.quick else ORACLE_DATASETS)
+    part3 = {r["name"]: r for r in mlp_results}
+    print("## (4) the certified optimum against the MLP's own network (the program over the "
+          "MLP's activation patterns)", flush=True)
+    rows, notes = [], []
+    for name in names:
+        data = split_dataset(name, args.max_train)
+        if data is None:
+            continue
+        Xtr, Xte, ytr, yte, task, desc = data
+        r3 = part3.get(name)
+        width = r3["width"] if r3 else ORACLE_WIDTH.get(name, 100)
+        mlp_alpha = r3["mlp_alpha"] if r3 else MLP_ALPHAS[0]
+        alphas = sorted({r3["alpha"], *args.oracle_alphas} if r3 else set(args.oracle_alphas),
+                        reverse=True)
+        MLP = MLPRegressor if task == "reg" else MLPClassifier
+        Ours = ConvexReLURegressor if task == "reg" else ConvexReLUClassifier
+        scaler = StandardScaler().fit(Xtr)
+        Z, Zte = scaler.transform(Xtr), scaler.transform(Xte)
+        mlp = MLP(hidden_layer_sizes=(width,), alpha=mlp_alpha, max_iter=MLP_MAX_ITER,
+                  random_state=SEED)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlp.fit(Z, ytr)
+        mlp_score = mlp.score(Zte, yte)
+        gates = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
+        gates /= np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
+        print(f"   {desc}; MLP ({width} units, alpha {mlp_alpha:g}, seed {SEED}): test "
+              f"{mlp_score:.4f}", flush=True)
+        for a in alphas:
+            est = _program_over_gates(
+                Ours(alpha=a, random_state=SEED, max_iter=OUR_MAX_ITER), Xtr, ytr, gates)
+            net = _mlp_in_program(est, mlp, scaler)
+            same = (np.allclose(net.predict(Xtr), mlp.predict(Z)) if task == "reg"
+                    else bool(np.all(net.predict(Xtr) == mlp.predict(Z))))
+            if not same:
+                raise RuntimeError(f"{name}: the MLP's network was not carried over exactly")
+            obj_mlp = net.regularized_loss(Xtr, ytr)
+            rows.append(dict(
+                data=name, alpha=f"{a:g}", pat=str(est.n_patterns_),
+                ours=f"{est.objective_:.5f}", gap=f"{rel_gap(est):.0e}",
+                mlp=f"{obj_mlp:.5f}", ratio=f"{obj_mlp / est.objective_:.2f}",
+                s_ours=f"{est.score(Xte, yte):.4f}", s_mlp=f"{mlp_score:.4f}",
+                units=str(est.n_hidden_), t=f"{est.fit_time_:.1f}",
+                # the claim part 4 checks: the MLP's network is feasible, so its objective is
+                # at least the program's optimum, itself >= objective_ - duality_gap_
+                ok=obj_mlp >= est.objective_ - est.duality_gap_,
+                d_score=est.score(Xte, yte) - mlp_score))
+            print(f"     alpha {a:g}: optimum {est.objective_:.5f} (test {rows[-1]['s_ours']}) "
+                  f"vs the MLP's network {obj_mlp:.5f} (test {mlp_score:.4f})", flush=True)
+        notes.append(desc + ("; MLP width and alpha, and one of our alphas, from part 3"
+                             if r3 else ""))
+    columns = [("data", "data", "<"), ("alpha", "alpha", ">"), ("pat", "patterns", ">"),
+               ("ours", "certified optimum", ">"), ("gap", "rel gap", ">"),
+               ("mlp", "MLP's net, same program", ">"), ("ratio", "MLP / optimum", ">"),
+               ("s_ours", "test (optimum)", ">"), ("s_mlp", "test (MLP)", ">"),
+               ("units", "units", ">"), ("t", "fit s", ">")]
+    notes.append("the program's patterns are the activation patterns of the MLP's hidden units "
+                 "on the training set, so the MLP's network is a feasible point of it; "
+                 "'MLP's net, same program' is that point's objective (its units rescaled to "
+                 "balanced norms, which leaves the function unchanged and minimizes the weight "
+                 "decay): it can never be below the certified optimum. Where the optimum "
+                 "scores below the MLP on test data, the patterns are not what the sampled "
+                 "programs lack: over the MLP's very patterns the weight-decay objective, "
+                 "solved exactly, is lower than the MLP's and generalizes worse than Adam's "
+                 "stopped iterate")
+    if rows:
+        print_table(columns, rows, title="(4) results", notes=notes)
+    return rows
+
+
+# --------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------
 
@@ -652,9 +800,11 @@ def part_mlp(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes (< 90 s)")
-    parser.add_argument("--parts", default="1,2,3", help="comma-separated subset of 1,2,3")
+    parser.add_argument("--parts", default="1,2,3",
+                        help="comma-separated subset of 1,2,3,4 (4, the program over the "
+                             "MLP's own activation patterns, runs only when asked)")
     parser.add_argument("--datasets", default=None,
-                        help=f"part 3 sets, comma-separated subset of {','.join(DATASETS)}")
+                        help=f"part 3 and 4 sets, comma-separated subset of {','.join(DATASETS)}")
     parser.add_argument("--cap", type=float, default=None,
                         help="Clarabel time limit, seconds (default 300; 30 with --quick)")
     parser.add_argument("--repeats", type=int, default=None,
@@ -677,6 +827,10 @@ def main(argv=None):
     parser.add_argument("--alphas", default=None,
                         help="part 3: our alphas, comma-separated, largest first (default "
                              + ",".join(f"{a:g}" for a in OUR_ALPHAS) + ")")
+    parser.add_argument("--oracle-alphas", default=None,
+                        help="part 4: our alphas (default "
+                             + ",".join(f"{a:g}" for a in ORACLE_ALPHAS)
+                             + ", plus part 3's choice when part 3 runs too)")
     add_cv_option(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -687,6 +841,8 @@ def main(argv=None):
     if args.budget is None:
         args.budget = 60.0 if args.quick else 1200.0
     args.patterns = [int(p) for p in args.patterns.split(",") if p.strip()]
+    args.oracle_alphas = (ORACLE_ALPHAS if args.oracle_alphas is None else
+                          tuple(float(a) for a in args.oracle_alphas.split(",") if a.strip()))
     args.alphas = (OUR_ALPHAS if args.alphas is None else
                    tuple(sorted((float(a) for a in args.alphas.split(",")), reverse=True)))
     if args.datasets:
@@ -714,6 +870,7 @@ def main(argv=None):
         cvx = part_cvxpy(args) if "1" in parts else {}
         gap = part_gap(args) if "2" in parts else {}
         mlp = part_mlp(args) if "3" in parts else []
+        oracle = part_oracle(args, mlp) if "4" in parts else []
     print(f"Summary ({'quick sizes: targets are set for the full sizes' if args.quick else 'full'}"
           f"; total {time.perf_counter() - t_all:.0f} s, peak memory {peak_rss_gb():.1f} GB):")
     for name, s in cvx.items():
@@ -731,8 +888,13 @@ def main(argv=None):
     for r in mlp:
         print(f"  (3) {r['name']}: ours {r['ours_mean']:.4f} (fixed seed {r['fixed']['score']:.4f})"
               f" vs MLP {r['mlp_mean']:.4f} -> {'MET' if r['met'] else 'MISSED'}")
+    for r in oracle:
+        print(f"  (4) {r['data']}, alpha {r['alpha']}: the MLP's network {r['mlp']} >= the "
+              f"certified optimum {r['ours']} -> {'holds' if r['ok'] else 'VIOLATED'}; test "
+              f"{r['d_score']:+.4f} against the MLP")
     c1 = cvx.get("C1")
-    ok = (c1 is None or c1["ok"]) and all(s["ok"] for s in gap.values())
+    ok = ((c1 is None or c1["ok"]) and all(s["ok"] for s in gap.values())
+          and all(r["ok"] for r in oracle))
     print(result_line("bench_two_layer", c1["ratio"] if c1 else None, ok))
 
 
