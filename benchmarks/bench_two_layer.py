@@ -682,45 +682,14 @@ def part_mlp(args):
 # --------------------------------------------------------------------------------------
 
 
-def _program_over_gates(est, X, y, gates):
-    """Fit ``est`` (unfitted, ``pattern_search="random"``) on the program whose patterns are
-    those of ``gates`` (generators on the estimator's standardized inputs with a ones row), in
-    place of sampled ones: the hook a round of the dual pattern search uses."""
-    est._search_gates = gates
-    try:
-        fit_quiet(est, X, y)
-    finally:
-        est._search_gates = None
-    return est
-
-
-def _mlp_in_program(est, mlp, scaler):
-    """A copy of the fitted ``est`` whose network is the MLP's, each unit rescaled so that its
-    input and output weights have equal norms (the rescaling that minimizes the weight decay;
-    the function is unchanged): its ``regularized_loss`` is the MLP's objective in ``est``'s
-    program. The MLP must have been trained on ``scaler``-standardized inputs (the same
-    standardization as ``est``'s)."""
-    import copy
-
-    U = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
-    W2 = mlp.coefs_[1]
-    r = np.sqrt(np.linalg.norm(W2, axis=1) / np.maximum(np.linalg.norm(U, axis=0), 1e-300))
-    U, W2 = U * r, W2 / r[:, None]
-    net = copy.deepcopy(est)
-    W1 = U[:-1] / scaler.scale_[:, None]
-    b1 = U[-1] - scaler.mean_ @ W1
-    net.coefs_, net.intercepts_ = [W1, W2], [b1, np.asarray(mlp.intercepts_[1], float)]
-    net.gate_coefs_, net.gate_intercepts_ = W1, b1  # gated by its own units: a ReLU network
-    net._std_weights = (U, W2)
-    return net
-
-
 def part_oracle(args, mlp_results):
     """(4): the gated program over the activation patterns of an Adam-trained MLP."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.preprocessing import StandardScaler
 
     from skconvex import ConvexReLUClassifier, ConvexReLURegressor
+    from skconvex.neural_network._two_layer import (_fit_over_gates, _mlp_gates,
+                                                    _network_from_mlp)
 
     names = args.datasets or (ORACLE_QUICK_DATASETS if args.quick else ORACLE_DATASETS)
     part3 = {r["name"]: r for r in mlp_results}
@@ -747,14 +716,15 @@ def part_oracle(args, mlp_results):
             warnings.simplefilter("ignore")
             mlp.fit(Z, ytr)
         mlp_score = mlp.score(Zte, yte)
-        gates = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
-        gates /= np.maximum(np.linalg.norm(gates, axis=0), 1e-300)
+        gates = _mlp_gates(mlp)
         print(f"   {desc}; MLP ({width} units, alpha {mlp_alpha:g}, seed {SEED}): test "
               f"{mlp_score:.4f}", flush=True)
         for a in alphas:
-            est = _program_over_gates(
-                Ours(alpha=a, random_state=SEED, max_iter=OUR_MAX_ITER), Xtr, ytr, gates)
-            net = _mlp_in_program(est, mlp, scaler)
+            est = Ours(alpha=a, random_state=SEED, max_iter=OUR_MAX_ITER)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the table reports the gap
+                _fit_over_gates(est, Xtr, ytr, gates)
+            net = _network_from_mlp(est, mlp)
             same = (np.allclose(net.predict(Xtr), mlp.predict(Z)) if task == "reg"
                     else bool(np.all(net.predict(Xtr) == mlp.predict(Z))))
             if not same:

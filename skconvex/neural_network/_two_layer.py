@@ -1,5 +1,6 @@
 """Two-layer ReLU and gated-ReLU networks trained by their convex programs."""
 
+import copy
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -241,6 +242,50 @@ def _extended_weights(U, c, n_old, n_new, *, signed):
     if signed:
         U_new[:, n_new:n_new + n_old] = U[:, n_old:]
     return np.concatenate([U_new.ravel(), np.ravel(c)])
+
+
+def _fit_over_gates(est, X, y, gates, sample_weight=None):
+    """Fit the unfitted two-layer estimator ``est`` on the program whose patterns are those of
+    ``gates`` (generators of shape (n_features + 1, n_gates) on the estimator's standardized
+    inputs with a ones row) instead of sampled ones: the hook a round of the dual pattern
+    search uses. Returns ``est``."""
+    est._search_gates = gates
+    try:
+        est._fit_program(X, y, sample_weight)
+    finally:
+        est._search_gates = None
+    return est
+
+
+def _mlp_gates(mlp):
+    """The generators of the activation patterns of a fitted scikit-learn MLP's hidden units
+    (one hidden ReLU layer, trained on inputs standardized as the convex estimators'
+    preprocessing does), unit-normed, in the layout :func:`_fit_over_gates` takes."""
+    G = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
+    return G / np.maximum(np.linalg.norm(G, axis=0), 1e-300)
+
+
+def _network_from_mlp(est, mlp):
+    """A copy of the fitted two-layer estimator ``est`` carrying the network of the fitted
+    scikit-learn MLP ``mlp`` (one hidden ReLU layer, trained on inputs standardized with
+    ``est``'s means and scales, as ``StandardScaler`` does), each hidden unit rescaled so that
+    its input and output weights have equal norms (the function is unchanged and the weight
+    decay is the least over such rescalings). Its ``regularized_loss`` is the MLP's network's
+    objective in ``est``'s program; on the program over the MLP's own patterns
+    (:func:`_mlp_gates`) that network is a feasible point, so the objective is at least the
+    program's optimum."""
+    U = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
+    W2 = mlp.coefs_[1]
+    r = np.sqrt(np.linalg.norm(W2, axis=1) / np.maximum(np.linalg.norm(U, axis=0), 1e-300))
+    U, W2 = U * r, W2 / r[:, None]
+    net = copy.deepcopy(est)
+    W1 = U[:-1] / est._scale[:, None]
+    b1 = U[-1] - est._mean @ W1
+    net.coefs_, net.intercepts_ = [W1, W2], [b1, np.asarray(mlp.intercepts_[1], float)]
+    net.gate_coefs_, net.gate_intercepts_ = W1, b1  # gated by its own units: ReLU units
+    net._std_weights = (U, W2)
+    net.n_hidden_ = U.shape[1]
+    return net
 
 
 def _fits_program(w, solver, problem):

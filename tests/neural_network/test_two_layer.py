@@ -614,3 +614,41 @@ def test_fista_rounds_polish_slow_programs_to_rounding_level(monkeypatch, activa
         warnings.simplefilter("ignore")
         plain.fit(X, y)
     assert plain.duality_gap_ > 1e3 * est.duality_gap_
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_program_over_an_mlps_patterns_holds_the_mlp(task):
+    """The global-optimality claim against scikit-learn's own trainer: the program over the
+    activation patterns of an Adam-trained MLP has the MLP's network as a feasible point, so
+    that network (carried over exactly) is never below the certified optimum minus its gap,
+    and the optimum's recovered network has the optimum's objective."""
+    from sklearn.datasets import load_diabetes, load_wine
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex.neural_network._two_layer import (_fit_over_gates, _mlp_gates,
+                                                    _network_from_mlp)
+
+    if task == "regression":
+        X, y = load_diabetes(return_X_y=True)
+        X, y = X[:150], (y[:150] - y[:150].mean()) / y[:150].std()
+        MLP, est = MLPRegressor, ConvexReLURegressor(alpha=1e-2, random_state=0)
+    else:
+        X, y = load_wine(return_X_y=True)
+        MLP, est = MLPClassifier, ConvexReLUClassifier(alpha=1e-2, random_state=0)
+    Z = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the MLP may stop at max_iter: any network will do
+        mlp = MLP(hidden_layer_sizes=(12,), max_iter=300, random_state=0).fit(Z, y)
+    _fit_over_gates(est, X, y, _mlp_gates(mlp))
+    assert est.n_patterns_ <= 12
+    assert est.duality_gap_ <= 1e-6 * est.objective_
+    assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
+    net = _network_from_mlp(est, mlp)
+    if task == "regression":
+        assert_allclose(net.predict(X), mlp.predict(Z), rtol=1e-10, atol=1e-12)
+    else:
+        assert_allclose(net.predict_proba(X), mlp.predict_proba(Z), rtol=1e-8, atol=1e-12)
+    assert net.regularized_loss(X, y) >= est.objective_ - est.duality_gap_
+    # the program's optimum is strictly better than the MLP here (it is not at the optimum)
+    assert net.regularized_loss(X, y) > 1.01 * est.objective_
