@@ -45,11 +45,21 @@ relative duality gap and cone violation, once with the machine's numba threads (
 projections run in parallel; one BLAS thread) and once with one thread for everything.
 Target: each fit under 60 s with the machine's threads.
 
+Oracle (``--oracle``, instead of the accuracy table): is the gap to the MLP in the cells or in
+the objective? An ``MLPClassifier((w, w))`` (L-BFGS, the alpha validation chose for it in
+``results/bench_deep_validated.txt``) is trained on each split; untied into depth-3 trees (one
+per second-layer unit, its second-layer bias on an always-on leaf) it is a feasible point of the
+path program of widths ``(w + 1,)`` over its own ``w`` cells. That program is solved at each of
+``--alphas``; printed: the certified optimum and its gap, the MLP's network's objective in the
+same program, both test accuracies. Where the optimum matches the MLP, sampled cells are what
+the ``path`` model lacks; where it stays below, the objective is.
+
 Run::
 
     python benchmarks/bench_deep.py --quick    # 3 seeds, small subsamples
     python benchmarks/bench_deep.py            # 5 seeds
     python benchmarks/bench_deep.py --scale    # n = 10,000 fit times (about 6 minutes)
+    python benchmarks/bench_deep.py --oracle   # the program over the MLP's cells (~10 minutes)
 """
 
 import argparse
@@ -134,6 +144,7 @@ def models(args):
 CONVEX_ALPHAS = (1e-2, 3e-3, 1e-3, 3e-4)
 MLP_ALPHAS = (1.0, 1e-2, 1e-4)  # bench_two_layer's grid, largest first
 MLP_DEFAULT_ALPHA = 1e-4  # scikit-learn's
+DEFAULT_SETS = "spiral,breast_cancer,wine,twonorm,ring,banana,pima,magic"
 
 
 def grid_of(model, args):
@@ -224,6 +235,63 @@ def run_scale():
     print(result_line("bench_deep_scale", float("nan"), ok))
 
 
+# --oracle: the MLP's alpha per set, as chosen on validation in results/bench_deep_validated.txt
+ORACLE_MLP_ALPHA = {"spiral": 1.0, "breast_cancer": 1.0, "wine": 1e-4, "twonorm": 1.0,
+                    "ring": 1e-4, "banana": 1.0, "pima": 1e-4, "magic": 1.0}
+
+
+def run_oracle(args, sets, seeds, n_max):
+    """``--oracle``: the path program over an MLP(w, w)'s own cells (see the module docstring).
+    Returns whether the MLP's network was never below a certified optimum minus its gap."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex import PathRegularizedReLUClassifier
+    from skconvex.neural_network._deep import _fit_over_cells, _mlp_cells, _network_from_mlp
+    from skconvex.neural_network._two_layer import _standardize
+
+    w, ok = args.width, True
+    print(f"{'set':8s} {'split':>5s} {'alpha':>7s} {'cells':>5s} {'optimum':>9s} {'rel gap':>8s} "
+          f"{'MLP net':>9s} {'MLP/opt':>7s} {'test opt':>8s} {'test MLP':>8s} {'fit s':>6s}",
+          flush=True)
+    for name in sets:
+        X, y = load(name, n_max)
+        for s in range(seeds):
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=s,
+                                                  stratify=y)
+            scaler = StandardScaler().fit(Xtr)
+            Z, Zte = scaler.transform(Xtr), scaler.transform(Xte)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mlp = MLPClassifier(hidden_layer_sizes=(w, w), solver="lbfgs", max_iter=5000,
+                                    alpha=ORACLE_MLP_ALPHA.get(name, MLP_DEFAULT_ALPHA),
+                                    random_state=s).fit(Z, ytr)
+            mlp_score = mlp.score(Zte, yte)
+            cells = _mlp_cells(mlp, _standardize(Xtr, None, True)[0])
+            for a in args.alphas:
+                est = PathRegularizedReLUClassifier(alpha=a, depth=3, widths=(w + 1,),
+                                                    max_iter=args.max_iter, random_state=s)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the table reports the gap
+                    _fit_over_cells(est, Xtr, ytr, cells)
+                net = _network_from_mlp(est, mlp)
+                if not np.allclose(net.predict_proba(Xtr), mlp.predict_proba(Z), atol=1e-8):
+                    raise RuntimeError(f"{name}: the MLP's network was not carried over exactly")
+                obj = net.regularized_loss(Xtr, ytr)
+                ok &= obj >= est.objective_ - est.duality_gap_
+                print(f"{name:8s} {s:5d} {a:7g} {est.n_cells_:5d} {est.objective_:9.5f} "
+                      f"{est.duality_gap_ / est.objective_:8.0e} {obj:9.5f} "
+                      f"{obj / est.objective_:7.2f} {est.score(Xte, yte):8.4f} {mlp_score:8.4f} "
+                      f"{est.fit_time_:6.1f}", flush=True)
+    print(f"MLP(w, w): L-BFGS, alpha per set from the validated record {ORACLE_MLP_ALPHA}; "
+          f"program: depth 3, widths ({w + 1},), over the MLP's {w} cells (its network, untied "
+          "into trees with the second-layer biases on an always-on leaf, is a feasible point); "
+          "'MLP net': that point's objective in the program, never below the optimum minus "
+          "its gap")
+    return ok
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -251,14 +319,27 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--n-max", type=int, default=None)
     p.add_argument("--max-iter", type=int, default=10_000)
-    p.add_argument("--sets", default="spiral,breast_cancer,wine,twonorm,ring,banana,pima,magic")
+    p.add_argument("--sets", default=DEFAULT_SETS)
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.add_argument("--scale", action="store_true",
                    help="only the n = 10,000 fit times (see the module docstring)")
+    p.add_argument("--oracle", action="store_true",
+                   help="only the path program over the MLP's own cells (see the module "
+                        "docstring); sets from --sets (default spiral,banana), seeds from "
+                        "--seeds (default 2)")
     args = p.parse_args(argv)
     if args.scale:
         machine_header("bench_deep --scale: n = 10,000 convex deep fits")
         run_scale()
+        return
+    if args.oracle:
+        machine_header("bench_deep --oracle: the path program over an MLP(w, w)'s own cells")
+        args.alphas = (CONVEX_ALPHAS if args.alphas is None else
+                       tuple(float(a) for a in args.alphas.split(",")))
+        sets = ("spiral,banana" if args.sets == DEFAULT_SETS else args.sets).split(",")
+        with single_thread():
+            ok = run_oracle(args, sets, args.seeds or 2, args.n_max or 2000)
+        print(result_line("bench_deep_oracle", None, ok))
         return
     seeds = args.seeds or (3 if args.quick else 5)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]

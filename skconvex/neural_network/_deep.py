@@ -1,5 +1,6 @@
 """Path-regularized parallel deep ReLU networks trained by their convex program."""
 
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -93,6 +94,74 @@ _SEARCH_CANDIDATES = 10
 # unprojected values), and at most this many rounds add cells (each round costs a solve;
 # the later ones add few: breast cancer, 100 cells, 25 + 25 + 14 + 10 + 4 + 2)
 _SEARCH_PROJECTED, _SEARCH_ROUNDS = 2, 3
+
+
+def _mlp_as_tree(mlp):
+    """The network of a fitted scikit-learn MLP with two hidden ReLU layers, trained on inputs
+    standardized as the path estimators' preprocessing does, as depth-3 trees of widths
+    ``(m1 + 1,)``: every second-layer unit ``j`` is a sub-network whose leaves are the ``m1``
+    first-layer units and an always-on unit (input weights the ones column's unit vector, so it
+    outputs 1) whose edge carries the second-layer bias. Returns ``(U, E, W3)``: leaf weights on
+    the standardized inputs with a ones row (d + 1, m1 + 1), edges (m1 + 1, m2) and output
+    weights (m2, n_outputs)."""
+    if len(mlp.coefs_) != 3 or getattr(mlp, "activation", "relu") != "relu":
+        raise ValueError("an MLP with two hidden ReLU layers is needed")
+    W1, W2, W3 = mlp.coefs_
+    b1, b2 = mlp.intercepts_[:2]
+    d = W1.shape[0]
+    U = np.zeros((d + 1, W1.shape[1] + 1))
+    U[:d, :-1], U[d, :-1], U[d, -1] = W1, b1, 1.0
+    return U, np.vstack([W2, b2[None, :]]), W3
+
+
+def _mlp_cells(mlp, Xt):
+    """The cells of the trees of :func:`_mlp_as_tree` on the preprocessed data ``Xt`` (ones
+    column last), one per second-layer unit: ``(masks, sigs)`` as
+    :func:`~skconvex.problems.path_deep.sample_cells` returns them, for the tree of widths
+    ``(m1 + 1,)``. On the program over these cells the MLP's network is a feasible point."""
+    U, E, _ = _mlp_as_tree(mlp)
+    H1 = Xt @ U
+    n, (l, m2) = Xt.shape[0], E.shape
+    masks = np.empty((n, m2, l + 1), dtype=bool)
+    masks[:, :, :l] = (H1 >= 0)[:, None, :]
+    masks[:, :, l] = np.maximum(H1, 0.0) @ E >= 0
+    sigs = np.ones((m2, l + 1))
+    sigs[:, :l] = np.where(E.T >= 0, 1.0, -1.0)
+    return masks, sigs
+
+
+def _fit_over_cells(est, X, y, cells, sample_weight=None):
+    """Fit the unfitted path estimator ``est`` on the program over the given ``(masks, sigs)``
+    instead of sampled cells (the hook a round of the dual cell search uses). Returns ``est``."""
+    est._search_cells = cells
+    try:
+        est._fit_program(X, y, sample_weight)
+    finally:
+        est._search_cells = None
+    return est
+
+
+def _network_from_mlp(est, mlp):
+    """A copy of the fitted path estimator ``est`` (depth 3, widths ``(m1 + 1,)``) carrying the
+    network of the MLP (see :func:`_mlp_as_tree`; one sub-network per second-layer unit and
+    output). Its ``regularized_loss`` is the MLP's network's objective in ``est``'s program."""
+    U, E, W3 = _mlp_as_tree(mlp)
+    if tuple(est.widths_) != (U.shape[1],):
+        raise ValueError(f"the estimator's tree has widths {est.widths_}; the MLP's needs "
+                         f"({U.shape[1]},)")
+    W1 = U[:-1] / est._scale[:, None]
+    b1 = U[-1] - est._mean @ W1
+    nets, std_nets = [], []
+    for j, k in zip(*np.nonzero(W3)):
+        nets.append({"coefs": [W1, E[:, j:j + 1], float(W3[j, k])], "intercept": b1,
+                     "output": int(k)})
+        std_nets.append([U, E[:, j:j + 1], float(W3[j, k])])
+    net = copy.deepcopy(est)
+    net._pack(nets, est._tree(), W1.shape[0])
+    net.intercept_ = np.asarray(mlp.intercepts_[-1], dtype=np.float64)
+    net._std_nets = std_nets
+    net.subnetworks_, net.n_subnetworks_ = nets, len(nets)
+    return net
 
 
 def _low_rank_bound(loss, sigma, n_paths, sum_norms, value, s_max):

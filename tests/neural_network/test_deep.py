@@ -536,3 +536,37 @@ def test_dual_cell_search_classifier_string_labels():
     assert_allclose(clf.regularized_loss(X, labels), clf.objective_, rtol=1e-6)
     cert = certify_path_optimality(clf, X, labels, n_new_cells=50, random_state=1)
     assert cert.duality_gap >= 0
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_program_over_an_mlps_cells_holds_the_mlp(task):
+    """The global-optimality claim against scikit-learn's own trainer, for depth 3: an
+    L-BFGS-trained MLP(6, 6), untied into trees (second-layer biases on an always-on leaf), is a
+    feasible point of the path program over its own cells; carried over exactly, it is never
+    below the certified optimum minus its gap."""
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex.neural_network._deep import (_fit_over_cells, _mlp_cells,
+                                               _network_from_mlp)
+    from skconvex.neural_network._two_layer import _standardize
+
+    X, y = load_breast_cancer(return_X_y=True) if task == "binary" else load_wine(
+        return_X_y=True)
+    X, y = X[::3], y[::3]
+    Z = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # any network will do
+        mlp = MLPClassifier(hidden_layer_sizes=(6, 6), alpha=1.0, solver="lbfgs",
+                            max_iter=500, random_state=0).fit(Z, y)
+    est = PathRegularizedReLUClassifier(alpha=1e-2, depth=3, widths=(7,), random_state=0)
+    _fit_over_cells(est, X, y, _mlp_cells(mlp, _standardize(X, None, True)[0]))
+    assert est.n_cells_ <= 6
+    assert est.duality_gap_ <= 1e-6 * est.objective_
+    assert est.max_violation_ <= 1e-8
+    assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
+    net = _network_from_mlp(est, mlp)
+    assert_allclose(net.predict_proba(X), mlp.predict_proba(Z), rtol=1e-8, atol=1e-12)
+    assert net.regularized_loss(X, y) >= est.objective_ - est.duality_gap_
+    assert net.regularized_loss(X, y) > 1.01 * est.objective_
