@@ -26,6 +26,8 @@ default (the protocol of the records before this option).
 Models:
 - ``path``: PathRegularizedReLUClassifier(depth=3, widths=(2,), alpha, n_cells,
   cell_search), max_iter 10,000 (the smallest alphas need more than the default);
+  ``--path-widths 2,8`` chooses the sub-networks' first-layer width m (``widths=(m,)``) on
+  validation too (wider trees are a richer model: the MLP(w, w) is a sum of width-w trees);
   ``--cell-search dual`` picks the cells by column generation on the dual constraints
   (default random, the protocol of the records before this option);
 - ``three``: ConvexThreeLayerClassifier (its default gated program, same alpha);
@@ -123,7 +125,8 @@ def models(args):
     out = {
         "path": lambda s, p: PathRegularizedReLUClassifier(
             alpha=p["alpha"], n_cells=p["cells"], cell_search=args.cell_search,
-            max_iter=args.max_iter, random_state=s),
+            widths=(p.get("width", args.path_widths[0]),), max_iter=args.max_iter,
+            random_state=s),
         "2-layer": lambda s, p: ConvexReLUClassifier(
             alpha=p["alpha"], n_patterns=2 * p["cells"], activation="relu",
             max_iter=args.max_iter, random_state=s),
@@ -157,6 +160,9 @@ def grid_of(model, args):
     if model == "three":
         return [{"alpha": a} for a in alphas]
     cells = args.n_cells if args.alpha is None else args.n_cells[:1]
+    if model == "path" and len(args.path_widths) > 1 and args.alpha is None:
+        return [{"alpha": a, "cells": c, "width": w}
+                for w in args.path_widths for c in cells for a in alphas]
     return [{"alpha": a, "cells": c} for c in cells for a in alphas]
 
 
@@ -317,6 +323,10 @@ def main(argv=None):
                    help="columns, comma-separated subset of path,2-layer,mlp,three (path and "
                         "mlp always run)")
     p.add_argument("--width", type=int, default=16)
+    p.add_argument("--path-widths", default="2",
+                   help="the path model's first-layer widths per sub-network (widths=(m,)), "
+                        "comma-separated; with several, m is chosen on validation with alpha "
+                        "and the cells (default 2, the estimator's default)")
     p.add_argument("--n-max", type=int, default=None)
     p.add_argument("--max-iter", type=int, default=10_000)
     p.add_argument("--sets", default=DEFAULT_SETS)
@@ -348,6 +358,7 @@ def main(argv=None):
         p.error(f"unknown models {unknown}; choose from path, 2-layer, mlp, three")
     args.alphas = (CONVEX_ALPHAS if args.alphas is None else
                    tuple(float(a) for a in args.alphas.split(",")))
+    args.path_widths = sorted(int(m) for m in args.path_widths.split(",") if m.strip())
     args.mlp_alphas = (MLP_ALPHAS if args.mlp_alphas is None else
                        tuple(float(a) for a in args.mlp_alphas.split(",")))
     args.n_cells = [int(c) for c in (args.n_cells or ("40" if args.quick else
@@ -372,6 +383,7 @@ def main(argv=None):
                   f": alpha (convex {args.alphas}, MLP {args.mlp_alphas}), n_cells "
                   f"{tuple(args.n_cells)}")
     log(f"commit {head}; seeds {seeds}; {alpha_desc}; path cell_search {args.cell_search}; "
+        f"path widths {'/'.join(f'({m},)' for m in args.path_widths)}; "
         f"subsample <= {n_max}; max_iter {args.max_iter}")
     builders = models(args)
     names = list(builders)
