@@ -161,6 +161,7 @@ def _network_from_mlp(est, mlp):
     net.intercept_ = np.asarray(mlp.intercepts_[-1], dtype=np.float64)
     net._std_nets = std_nets
     net.subnetworks_, net.n_subnetworks_ = nets, len(nets)
+    net.path_norms_ = np.asarray([path_norm(w) for w in std_nets], dtype=np.float64)
     return net
 
 
