@@ -260,7 +260,10 @@ def _fit_over_gates(est, X, y, gates, sample_weight=None):
 def _mlp_gates(mlp):
     """The generators of the activation patterns of a fitted scikit-learn MLP's hidden units
     (one hidden ReLU layer, trained on inputs standardized as the convex estimators'
-    preprocessing does), unit-normed, in the layout :func:`_fit_over_gates` takes."""
+    preprocessing does), unit-normed, in the layout :func:`_fit_over_gates` takes. (The
+    certificate of an MLP in its own objective is :func:`skconvex.inspection.certify`.)"""
+    if len(mlp.coefs_) != 2 or getattr(mlp, "activation", "relu") != "relu":
+        raise ValueError("an MLP with one hidden ReLU layer is needed")
     G = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
     return G / np.maximum(np.linalg.norm(G, axis=0), 1e-300)
 
