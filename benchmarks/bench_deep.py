@@ -254,7 +254,7 @@ def run_oracle(args, sets, seeds, n_max):
     from sklearn.preprocessing import StandardScaler
 
     from skconvex import PathRegularizedReLUClassifier
-    from skconvex.neural_network._deep import _fit_over_cells, _mlp_cells, _network_from_mlp
+    from skconvex.neural_network._deep import _mlp_cells, _network_from_mlp
     from skconvex.neural_network._two_layer import _standardize
 
     w, ok = args.width, True
@@ -280,7 +280,7 @@ def run_oracle(args, sets, seeds, n_max):
                                                     max_iter=args.max_iter, random_state=s)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # the table reports the gap
-                    _fit_over_cells(est, Xtr, ytr, cells)
+                    est._fit_over(Xtr, ytr, cells)
                 net = _network_from_mlp(est, mlp)
                 if not np.allclose(net.predict_proba(Xtr), mlp.predict_proba(Z), atol=1e-8):
                     raise RuntimeError(f"{name}: the MLP's network was not carried over exactly")

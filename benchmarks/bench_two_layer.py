@@ -688,8 +688,7 @@ def part_oracle(args, mlp_results):
     from sklearn.preprocessing import StandardScaler
 
     from skconvex import ConvexReLUClassifier, ConvexReLURegressor
-    from skconvex.neural_network._two_layer import (_fit_over_gates, _mlp_gates,
-                                                    _network_from_mlp)
+    from skconvex.neural_network._two_layer import _mlp_gates, _network_from_mlp
 
     names = args.datasets or (ORACLE_QUICK_DATASETS if args.quick else ORACLE_DATASETS)
     part3 = {r["name"]: r for r in mlp_results}
@@ -723,7 +722,7 @@ def part_oracle(args, mlp_results):
             est = Ours(alpha=a, random_state=SEED, max_iter=OUR_MAX_ITER)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the table reports the gap
-                _fit_over_gates(est, Xtr, ytr, gates)
+                est._fit_over(Xtr, ytr, gates)
             net = _network_from_mlp(est, mlp)
             same = (np.allclose(net.predict(Xtr), mlp.predict(Z)) if task == "reg"
                     else bool(np.all(net.predict(Xtr) == mlp.predict(Z))))

@@ -118,7 +118,8 @@ def _mlp_cells(mlp, Xt):
     """The cells of the trees of :func:`_mlp_as_tree` on the preprocessed data ``Xt`` (ones
     column last), one per second-layer unit: ``(masks, sigs)`` as
     :func:`~skconvex.problems.path_deep.sample_cells` returns them, for the tree of widths
-    ``(m1 + 1,)``. On the program over these cells the MLP's network is a feasible point."""
+    ``(m1 + 1,)`` (for ``_fit_over``). On the program over these cells the MLP's network is a
+    feasible point."""
     U, E, _ = _mlp_as_tree(mlp)
     H1 = Xt @ U
     n, (l, m2) = Xt.shape[0], E.shape
@@ -128,17 +129,6 @@ def _mlp_cells(mlp, Xt):
     sigs = np.ones((m2, l + 1))
     sigs[:, :l] = np.where(E.T >= 0, 1.0, -1.0)
     return masks, sigs
-
-
-def _fit_over_cells(est, X, y, cells, sample_weight=None):
-    """Fit the unfitted path estimator ``est`` on the program over the given ``(masks, sigs)``
-    instead of sampled cells (the hook a round of the dual cell search uses). Returns ``est``."""
-    est._search_cells = cells
-    try:
-        est._fit_program(X, y, sample_weight)
-    finally:
-        est._search_cells = None
-    return est
 
 
 def _network_from_mlp(est, mlp):
@@ -189,6 +179,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
     """
 
     _search_param = "cell_search"
+    _search_columns = "_search_cells"
     _solvers = {"fista": _solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {

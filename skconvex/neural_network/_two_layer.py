@@ -244,23 +244,10 @@ def _extended_weights(U, c, n_old, n_new, *, signed):
     return np.concatenate([U_new.ravel(), np.ravel(c)])
 
 
-def _fit_over_gates(est, X, y, gates, sample_weight=None):
-    """Fit the unfitted two-layer estimator ``est`` on the program whose patterns are those of
-    ``gates`` (generators of shape (n_features + 1, n_gates) on the estimator's standardized
-    inputs with a ones row) instead of sampled ones: the hook a round of the dual pattern
-    search uses. Returns ``est``."""
-    est._search_gates = gates
-    try:
-        est._fit_program(X, y, sample_weight)
-    finally:
-        est._search_gates = None
-    return est
-
-
 def _mlp_gates(mlp):
     """The generators of the activation patterns of a fitted scikit-learn MLP's hidden units
     (one hidden ReLU layer, trained on inputs standardized as the convex estimators'
-    preprocessing does), unit-normed, in the layout :func:`_fit_over_gates` takes. (The
+    preprocessing does), unit-normed: the columns ``_fit_over`` of a two-layer estimator takes. (The
     certificate of an MLP in its own objective is :func:`skconvex.inspection.certify`.)"""
     if len(mlp.coefs_) != 2 or getattr(mlp, "activation", "relu") != "relu":
         raise ValueError("an MLP with one hidden ReLU layer is needed")
@@ -305,6 +292,19 @@ class _ColumnSearchMixin:
     proximal-gradient solver (:meth:`_search_warm_start`)."""
 
     _search_param = None
+    _search_columns = None  # the attribute that puts given columns in the program (_build)
+
+    def _fit_over(self, X, y, columns, sample_weight=None):
+        """Fit on the program over the given columns instead of sampled ones (patterns'
+        generators for the two-layer estimators, ``(masks, sigs)`` cells for the path ones;
+        the hook a round of the dual search uses): the program over a trained MLP's own
+        patterns, for instance. Returns ``self``."""
+        setattr(self, self._search_columns, columns)
+        try:
+            self._fit_program(X, y, sample_weight)
+        finally:
+            setattr(self, self._search_columns, None)
+        return self
 
     def fit(self, X, y, sample_weight=None):
         """Fit the network by solving its convex program (see the class docstring).
@@ -350,6 +350,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
     """
 
     _search_param = "pattern_search"
+    _search_columns = "_search_gates"
     _solvers = {"fista": _solve_fista, "cvxpy": _solve_cvxpy}
 
     _parameter_constraints: dict = {

@@ -548,8 +548,7 @@ def test_program_over_an_mlps_cells_holds_the_mlp(task):
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
 
-    from skconvex.neural_network._deep import (_fit_over_cells, _mlp_cells,
-                                               _network_from_mlp)
+    from skconvex.neural_network._deep import _mlp_cells, _network_from_mlp
     from skconvex.neural_network._two_layer import _standardize
 
     X, y = load_breast_cancer(return_X_y=True) if task == "binary" else load_wine(
@@ -561,7 +560,7 @@ def test_program_over_an_mlps_cells_holds_the_mlp(task):
         mlp = MLPClassifier(hidden_layer_sizes=(6, 6), alpha=1.0, solver="lbfgs",
                             max_iter=500, random_state=0).fit(Z, y)
     est = PathRegularizedReLUClassifier(alpha=1e-2, depth=3, widths=(7,), random_state=0)
-    _fit_over_cells(est, X, y, _mlp_cells(mlp, _standardize(X, None, True)[0]))
+    est._fit_over(X, y, _mlp_cells(mlp, _standardize(X, None, True)[0]))
     assert est.n_cells_ <= 6
     assert est.duality_gap_ <= 1e-6 * est.objective_
     assert est.max_violation_ <= 1e-8

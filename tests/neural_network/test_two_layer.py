@@ -626,8 +626,7 @@ def test_program_over_an_mlps_patterns_holds_the_mlp(task):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.preprocessing import StandardScaler
 
-    from skconvex.neural_network._two_layer import (_fit_over_gates, _mlp_gates,
-                                                    _network_from_mlp)
+    from skconvex.neural_network._two_layer import _mlp_gates, _network_from_mlp
 
     if task == "regression":
         X, y = load_diabetes(return_X_y=True)
@@ -640,7 +639,7 @@ def test_program_over_an_mlps_patterns_holds_the_mlp(task):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the MLP may stop at max_iter: any network will do
         mlp = MLP(hidden_layer_sizes=(12,), max_iter=300, random_state=0).fit(Z, y)
-    _fit_over_gates(est, X, y, _mlp_gates(mlp))
+    est._fit_over(X, y, _mlp_gates(mlp))
     assert est.n_patterns_ <= 12
     assert est.duality_gap_ <= 1e-6 * est.objective_
     assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
