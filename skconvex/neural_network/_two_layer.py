@@ -244,14 +244,20 @@ def _extended_weights(U, c, n_old, n_new, *, signed):
     return np.concatenate([U_new.ravel(), np.ravel(c)])
 
 
-def _mlp_gates(mlp):
-    """The generators of the activation patterns of a fitted scikit-learn MLP's hidden units
-    (one hidden ReLU layer, trained on inputs standardized as the convex estimators'
-    preprocessing does), unit-normed: the columns ``_fit_over`` of a two-layer estimator takes. (The
-    certificate of an MLP in its own objective is :func:`skconvex.inspection.certify`.)"""
+def _mlp_first_layer(mlp):
+    """The hidden units' input weights of a fitted scikit-learn MLP with one hidden ReLU layer,
+    with their biases as a last row: (n_features + 1, n_hidden)."""
     if len(mlp.coefs_) != 2 or getattr(mlp, "activation", "relu") != "relu":
         raise ValueError("an MLP with one hidden ReLU layer is needed")
-    G = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
+    return np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
+
+
+def _mlp_gates(mlp):
+    """The generators of the activation patterns of a fitted scikit-learn MLP's hidden units
+    (trained on inputs standardized as the convex estimators' preprocessing does), unit-normed:
+    the columns that ``_fit_over`` of a two-layer estimator takes. (The certificate of an MLP in
+    its own objective is :func:`skconvex.inspection.certify`.)"""
+    G = _mlp_first_layer(mlp)
     return G / np.maximum(np.linalg.norm(G, axis=0), 1e-300)
 
 
@@ -264,8 +270,7 @@ def _network_from_mlp(est, mlp):
     objective in ``est``'s program; on the program over the MLP's own patterns
     (:func:`_mlp_gates`) that network is a feasible point, so the objective is at least the
     program's optimum."""
-    U = np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
-    W2 = mlp.coefs_[1]
+    U, W2 = _mlp_first_layer(mlp), mlp.coefs_[1]
     r = np.sqrt(np.linalg.norm(W2, axis=1) / np.maximum(np.linalg.norm(U, axis=0), 1e-300))
     U, W2 = U * r, W2 / r[:, None]
     net = copy.deepcopy(est)
