@@ -118,6 +118,8 @@ class TwoLayerReLUProblem:
     # Euclidean groups unless __init__ says otherwise (subclasses that build their own state
     # inherit this)
     shared = False
+    # forward and adjoint follow set_precision (subclasses with their own products say False)
+    mixed_precision = True
 
     def __init__(self, X, Y, mask, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True, relu=False, shared=False):
@@ -148,6 +150,8 @@ class TwoLayerReLUProblem:
         # projection (n=2000, 25 patterns: 1.8 s with working sets, 2.8 s without)
         self.working_set_min_groups = 32 if self.relu else 64
         self.mask = mask
+        self._dtype = np.dtype(np.float64)
+        self._X32 = None
         self.n_patterns = self.mask.shape[1]
         self.n, self.d = n, d
         self.K = self.Y.shape[1]
@@ -168,6 +172,7 @@ class TwoLayerReLUProblem:
         self.Q = self.col_pattern.size
         self.shape = (self.d, self.Q, self.K)
         self._S = None
+        self._S32 = None
         self._lip = None
         self._cvxpy_cons = None
 
@@ -198,25 +203,50 @@ class TwoLayerReLUProblem:
                          self.col_id[columns])
         return sub
 
+    # -- precision of the products --------------------------------------------------------
+    def set_precision(self, dtype):
+        """Compute :meth:`forward` and :meth:`adjoint` in ``dtype`` (float64 or float32; their
+        results stay float64). Single precision doubles the GEMM rate; solvers use it far from
+        the optimum, where the iterates' own error is far above its rounding (relative 1e-7),
+        and never for a certificate they return (:func:`~skconvex.solvers.fista.fista`)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float64, np.float32):
+            raise ValueError(f"precision must be float64 or float32, got {dtype}")
+        self._dtype = dtype
+
+    def _operands(self):
+        """``(X, S)`` in the precision of the products."""
+        if self._dtype == np.float64:
+            return self.X, self.sign_mask
+        if self._X32 is None:
+            self._X32 = self.X.astype(np.float32)
+        if self._S32 is None:
+            self._S32 = self.sign_mask.astype(np.float32)
+        return self._X32, self._S32
+
     # -- linear maps ---------------------------------------------------------------------
     def forward(self, U):
         """The network output without intercept, ``Z0 = sum_q sigma_q D_q X U_q``: (n, K)."""
         d, Q, K = U.shape
+        X, S = self._operands()
         with small_kernel(2.0 * self.n * Q * d * K):
-            B = self.sign_mask @ np.ascontiguousarray(U.transpose(1, 0, 2)).reshape(Q, d * K)
+            B = S @ np.ascontiguousarray(U.transpose(1, 0, 2), dtype=X.dtype).reshape(Q, d * K)
         if K == 1:
-            return np.einsum("nd,nd->n", self.X, B)[:, None]
-        return np.einsum("nd,ndk->nk", self.X, B.reshape(self.n, d, K))
+            Z = np.einsum("nd,nd->n", X, B)[:, None]
+        else:
+            Z = np.einsum("nd,ndk->nk", X, B.reshape(self.n, d, K))
+        return Z.astype(np.float64, copy=False)
 
     def adjoint(self, G):
         """Adjoint of :meth:`forward`: ``sigma_q X^T D_q G_k`` for G of shape (n, K): (d, Q, K)."""
         n, d, K = self.n, self.d, self.K
-        A = (self.X[:, :, None] * G[:, None, :]).reshape(n, d * K)
+        X, S = self._operands()
+        A = (X[:, :, None] * G.astype(X.dtype, copy=False)[:, None, :]).reshape(n, d * K)
         # S^T A (Q, d K), not A^T S: OpenBLAS is 8x slower with the short (d K) side as the
         # output's leading dimension (measured n=20000, d=51, Q=500: 0.42 s against 0.053 s)
         with small_kernel(2.0 * n * self.Q * d * K):
-            R = (self.sign_mask.T @ A).reshape(self.Q, d, K).transpose(1, 0, 2)
-        return np.ascontiguousarray(R)
+            R = (S.T @ A).reshape(self.Q, d, K).transpose(1, 0, 2)
+        return np.ascontiguousarray(R, dtype=np.float64)
 
     def scores(self, T, c):
         """Network output ``Z = Z0 + c`` from the image ``Z0`` of :meth:`forward`."""
@@ -291,6 +321,8 @@ class TwoLayerReLUProblem:
         """Estimate of the Lipschitz constant of the data term's gradient in (U, c): the loss
         curvature times ``||F^T diag(s) F||`` (power iteration; solvers backtrack anyway)."""
         if self._lip is None:
+            saved, self._dtype = self._dtype, np.dtype(np.float32 if self.mixed_precision
+                                                       else np.float64)
             rng = np.random.RandomState(random_state)
             U = rng.standard_normal(self.shape)
             c = rng.standard_normal(self.K) if self.fit_intercept else np.zeros(self.K)
@@ -302,6 +334,9 @@ class TwoLayerReLUProblem:
                 U = self.adjoint(Z)
                 c = Z.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
                 norm2 = np.sqrt(np.sum(U * U) + np.sum(c * c))
+            self._dtype = saved
+            # an estimate (the products in single precision when they can be: half the cost);
+            # the solvers backtrack on it anyway
             self._lip = 1.05 * self.loss.curvature * norm2
         return self._lip
 

@@ -254,6 +254,8 @@ class PathDeepProblem(TwoLayerReLUProblem):
         As for :class:`~skconvex.problems.group_lasso_relu.TwoLayerReLUProblem`.
     """
 
+    mixed_precision = False  # its own products, in float64 only
+
     def __init__(self, X, Y, masks, sigs, tree, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True):
         X = np.asarray(X, dtype=np.float64)

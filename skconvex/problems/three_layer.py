@@ -76,6 +76,8 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         Whether the output intercept ``c`` is a variable.
     """
 
+    mixed_precision = False  # its own products, in float64 only
+
     def __init__(self, X, Y, mask1, mask2, alpha, loss="squared", *, sample_weight=None,
                  fit_intercept=True):
         mask2 = np.asarray(mask2, dtype=bool)

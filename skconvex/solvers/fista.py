@@ -44,16 +44,45 @@ def unpack(w, shape):
 # closer values are rounding, and the step is checked on the gradients instead (as TFOCS does)
 _BACKTRACK_ACCURACY = 1e-10
 
+# single-precision products until this relative duality gap (see :func:`fista`): the gated
+# two-layer program at n=2000, d=50, 50 patterns goes from 0.20 s to 0.16 s; at 1e-3 the
+# single-precision backtracking already meets rounding on some programs
+COARSE_GAP = 1e-2
+
 
 def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=None,
-          log=None, start_iter=0):
+          log=None, start_iter=0, coarse_gap=COARSE_GAP):
     """Core loop. Returns ``(U, c, T, n_iter, converged, L, history)``.
 
     ``gap_fn(U, c, T) -> (objective, bound)`` is evaluated every ``check_every`` iterations and
     the loop stops when ``(objective - bound) <= tol * max(|objective|, tiny)``.
+
+    Mixed precision: a problem whose ``mixed_precision`` is true computes its products in
+    single precision (``set_precision``; twice the GEMM rate) until the relative gap is below
+    ``coarse_gap`` (None: never), then in double precision from the last iterate with the
+    momentum restarted; the single-precision gaps only decide the switch, and every returned
+    value, the image ``T`` included, is computed in double precision. The switch also comes
+    early when the step shrinks a hundredfold below its start (rounding in the backtracking).
     """
     L = float(lipschitz if lipschitz is not None else problem.lipschitz())
     L = max(L, 1e-12)
+    L_start = L
+    coarse = (coarse_gap is not None and coarse_gap > tol
+              and getattr(problem, "mixed_precision", False))
+    if coarse:
+        problem.set_precision(np.float32)
+    try:
+        result = _fista_loop(problem, U0, c0, L, L_start, coarse, coarse_gap, max_iter=max_iter,
+                             tol=tol, gap_fn=gap_fn, check_every=check_every, log=log,
+                             start_iter=start_iter)
+    finally:
+        if coarse:
+            problem.set_precision(np.float64)
+    return result
+
+
+def _fista_loop(problem, U0, c0, L, L_start, coarse, coarse_gap, *, max_iter, tol, gap_fn,
+                check_every, log, start_iter):
     extra = {"ws": problem.Q} if getattr(problem, "Q", None) is not None and log is not None \
         else {}
     x, c = U0.copy(), np.array(c0, dtype=np.float64)
@@ -103,11 +132,19 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
         cy = c_new + beta * (c_new - c)
         Ty = T_new + beta * (T_new - Tx)
         x, c, Tx, t = x_new, c_new, T_new, t_new
+        if coarse and L > 100.0 * L_start:
+            coarse, y, cy, Ty, t = _to_double(problem, x, c, log, "the step shrank")
+            Tx, L = Ty, L_start
+            continue
         if it % check_every == 0 or it == max_iter:
             obj, bound = gap_fn(x, c, Tx)
             gap = obj - bound
             measure = gap / max(abs(obj), 1e-300)
-            done = measure <= tol
+            done = measure <= tol and not coarse
+            if coarse and measure <= coarse_gap:
+                coarse, y, cy, Ty, t = _to_double(
+                    problem, x, c, log, f"relative gap {measure:.1e}")
+                Tx, L = Ty, min(L, L_start)
             history.append({"iter": start_iter + it, "objective": obj, "gap": gap,
                             "measure": measure, "step": 1.0 / L})
             if log is not None:
@@ -116,7 +153,18 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
             if done:
                 converged = True
                 break
+    if coarse:  # max_iter reached in single precision
+        _, _, _, Tx, _ = _to_double(problem, x, c, log, "the last iteration")
     return x, c, Tx, it, converged, L, history
+
+
+def _to_double(problem, x, c, log, why):
+    """Products in double precision from the iterate ``x`` on: ``(False, y, cy, Ty, t)``, the
+    restarted extrapolation point (``x`` itself) and its image, recomputed."""
+    problem.set_precision(np.float64)
+    if log is not None:
+        log.message(f"products in double precision from here ({why})")
+    return False, x, c, problem.forward(x), 1.0
 
 
 def solve_fista(problem, *, tol=1e-6, max_iter=1000, warm_start=None, check_every=10,
