@@ -25,3 +25,57 @@ def test_fista_reaches_gaps_below_the_rounding_of_the_objective(loss, relu):
     res = solve_fista(problem, tol=1e-12, max_iter=5000, working_set=False)
     assert res.converged
     assert 0 <= res.gap <= 1e-12 * res.objective
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_single_precision_products_match_double(K):
+    """``set_precision(float32)``: forward and adjoint to single-precision rounding, returned
+    in float64; the default precision is restored exactly."""
+    rng = np.random.RandomState(0)
+    n, d = 300, 8
+    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
+    mask = gate_mask(X, sample_gates(X, 15, random_state=0))
+    problem = TwoLayerReLUProblem(X, rng.randn(n, K), mask, 1e-2, relu=True)
+    U, G = rng.randn(*problem.shape), rng.randn(n, K)
+    T64, A64 = problem.forward(U), problem.adjoint(G)
+    problem.set_precision(np.float32)
+    T32, A32 = problem.forward(U), problem.adjoint(G)
+    assert T32.dtype == A32.dtype == np.float64
+    assert np.abs(T32 - T64).max() <= 1e-5 * np.abs(T64).max()
+    assert np.abs(A32 - A64).max() <= 1e-5 * np.abs(A64).max()
+    assert not np.array_equal(T32, T64)  # the products did run in single precision
+    problem.set_precision(np.float64)
+    np.testing.assert_array_equal(problem.forward(U), T64)
+    with pytest.raises(ValueError, match="float64 or float32"):
+        problem.set_precision(np.float16)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_mixed_precision_fista_certifies_in_double_precision(loss, relu):
+    """The single-precision phase ends at a relative gap of ``COARSE_GAP``; the solve goes on
+    in double precision to the same optimum as a solve that never leaves it, and the
+    problem's products are left in double precision."""
+    from skconvex.solvers import fista as F
+
+    rng = np.random.RandomState(1)
+    n, d = 400, 6
+    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
+    y = rng.randn(n, 1) if loss == "squared" else np.sign(rng.randn(n, 1))
+    mask = gate_mask(X, sample_gates(X, 20, random_state=0))
+    problem = TwoLayerReLUProblem(X, y, mask, 1e-2, loss, relu=relu)
+    assert problem.mixed_precision and F.COARSE_GAP > 1e-8
+    seen = []
+    set_precision = problem.set_precision
+    problem.set_precision = lambda dtype: (seen.append(np.dtype(dtype)), set_precision(dtype))
+    res = solve_fista(problem, tol=1e-8, max_iter=20000, working_set=False)
+    assert seen[0] == np.float32 and seen[-1] == np.float64
+    assert problem._dtype == np.float64
+    del problem.set_precision
+    ref = F.fista(problem, np.zeros(problem.shape), np.zeros(1), max_iter=20000, tol=1e-10,
+                  gap_fn=lambda U, c, T: (problem.objective(U, c, T),
+                                          problem.dual_bound(U, c, T)[0]),
+                  coarse_gap=None)
+    ref_obj = problem.objective(ref[0], ref[1])
+    assert res.converged and 0 <= res.gap <= 1e-8 * res.objective
+    assert abs(res.objective - ref_obj) <= 2e-8 * ref_obj
