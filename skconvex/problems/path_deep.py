@@ -49,7 +49,7 @@ import numba
 import numpy as np
 from sklearn.utils import check_random_state
 
-from skconvex.arrangements import _pattern_keys
+from skconvex.arrangements import _pattern_keys, merge_rows
 from skconvex.problems._cone_kernels import row_norms
 from skconvex.problems._path_kernels import (max_cell_violation, project_cell_columns_screened,
                                               screening_classes)
@@ -185,25 +185,161 @@ def sample_cells(X, n_cells, tree, *, sample_weight=None, max_rounds=20, random_
         B = max(2 * need, 16)
         W1 = rng.standard_normal((d, B, ell))
         E = rng.standard_normal((B, N))
-        h = tree.forward_random(X, W1, E)
-        masks = h >= 0
-        sig = np.where(E >= 0, 1.0, -1.0)
-        sig[:, tree.root] = 1.0
-        live = masks[rows][:, :, tree.root].any(axis=0)
-        flat = masks[rows].reshape(int(rows.sum()), B * N)
-        keys = _pattern_keys(flat)
-        for b in np.flatnonzero(live):
-            key, order = _canonical(tree, b, keys[b * N:(b + 1) * N], sig)
-            if key in seen:
-                continue
-            seen.add(key)
-            out_m.append(masks[:, b, order])
-            out_s.append(sig[b, order])
-            if len(out_m) == n_cells:
-                break
+        masks, sigs = cells_of_networks(X, tree, W1, E, rows, seen, limit=need)
+        out_m.extend(masks)
+        out_s.extend(sigs)
     if not out_m:
         return np.zeros((n, 0, N), dtype=bool), np.zeros((0, N))
     return np.ascontiguousarray(np.stack(out_m, axis=1)), np.stack(out_s)
+
+
+def cells_of_networks(X, tree, W1, E, rows, seen, limit=None):
+    """The cells of sub-networks (leaf weights ``W1`` (d, B, l), edge weights ``E`` (B, N)) that
+    are not in ``seen``, in canonical node order (:func:`_canonical`), at most ``limit``:
+    ``(masks, sigs)``, lists of (n, N) masks on every row of ``X`` and (N,) edge signs. Their
+    keys (over the rows ``rows``) are added to ``seen``; a network whose last hidden unit is
+    inactive on those rows has no cell (its output is zero)."""
+    B, N = E.shape
+    h = tree.forward_random(X, W1, E)
+    masks = h >= 0
+    sig = np.where(E >= 0, 1.0, -1.0)
+    sig[:, tree.root] = 1.0
+    live = masks[rows][:, :, tree.root].any(axis=0)
+    keys = _pattern_keys(masks[rows].reshape(int(rows.sum()), B * N))
+    out_m, out_s = [], []
+    for b in np.flatnonzero(live):
+        key, order = _canonical(tree, b, keys[b * N:(b + 1) * N], sig)
+        if key in seen:
+            continue
+        seen.add(key)
+        out_m.append(masks[:, b, order])
+        out_s.append(sig[b, order])
+        if limit is not None and len(out_m) == limit:
+            break
+    return out_m, out_s
+
+
+def cell_keys(tree, masks, sigs, rows):
+    """The keys of cells in canonical order (as :func:`cells_of_networks` adds them to its
+    ``seen``): masks (n, C, N) and signs (C, N); ``rows`` the rows that count."""
+    C, N = sigs.shape
+    keys = _pattern_keys(masks[rows].reshape(int(rows.sum()), C * N))
+    return {_canonical(tree, b, keys[b * N:(b + 1) * N], sigs)[0] for b in range(C)}
+
+
+def _normalize_blocks(tree, W1, E):
+    """Every leaf's input weights and every internal node's vector of child edges to unit norm
+    (in place). Each is a positive rescaling of a unit against the edge above it, which leaves
+    the network's function up to a positive factor and its dual value unchanged; the path norm
+    of the result is 1."""
+    W1 /= np.maximum(np.linalg.norm(W1, axis=0), 1e-300)
+    for u in range(tree.n_leaves, tree.n_nodes):
+        lo, hi = tree.child_lo[u], tree.child_hi[u]
+        E[:, lo:hi] /= np.maximum(np.linalg.norm(E[:, lo:hi], axis=1), 1e-300)[:, None]
+
+
+def _dual_values(tree, X, W1, E, Lam):
+    """``Lam^T f(X)`` (B, K) of B sub-networks of unit path norm."""
+    h = tree.forward_random(X, W1, E)
+    return np.maximum(h[:, :, tree.root], 0.0).T @ Lam
+
+
+def _signed_value_grad(tree, X, W1, E, lam):
+    """``v_b = lam_b^T f_b(X)`` for B sub-networks (``lam`` (n, B)) and its gradients in
+    ``W1`` (d, B, l) and ``E`` (B, N) (the root's entry zero): back-propagation through the
+    tree, parents before children (ReLU derivative ``1[h > 0]``)."""
+    ell, root = tree.n_leaves, tree.root
+    h = tree.forward_random(X, W1, E)
+    a = np.maximum(h, 0.0)
+    v = np.einsum("nb,nb->b", lam, a[:, :, root])
+    delta = np.zeros_like(h)
+    delta[:, :, root] = lam * (h[:, :, root] > 0)
+    gE = np.zeros_like(E)
+    for u in range(root, ell - 1, -1):
+        lo, hi = tree.child_lo[u], tree.child_hi[u]
+        du = delta[:, :, u]
+        gE[:, lo:hi] = np.einsum("nb,nbv->bv", du, a[:, :, lo:hi])
+        delta[:, :, lo:hi] = du[:, :, None] * E[None, :, lo:hi] * (h[:, :, lo:hi] > 0)
+    gW = (X.T @ delta[:, :, :ell].reshape(X.shape[0], -1)).reshape(W1.shape)
+    return v, gW, gE
+
+
+def ascend_subnetworks(X, tree, W1, E, Lam, *, n_steps=100, step=0.5):
+    """Gradient ascent of sub-networks on their dual constraint value.
+
+    The dual constraint of a cell is ``max_k sup_theta |Lam_k^T f_theta(X)| / R(theta)`` over
+    the sub-networks ``theta`` in the cell (``f_theta`` the output of the last hidden unit,
+    ``R`` the path norm; this is the projected norm the certificate computes). The value is
+    invariant under positive rescaling of a unit, so each network is kept in the form where
+    every leaf's input weights and every internal node's child edges have unit norm (then
+    ``R = 1``), and moved by projected gradient steps on that product of spheres towards a
+    larger ``s Lam_k^T f(X)`` (the output ``k`` and sign ``s`` of its largest value at the
+    start). The network's function is piecewise linear in its weights, so the gradient exists
+    almost everywhere (back-propagation through the tree); the iterate of the largest value
+    met is returned (so no value decreases) and its cell holds it: the cell's constraint value
+    is at least the returned one.
+
+    The ascent depends on the data only through the merged rows (:func:`merge_rows`), and its
+    steps have a fixed scale per network (the first step is ``step`` long, later ones are
+    proportional to the gradient, at most ``step`` long, shrinking linearly), as in
+    :func:`~skconvex.arrangements.ascend_gates`: data repeated instead of reweighted end on the
+    same networks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    tree : CellTree
+    W1 : ndarray of shape (n_features, B, n_leaves)
+        Starting leaf weights.
+    E : ndarray of shape (B, n_nodes)
+        Starting edge weights (each node's edge into its parent; the root's entry is unused).
+    Lam : ndarray of shape (n_samples, K)
+        The dual point (sample weights included).
+    n_steps : int, default=100
+    step : float, default=0.5
+
+    Returns
+    -------
+    W1, E : ndarrays
+        The networks of the largest values met, normalized (path norm 1).
+    values : ndarray of shape (B,)
+        Their values ``s Lam_k^T f(X)``.
+    """
+    X, _, Lam = merge_rows(X, None, Lam)
+    W1, E = np.array(W1, dtype=np.float64), np.array(E, dtype=np.float64)
+    _normalize_blocks(tree, W1, E)
+    ell, root = tree.n_leaves, tree.root
+    V = _dual_values(tree, X, W1, E, Lam)
+    pick = np.argmax(np.abs(V), axis=1)
+    B = E.shape[0]
+    sign = np.where(V[np.arange(B), pick] >= 0, 1.0, -1.0)
+    lam = Lam[:, pick] * sign  # (n, B): each network's signed dual direction
+    best_W, best_E, best = W1.copy(), E.copy(), np.full(B, -np.inf)
+    eta = None
+    for t in range(n_steps + 1):
+        v, gW, gE = _signed_value_grad(tree, X, W1, E, lam)
+        better = v > best
+        best_W[:, better], best_E[better], best[better] = W1[:, better], E[better], v[better]
+        if t == n_steps:
+            break
+        # the spheres' tangent spaces
+        gW -= W1 * np.sum(gW * W1, axis=0)
+        for u in range(ell, tree.n_nodes):
+            lo, hi = tree.child_lo[u], tree.child_hi[u]
+            gE[:, lo:hi] -= E[:, lo:hi] * np.sum(gE[:, lo:hi] * E[:, lo:hi], axis=1)[:, None]
+        gE[:, root] = 0.0
+        norm = np.sqrt(np.sum(gW * gW, axis=(0, 2)) + np.sum(gE * gE, axis=1))
+        if eta is None:  # each network's step scale, fixed by its first gradient
+            eta = np.where(norm > 0, step / np.where(norm > 0, norm, 1.0), 0.0)
+        moving = (norm > 0) & np.isfinite(norm) & (eta > 0)
+        if not moving.any():
+            break
+        length = np.minimum(eta * norm, step) * (1.0 - t / n_steps)
+        scale = np.where(moving, length / np.where(moving, norm, 1.0), 0.0)
+        W1 += gW * scale[None, :, None]
+        E += gE * scale[:, None]
+        _normalize_blocks(tree, W1, E)
+    return best_W, best_E, best
 
 
 def path_norm(weights):

@@ -569,3 +569,124 @@ def test_program_over_an_mlps_cells_holds_the_mlp(task):
     assert_allclose(net.predict_proba(X), mlp.predict_proba(Z), rtol=1e-8, atol=1e-12)
     assert net.regularized_loss(X, y) >= est.objective_ - est.duality_gap_
     assert net.regularized_loss(X, y) > 1.01 * est.objective_
+
+
+# -- ascent of sub-networks on the dual constraint --------------------------------------------
+
+
+def _tree_net(tree, W1, E, b):
+    """Sub-network ``b`` of the arrays of :func:`ascend_subnetworks` as a function and its path
+    norm (from the tree's paths)."""
+    def f(X):
+        h = X @ W1[:, b, :]
+        hs = {p: h[:, p] for p in range(tree.n_leaves)}
+        for u in range(tree.n_leaves, tree.n_nodes):
+            lo, hi = tree.child_lo[u], tree.child_hi[u]
+            hs[u] = sum(E[b, v] * relu(hs[v]) for v in range(lo, hi))
+        return relu(hs[tree.root])
+    norm2 = sum(np.sum(W1[:, b, p] ** 2) * np.prod([E[b, v] ** 2 for v in path[:-1]])
+                for p, path in enumerate(tree.paths))
+    return f, np.sqrt(norm2)
+
+
+@pytest.mark.parametrize("widths", [(2,), (3, 2), (2, 2, 2)])
+def test_subnetwork_value_gradient_is_exact(widths):
+    from skconvex.problems.path_deep import _signed_value_grad
+
+    rng = np.random.RandomState(0)
+    tree = CellTree(widths)
+    n, d, B = 40, 4, 3
+    X, lam = rng.randn(n, d), rng.randn(n, B)
+    W1, E = rng.randn(d, B, tree.n_leaves), rng.randn(B, tree.n_nodes)
+    v, gW, gE = _signed_value_grad(tree, X, W1, E, lam)
+    for b in range(B):
+        assert_allclose(v[b], lam[:, b] @ _tree_net(tree, W1, E, b)[0](X), rtol=1e-12)
+    eps = 1e-6
+    for arr, grad, axis in ((W1, gW, 1), (E, gE, 0)):
+        for idx in itertools.product(*map(range, arr.shape)):
+            if arr is E and idx[1] == tree.root:
+                assert grad[idx] == 0.0
+                continue
+            up, down = arr.copy(), arr.copy()
+            up[idx] += eps
+            down[idx] -= eps
+            args = (up, E) if arr is W1 else (W1, up)
+            vp = _signed_value_grad(tree, X, *args, lam)[0]
+            args = (down, E) if arr is W1 else (W1, down)
+            vm = _signed_value_grad(tree, X, *args, lam)[0]
+            assert abs((vp - vm)[idx[axis]] / (2 * eps) - grad[idx]) <= 1e-6
+
+
+@pytest.mark.parametrize("widths", [(2,), (2, 2)])
+def test_ascended_subnetworks_raise_their_dual_values_within_their_cells(widths):
+    from skconvex.problems.path_deep import _dual_values, _normalize_blocks, ascend_subnetworks
+
+    X, y = _data(80, 2, seed=3)
+    Xt = np.hstack([X, np.ones((80, 1))])
+    tree = CellTree(widths)
+    rng = np.random.RandomState(0)
+    Lam = rng.randn(80, 2) / 80
+    W1, E = rng.randn(3, 6, tree.n_leaves), rng.randn(6, tree.n_nodes)
+    W0, E0 = W1.copy(), E.copy()
+    _normalize_blocks(tree, W0, E0)
+    start = np.abs(_dual_values(tree, Xt, W0, E0, Lam)).max(axis=1)
+    Wb, Eb, values = ascend_subnetworks(Xt, tree, W1, E, Lam, n_steps=60)
+    live = start > 0
+    assert np.all(values >= start - 1e-12) and np.all(values[live] > 1.2 * start[live])
+    for b in np.flatnonzero(live):
+        f, R = _tree_net(tree, Wb, Eb, b)
+        assert_allclose(R, 1.0, rtol=1e-12)  # normalized: path norm 1
+        # the value of the output and sign chosen at the start
+        assert np.min(np.abs(np.abs(f(Xt) @ Lam) - values[b])) <= 1e-10 * values[b]
+    # each network's cell holds it: the cell's exact dual value is at least the network's
+    from skconvex.problems.path_deep import cells_of_networks
+
+    rows, idx = np.ones(80, dtype=bool), np.flatnonzero(live)
+    cells = [cells_of_networks(Xt, tree, Wb[:, [b]], Eb[[b]], rows, set()) for b in idx]
+    problem = PathDeepProblem(Xt, np.zeros((80, 2)), np.stack([m[0] for m, _ in cells], axis=1),
+                              np.stack([s[0] for _, s in cells]), tree, 1.0, "squared")
+    exact = problem.dual_norms(Lam).max(axis=1)
+    exact = np.maximum(exact[:idx.size], exact[idx.size:])
+    assert np.all(exact >= values[idx] * (1 - 1e-9))
+
+
+def test_ascent_repeated_rows_equal_integer_weights():
+    from skconvex.problems.path_deep import ascend_subnetworks
+
+    X, _ = _data(50, 2, seed=6)
+    Xt = np.hstack([X, np.ones((50, 1))])
+    tree = CellTree((2,))
+    rng = np.random.RandomState(1)
+    w = rng.randint(1, 4, 50)
+    lam = rng.randn(50, 1) / w.sum()
+    W1, E = rng.randn(3, 5, 2), rng.randn(5, tree.n_nodes)
+    a = ascend_subnetworks(Xt, tree, W1, E, lam * w[:, None])
+    b = ascend_subnetworks(np.repeat(Xt, w, axis=0), tree, W1, E, np.repeat(lam, w, axis=0))
+    for x, z in zip(a, b):
+        assert_allclose(x, z, rtol=1e-9, atol=1e-12)
+
+
+def test_dual_search_ascended_cells_are_new_and_violated():
+    import skconvex.neural_network._deep as deep
+
+    X, y = _data(80, 2, seed=2)
+    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=5, random_state=0).fit(X, y)
+    check = deep._new_cells_check(est, X, y, 20, None, 3, n_ascended=6)
+    k = check["n_ascended"]
+    assert 0 < k <= 6 and check["sigs"].shape[0] == 20 + k
+    exact = deep._per_cell(check["enlarged"].dual_norms(check["Lam"]))[check["n_old"]:]
+    alpha = est.alpha * est.y_scale_
+    # moved up their dual values, the ascended cells are violated, beyond the sampled ones
+    assert np.all(exact[20:] > alpha) and exact[20:].max() > exact[:20].max()
+    # and none repeats a cell of the program or a sampled one (canonical keys)
+    from skconvex.problems.path_deep import cell_keys
+
+    tree, rows = est._tree(), np.ones(len(X), bool)
+    old = cell_keys(tree, *est._cells, rows)
+    sampled = cell_keys(tree, check["masks"][:, :20], check["sigs"][:20], rows)
+    new = [cell_keys(tree, check["masks"][:, [j]], check["sigs"][[j]], rows).pop()
+           for j in range(20, 20 + k)]
+    assert len(set(new)) == k and not (set(new) & (old | sampled))
+    # the dual search ranks them first
+    top = deep._top_violators(check, 3, alpha)
+    assert np.all(top >= 20)
