@@ -690,3 +690,16 @@ def test_dual_search_ascended_cells_are_new_and_violated():
     # the dual search ranks them first
     top = deep._top_violators(check, 3, alpha)
     assert np.all(top >= 20)
+
+
+def test_certificate_with_ascended_cells_is_sharper():
+    X, y = _data(60, 2)
+    est = PathRegularizedReLURegressor(alpha=5e-3, n_cells=40, random_state=0).fit(X, y)
+    plain = certify_path_optimality(est, X, y, n_new_cells=100, random_state=1)
+    sharp = certify_path_optimality(est, X, y, n_new_cells=100, n_ascended=10, random_state=1)
+    assert 100 < sharp.n_new_patterns <= 110
+    assert sharp.max_constraint_ratio > plain.max_constraint_ratio
+    assert sharp.n_violated > plain.n_violated
+    assert sharp.lower_bound_enlarged <= plain.lower_bound_enlarged + 1e-12
+    with pytest.raises(ValueError, match="n_ascended"):
+        certify_path_optimality(est, X, y, n_ascended=-1)
