@@ -8,6 +8,15 @@ from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.fista import solve_fista
 
 
+def _problem(loss, relu, n, seed, K=1):
+    """A two-layer program on Gaussian data with a ones column, 20 sampled patterns."""
+    rng = np.random.RandomState(seed)
+    X = np.hstack([rng.randn(n, 5), np.ones((n, 1))])
+    y = rng.randn(n, K) if loss == "squared" else np.sign(rng.randn(n, 1))
+    mask = gate_mask(X, sample_gates(X, 20, random_state=0))
+    return TwoLayerReLUProblem(X, y, mask, 1e-2, loss, relu=relu)
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("relu", [False, True])
 def test_fista_reaches_gaps_below_the_rounding_of_the_objective(loss, relu):
@@ -16,12 +25,7 @@ def test_fista_reaches_gaps_below_the_rounding_of_the_objective(loss, relu):
     converging (the gated squared program stalled at a relative gap of 1.7e-6 for 20,000
     iterations). The gradients' difference along the step decides there instead, and the
     gap goes on down to 1e-12 in a few hundred to about a thousand iterations."""
-    rng = np.random.RandomState(0)
-    n, d = 200, 6
-    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
-    y = rng.randn(n, 1) if loss == "squared" else np.sign(rng.randn(n, 1))
-    mask = gate_mask(X, sample_gates(X, 20, random_state=0))
-    problem = TwoLayerReLUProblem(X, y, mask, 1e-2, loss, relu=relu)
+    problem = _problem(loss, relu, 200, 0)
     res = solve_fista(problem, tol=1e-12, max_iter=5000, working_set=False)
     assert res.converged
     assert 0 <= res.gap <= 1e-12 * res.objective
@@ -31,11 +35,9 @@ def test_fista_reaches_gaps_below_the_rounding_of_the_objective(loss, relu):
 def test_single_precision_products_match_double(K):
     """``set_precision(float32)``: forward and adjoint to single-precision rounding, returned
     in float64; the default precision is restored exactly."""
+    problem = _problem("squared", True, 300, 2, K)
     rng = np.random.RandomState(0)
-    n, d = 300, 8
-    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
-    mask = gate_mask(X, sample_gates(X, 15, random_state=0))
-    problem = TwoLayerReLUProblem(X, rng.randn(n, K), mask, 1e-2, relu=True)
+    n = problem.n
     U, G = rng.randn(*problem.shape), rng.randn(n, K)
     T64, A64 = problem.forward(U), problem.adjoint(G)
     problem.set_precision(np.float32)
@@ -58,12 +60,7 @@ def test_mixed_precision_fista_certifies_in_double_precision(loss, relu):
     problem's products are left in double precision."""
     from skconvex.solvers import fista as F
 
-    rng = np.random.RandomState(1)
-    n, d = 400, 6
-    X = np.hstack([rng.randn(n, d - 1), np.ones((n, 1))])
-    y = rng.randn(n, 1) if loss == "squared" else np.sign(rng.randn(n, 1))
-    mask = gate_mask(X, sample_gates(X, 20, random_state=0))
-    problem = TwoLayerReLUProblem(X, y, mask, 1e-2, loss, relu=relu)
+    problem = _problem(loss, relu, 400, 1)
     assert problem.mixed_precision and F.COARSE_GAP > 1e-8
     seen = []
     set_precision = problem.set_precision
