@@ -229,8 +229,9 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
         previous solution. The ascent is what reaches the cells the full program uses: spiral
         (450 rows, alpha 1e-3, a budget of 300 cells, three splits) ends at objectives of
         0.2007, 0.2077 and 0.2023 with it (229 to 257 cells) and 0.2504, 0.2542 and 0.2522
-        without it, where three rounds of sampled candidates alone add few cells (169 to 215). The search stops early when no candidate is violated; ``n_cells_``
-        may then stay below ``n_cells``. The sampled program comes closer to the full
+        without it, where three rounds of sampled candidates alone add few cells (169 to 215).
+        The search stops early when no candidate is violated; ``n_cells_`` may then stay
+        below ``n_cells``. The sampled program comes closer to the full
         (unsampled) one than with the whole budget sampled at random (breast cancer, 100 cells,
         alpha 3e-3, 5 splits: test accuracy 0.966 -> 0.972; spiral, 600 cells, alpha 1e-3:
         0.979 -> 0.987, before the caps on projections and rounds).
@@ -697,21 +698,7 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
     Lam = -LOSSES[loss](Y[keep], s[keep]).grad(Z[keep])
     if n_ascended > 0:
         seen = cell_keys(tree, masks_old, sigs_old, keep) | cell_keys(tree, masks, sigs, keep)
-        B = _ASCENT_STARTS * n_ascended
-        W1 = rng.standard_normal((Xt.shape[1], B, tree.n_leaves))
-        E = rng.standard_normal((B, tree.n_nodes))
-        _normalize_blocks(tree, W1, E)
-        start = np.abs(_dual_values(tree, Xt[keep], W1, E, Lam)).max(axis=1)
-        # the starts of the largest values (rounded: repeated rows rank like reweighted ones)
-        top = np.argsort(-np.round(start / max(start.max(), 1e-300), 9),
-                         kind="stable")[:n_ascended]
-        W1, E, vals = ascend_subnetworks(Xt[keep], tree, W1[:, top], E[top], Lam)
-        # ascents often end on nearly the same network: keep the distinct ones (their outputs
-        # on the rows, weighted so that repeated rows count like reweighted ones)
-        F = np.maximum(tree.forward_random(Xt[keep], W1, E)[:, :, tree.root], 0.0)
-        kept = _distinct_columns(F * np.sqrt(s[keep])[:, None], vals, _ASCENT_DISTINCT)
-        W1, E = W1[:, kept], E[kept]
-        more_m, more_s = cells_of_networks(Xt, tree, W1, E, keep, seen)
+        more_m, more_s = _ascended_cells(Xt, tree, Lam, keep, s, seen, n_ascended, rng)
         if more_m:
             masks = np.concatenate([masks, np.stack(more_m, axis=1)], axis=1)
             sigs = np.concatenate([sigs, np.stack(more_s)])
@@ -724,6 +711,29 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
                                fit_intercept=estimator.fit_intercept)
     return dict(masks=masks, sigs=sigs, enlarged=enlarged, Lam=Lam, loss=loss, n_old=C_old,
                 n_ascended=len(more_m) if n_ascended > 0 else 0)
+
+
+def _ascended_cells(Xt, tree, Lam, keep, s, seen, n_ascended, rng):
+    """The new cells (lists of masks and signs, as :func:`cells_of_networks`) of
+    ``n_ascended`` sub-networks ascended on their dual constraint value at the dual point
+    ``Lam`` (on the rows ``keep``, of normalized weights ``s``), started from the best of
+    ``_ASCENT_STARTS`` times as many random ones, without near-copies and without the cells
+    in ``seen``."""
+    B = _ASCENT_STARTS * n_ascended
+    W1 = rng.standard_normal((Xt.shape[1], B, tree.n_leaves))
+    E = rng.standard_normal((B, tree.n_nodes))
+    _normalize_blocks(tree, W1, E)
+    X = Xt[keep]
+    start = np.abs(_dual_values(tree, X, W1, E, Lam)).max(axis=1)
+    # the starts of the largest values (rounded: repeated rows rank like reweighted ones)
+    top = np.argsort(-np.round(start / max(start.max(), 1e-300), 9), kind="stable")
+    W1, E, values = ascend_subnetworks(X, tree, W1[:, top[:n_ascended]],
+                                       E[top[:n_ascended]], Lam)
+    # ascents often end on nearly the same network: keep the distinct ones (their outputs on
+    # the rows, weighted so that repeated rows count like reweighted ones)
+    F = np.maximum(tree.forward_random(X, W1, E)[:, :, tree.root], 0.0)
+    kept = _distinct_columns(F * np.sqrt(s[keep])[:, None], values, _ASCENT_DISTINCT)
+    return cells_of_networks(Xt, tree, W1[:, kept], E[kept], keep, seen)
 
 
 def _distinct_columns(F, values, max_cosine):
