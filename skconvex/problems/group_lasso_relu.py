@@ -321,22 +321,24 @@ class TwoLayerReLUProblem:
         """Estimate of the Lipschitz constant of the data term's gradient in (U, c): the loss
         curvature times ``||F^T diag(s) F||`` (power iteration; solvers backtrack anyway)."""
         if self._lip is None:
-            saved, self._dtype = self._dtype, np.dtype(np.float32 if self.mixed_precision
-                                                       else np.float64)
-            rng = np.random.RandomState(random_state)
-            U = rng.standard_normal(self.shape)
-            c = rng.standard_normal(self.K) if self.fit_intercept else np.zeros(self.K)
-            norm2 = 1.0
-            for _ in range(n_iter):
-                nrm = np.sqrt(np.sum(U * U) + np.sum(c * c))
-                U, c = U / nrm, c / nrm
-                Z = self.s[:, None] * self.scores(self.forward(U), c)
-                U = self.adjoint(Z)
-                c = Z.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
-                norm2 = np.sqrt(np.sum(U * U) + np.sum(c * c))
-            self._dtype = saved
-            # an estimate (the products in single precision when they can be: half the cost);
-            # the solvers backtrack on it anyway
+            # an estimate (the solvers backtrack on it anyway): the products in single
+            # precision when they can be, at half the cost
+            saved = self._dtype
+            self._dtype = np.dtype(np.float32 if self.mixed_precision else np.float64)
+            try:
+                rng = np.random.RandomState(random_state)
+                U = rng.standard_normal(self.shape)
+                c = rng.standard_normal(self.K) if self.fit_intercept else np.zeros(self.K)
+                norm2 = 1.0
+                for _ in range(n_iter):
+                    nrm = np.sqrt(np.sum(U * U) + np.sum(c * c))
+                    U, c = U / nrm, c / nrm
+                    Z = self.s[:, None] * self.scores(self.forward(U), c)
+                    U = self.adjoint(Z)
+                    c = Z.sum(axis=0) if self.fit_intercept else np.zeros(self.K)
+                    norm2 = np.sqrt(np.sum(U * U) + np.sum(c * c))
+            finally:
+                self._dtype = saved
             self._lip = 1.05 * self.loss.curvature * norm2
         return self._lip
 
