@@ -29,7 +29,10 @@ Models:
   ``--path-widths 2,8`` chooses the sub-networks' first-layer width m (``widths=(m,)``) on
   validation too (wider trees are a richer model: the MLP(w, w) is a sum of width-w trees);
   ``--cell-search dual`` picks the cells by column generation on the dual constraints
-  (default random, the protocol of the records before this option);
+  (default random, the protocol of the records before this option); ``--intercept-scaling
+  1,3`` chooses its ``intercept_scaling`` on validation too (the first-layer biases count as
+  ``b / c`` in the path norm; the MLP does not penalize its biases; default 1 alone, the
+  estimator's default and the protocol of the records before this option);
 - ``three``: ConvexThreeLayerClassifier (its default gated program, same alpha);
 - ``2-layer``: ConvexReLUClassifier(activation="relu", same alpha, n_patterns = 2 n_cells);
 - ``MLP(w,w)``: MLPClassifier(hidden_layer_sizes=(w, w)), L-BFGS, standardized inputs.
@@ -126,7 +129,7 @@ def models(args):
         "path": lambda s, p: PathRegularizedReLUClassifier(
             alpha=p["alpha"], n_cells=p["cells"], cell_search=args.cell_search,
             widths=(p.get("width", args.path_widths[0]),), max_iter=args.max_iter,
-            random_state=s),
+            intercept_scaling=p.get("c", args.intercept_scaling[0]), random_state=s),
         "2-layer": lambda s, p: ConvexReLUClassifier(
             alpha=p["alpha"], n_patterns=2 * p["cells"], activation="relu",
             max_iter=args.max_iter, random_state=s),
@@ -160,9 +163,14 @@ def grid_of(model, args):
     if model == "three":
         return [{"alpha": a} for a in alphas]
     cells = args.n_cells if args.alpha is None else args.n_cells[:1]
-    if model == "path" and len(args.path_widths) > 1 and args.alpha is None:
-        return [{"alpha": a, "cells": c, "width": w}
-                for w in args.path_widths for c in cells for a in alphas]
+    if model == "path" and args.alpha is None and (len(args.path_widths) > 1 or
+                                                   len(args.intercept_scaling) > 1):
+        extra = [{}]  # the widths, then the intercept scalings, when several are tried
+        if len(args.path_widths) > 1:
+            extra = [{**e, "width": w} for e in extra for w in args.path_widths]
+        if len(args.intercept_scaling) > 1:
+            extra = [{**e, "c": v} for e in extra for v in args.intercept_scaling]
+        return [{"alpha": a, "cells": c, **e} for e in extra for c in cells for a in alphas]
     return [{"alpha": a, "cells": c} for c in cells for a in alphas]
 
 
@@ -327,6 +335,10 @@ def main(argv=None):
                    help="the path model's first-layer widths per sub-network (widths=(m,)), "
                         "comma-separated; with several, m is chosen on validation with alpha "
                         "and the cells (default 2, the estimator's default)")
+    p.add_argument("--intercept-scaling", default="1",
+                   help="the path model's intercept_scaling, comma-separated; with several, "
+                        "it is chosen on validation with alpha, the cells and the width "
+                        "(default 1, the estimator's default)")
     p.add_argument("--n-max", type=int, default=None)
     p.add_argument("--max-iter", type=int, default=10_000)
     p.add_argument("--sets", default=DEFAULT_SETS)
@@ -359,6 +371,8 @@ def main(argv=None):
     args.alphas = (CONVEX_ALPHAS if args.alphas is None else
                    tuple(float(a) for a in args.alphas.split(",")))
     args.path_widths = sorted(int(m) for m in args.path_widths.split(",") if m.strip())
+    args.intercept_scaling = sorted(float(v) for v in args.intercept_scaling.split(",")
+                                    if v.strip())
     args.mlp_alphas = (MLP_ALPHAS if args.mlp_alphas is None else
                        tuple(float(a) for a in args.mlp_alphas.split(",")))
     args.n_cells = [int(c) for c in (args.n_cells or ("40" if args.quick else
@@ -384,6 +398,7 @@ def main(argv=None):
                   f"{tuple(args.n_cells)}")
     log(f"commit {head}; seeds {seeds}; {alpha_desc}; path cell_search {args.cell_search}; "
         f"path widths {'/'.join(f'({m},)' for m in args.path_widths)}; "
+        f"path intercept_scaling {'/'.join(f'{v:g}' for v in args.intercept_scaling)}; "
         f"subsample <= {n_max}; max_iter {args.max_iter}")
     builders = models(args)
     names = list(builders)
@@ -404,8 +419,8 @@ def main(argv=None):
         if args.alpha is None:
             val_desc = "; ".join(f"{m} " + ", ".join(f"{describe(p)}:{v:.3f}" for p, v in val[m])
                                  for m in names)
-            val_lines.append(f"  {name}: validation, alpha[/cells]:score "
-                             f"({time.perf_counter() - t0:.0f} s): "
+            val_lines.append(f"  {name}: validation, alpha[/cells][/width][/intercept_scaling]"
+                             f":score ({time.perf_counter() - t0:.0f} s): "
                              f"{val_desc}")
         acc = {m: [] for m in names}
         tim = {m: [] for m in names}

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize
 
 from skconvex import PathRegularizedReLUClassifier, PathRegularizedReLURegressor
@@ -110,6 +110,49 @@ def test_estimator_objective_equals_recovered_network(depth, widths):
         for net in est.subnetworks_)
     assert_allclose(est.predict(X), f, rtol=1e-9, atol=1e-10)
 
+
+
+def test_intercept_scaling_penalizes_the_first_layer_biases_less():
+    """``intercept_scaling = c``: the program's constant column holds ``c``, so the objective is
+    the loss plus the path norms with each first-layer bias counted as ``b / c`` (recomputed here
+    from the raw networks); the cells are sampled alike for every ``c`` (on the unit column), so
+    over the same cells a larger ``c`` never has a larger optimum."""
+    X, y = _data(120, 2)
+    X = X * [3.0, 0.5] + [1.0, -2.0]
+    fits = {}
+    for c in (1.0, 4.0):
+        est = PathRegularizedReLURegressor(alpha=2e-3, n_cells=15, tol=1e-10, max_iter=30_000,
+                                           intercept_scaling=c, random_state=0).fit(X, y)
+        fits[c] = est
+        assert est.duality_gap_ <= 1e-8 * est.objective_
+        norms = []
+        for net in est.subnetworks_:
+            W = net["coefs"][0]
+            w_std = W * est._scale[:, None]  # the weights on the standardized features
+            b_std = net["intercept"] + est._mean @ W
+            norms.append(path_norm([np.vstack([w_std, b_std / c])] + net["coefs"][1:]))
+        objective = 0.5 * np.mean((est.predict(X) - y) ** 2) + \
+            est.alpha * est.y_scale_ * sum(norms)
+        assert_allclose(objective, est.objective_, rtol=1e-7)
+        assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-7)
+        # predict (the raw network) is the convex model's prediction on the training data
+        Xt = np.hstack([(X - est._mean) / est._scale, np.full((len(X), 1), c)])
+        masks, sigs = est._cells
+        p = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree((2,)),
+                            est.alpha * est.y_scale_)
+        U, c0 = unpack(est._convex_weights, p.shape)
+        assert_allclose(est.predict(X), p.forward(U)[:, 0] + c0[0], rtol=1e-8, atol=1e-10)
+    for a, b in zip(fits[1.0]._cells, fits[4.0]._cells):
+        assert_array_equal(a, b)
+    assert fits[4.0].objective_ <= fits[1.0].objective_ * (1 + 1e-8)
+    assert fits[4.0].objective_ < 0.999 * fits[1.0].objective_  # the biases matter here
+    # without first-layer biases the parameter plays no part
+    a, b = (PathRegularizedReLURegressor(alpha=2e-3, n_cells=10, fit_intercept=False,
+                                         intercept_scaling=c, random_state=0).fit(X, y)
+            for c in (1.0, 4.0))
+    assert_allclose(a.predict(X), b.predict(X))
+    with pytest.raises(ValueError, match="intercept_scaling"):
+        PathRegularizedReLURegressor(intercept_scaling=0.0).fit(X, y)
 
 def test_classifier_vector_output_and_probabilities():
     from sklearn.datasets import load_iris
@@ -538,8 +581,9 @@ def test_dual_cell_search_classifier_string_labels():
     assert cert.duality_gap >= 0
 
 
-@pytest.mark.parametrize("task", ["binary", "multiclass"])
-def test_program_over_an_mlps_cells_holds_the_mlp(task):
+@pytest.mark.parametrize("task,scaling", [("binary", 1.0), ("multiclass", 1.0),
+                                          ("binary", 4.0)])
+def test_program_over_an_mlps_cells_holds_the_mlp(task, scaling):
     """The global-optimality claim against scikit-learn's own trainer, for depth 3: an
     L-BFGS-trained MLP(6, 6), untied into trees (second-layer biases on an always-on leaf), is a
     feasible point of the path program over its own cells; carried over exactly, it is never
@@ -559,7 +603,8 @@ def test_program_over_an_mlps_cells_holds_the_mlp(task):
         warnings.simplefilter("ignore")  # any network will do
         mlp = MLPClassifier(hidden_layer_sizes=(6, 6), alpha=1.0, solver="lbfgs",
                             max_iter=500, random_state=0).fit(Z, y)
-    est = PathRegularizedReLUClassifier(alpha=1e-2, depth=3, widths=(7,), random_state=0)
+    est = PathRegularizedReLUClassifier(alpha=1e-2, depth=3, widths=(7,),
+                                        intercept_scaling=scaling, tol=1e-8, random_state=0)
     est._fit_over(X, y, _mlp_cells(mlp, _standardize(X, None, True)[0]))
     assert est.n_cells_ <= 6
     assert est.duality_gap_ <= 1e-6 * est.objective_
