@@ -342,7 +342,8 @@ def _certify_mlp(mlp, X, y, *, sample_weight, n_patterns, n_anchors, rtol, gap_t
 
 def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
                          random_state):
-    from skconvex.neural_network._two_layer import _convex_relu_dual_check, _hidden_units
+    from skconvex.neural_network._two_layer import (_bias_scaling, _convex_relu_dual_check,
+                                                    _hidden_units)
 
     if sample_weight is not None:
         Xv = validate_data(est, X, dtype=np.float64, reset=False)
@@ -379,7 +380,8 @@ def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
     if bad_q.size:
         V = V / np.maximum(np.linalg.norm(V, axis=0), 1e-300)
         W = V[:d] / est._scale[:, None]
-        b = (V[d] if est.fit_intercept else np.zeros(bad_q.size)) - est._mean @ W
+        b = (_bias_scaling(est) * V[d] if est.fit_intercept else np.zeros(bad_q.size)) - \
+            est._mean @ W
     else:
         W, b = np.zeros((d, 0)), np.zeros(0)
     all_ratio = max(float(np.max(chk["norms_new"], initial=0.0)),

@@ -17,7 +17,8 @@ from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._regressor import _program_alpha, _target_scale, y_scale_doc
 from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
-                                                _ColumnSearchMixin, _extended_weights)
+                                                _bias_scaling, _ColumnSearchMixin,
+                                                _extended_weights, _sampling_view)
 from skconvex.problems._losses import LOSSES
 from skconvex.problems.path_deep import (CellTree, PathDeepProblem, _dual_values,
                                          _normalize_blocks, ascend_subnetworks, cell_keys,
@@ -278,25 +279,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
         self.fit_time_ = time.perf_counter() - t0
         return self
 
-    def _prepare(self, X, sample_weight):
-        """Standardized features and, with ``fit_intercept``, a constant column of value
-        ``intercept_scaling``: ``(Xt, mean, scale)``."""
-        Xt, mean, scale = _BaseConvexReLU._prepare(self, X, sample_weight)
-        if self.fit_intercept and self.intercept_scaling != 1.0:
-            Xt[:, -1] = self.intercept_scaling
-        return Xt, mean, scale
-
-    def _sampling_view(self, Xt):
-        """``Xt`` with its constant column divided by ``intercept_scaling``: random
-        sub-networks drawn on it have biases of the scale of a standardized feature whatever
-        ``intercept_scaling`` is. A cell is a sign pattern, so the cells drawn on it are cells
-        of ``Xt`` (a network ``W`` on the view is the network ``W`` with its bias row divided
-        by ``intercept_scaling`` on ``Xt``)."""
-        if not self.fit_intercept or self.intercept_scaling == 1.0:
-            return Xt
-        Xs = Xt.copy()
-        Xs[:, -1] /= self.intercept_scaling
-        return Xs
+    _prepare = _BaseConvexReLU._prepare
 
     def _tree(self):
         widths = (2,) * (self.depth - 2) if self.widths is None else tuple(self.widths)
@@ -321,8 +304,8 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
             masks, sigs = self._search_cells  # a round of the dual cell search
         else:
             budget = getattr(self, "_search_budget", None) or self.n_cells
-            masks, sigs = sample_cells(self._sampling_view(Xt), budget, tree,
-                                       sample_weight=sample_weight,
+            masks, sigs = sample_cells(_sampling_view(Xt, _bias_scaling(self)), budget,
+                                       tree, sample_weight=sample_weight,
                                        random_state=check_random_state(self.random_state))
         if masks.shape[1] == 0:
             raise ValueError("no cell with an active last hidden unit was found on these data "
@@ -349,7 +332,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
                 W1 = problem.V_ @ (problem.V_.T @ W1)
             std_nets.append([W1] + weights[1:])
             W1_raw = W1[:d] / problem.scale_[:, None]
-            b1 = (self.intercept_scaling * W1[d] if self.fit_intercept
+            b1 = (_bias_scaling(self) * W1[d] if self.fit_intercept
                   else np.zeros(W1.shape[1])) - \
                 problem.mean_ @ W1_raw
             raw_nets.append({"coefs": [W1_raw] + weights[1:], "intercept": b1, "output": k})
@@ -718,13 +701,13 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
     Xt = (X - estimator._mean) / estimator._scale
     if estimator.fit_intercept:
-        Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), float(estimator.intercept_scaling))])
+        Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), _bias_scaling(estimator))])
     if estimator._V is not None:
         Xt = (Xt @ estimator._V) @ estimator._V.T
     tree = estimator._tree()
     rng = check_random_state(random_state)
     masks_old, sigs_old = estimator._cells
-    masks, sigs = sample_cells(estimator._sampling_view(Xt), n_new_cells, tree, sample_weight=sample_weight,
+    masks, sigs = sample_cells(_sampling_view(Xt, _bias_scaling(estimator)), n_new_cells, tree, sample_weight=sample_weight,
                                random_state=rng)
     # the dual direction at the fitted predictions (on the training data every sub-network
     # follows its cell, so the forward pass is the convex model's prediction), with the
@@ -738,7 +721,7 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
         seen = cell_keys(tree, masks_old, sigs_old, keep) | cell_keys(tree, masks, sigs, keep)
         more_m, more_s = _ascended_cells(
             Xt, tree, Lam, keep, s, seen, n_ascended, rng,
-            bias_scale=float(estimator.intercept_scaling) if estimator.fit_intercept else 1.0)
+            bias_scale=_bias_scaling(estimator))
         if more_m:
             masks = np.concatenate([masks, np.stack(more_m, axis=1)], axis=1)
             sigs = np.concatenate([sigs, np.stack(more_s)])

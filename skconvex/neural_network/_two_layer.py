@@ -143,6 +143,36 @@ def _standardize(X, sample_weight, fit_intercept):
     return Z, mean, scale
 
 
+def _bias_scaling(estimator):
+    """The value of the constant column of ``estimator``'s preprocessed data
+    (``intercept_scaling`` with ``fit_intercept``), or 1.0 when it has none."""
+    if not estimator.fit_intercept:
+        return 1.0
+    return float(getattr(estimator, "intercept_scaling", 1.0))
+
+
+def _sampling_view(Xt, c):
+    """``Xt`` with its constant column (last, of value ``c``) divided by ``c``: generators
+    drawn at random on it have biases of the scale of a standardized feature whatever ``c``
+    is. A pattern is a sign pattern, so a generator ``g`` on the view is ``g`` with its last
+    entry divided by ``c`` on ``Xt`` (:func:`_generators_on_data`)."""
+    if c == 1.0:
+        return Xt
+    Xs = Xt.copy()
+    Xs[:, -1] /= c
+    return Xs
+
+
+def _generators_on_data(G, c):
+    """Generators (columns) drawn on :func:`_sampling_view` mapped to the data ``Xt``: the
+    same patterns."""
+    if c == 1.0:
+        return G
+    G = np.array(G, dtype=np.float64)
+    G[-1] /= c
+    return G
+
+
 # tiny programs: the polish rounds (proximal-gradient iterations per round, number of rounds)
 # stop at this relative duality gap (usually reached by the first Newton solve: 1e-14)
 _NEWTON_GAP, _NEWTON_ROUNDS, _ROUND_ITER = 1e-12, 4, 500
@@ -252,12 +282,12 @@ def _mlp_first_layer(mlp):
     return np.vstack([mlp.coefs_[0], mlp.intercepts_[0][None, :]])
 
 
-def _mlp_gates(mlp):
+def _mlp_gates(mlp, intercept_scaling=1.0):
     """The generators of the activation patterns of a fitted scikit-learn MLP's hidden units
     (trained on inputs standardized as the convex estimators' preprocessing does), unit-normed:
     the columns that ``_fit_over`` of a two-layer estimator takes. (The certificate of an MLP in
     its own objective is :func:`skconvex.inspection.certify`.)"""
-    G = _mlp_first_layer(mlp)
+    G = _generators_on_data(_mlp_first_layer(mlp), intercept_scaling)
     return G / np.maximum(np.linalg.norm(G, axis=0), 1e-300)
 
 
@@ -270,12 +300,13 @@ def _network_from_mlp(est, mlp):
     objective in ``est``'s program; on the program over the MLP's own patterns
     (:func:`_mlp_gates`) that network is a feasible point, so the objective is at least the
     program's optimum."""
-    U, W2 = _mlp_first_layer(mlp), mlp.coefs_[1]
+    cb = _bias_scaling(est)
+    U, W2 = _generators_on_data(_mlp_first_layer(mlp), cb), mlp.coefs_[1]
     r = np.sqrt(np.linalg.norm(W2, axis=1) / np.maximum(np.linalg.norm(U, axis=0), 1e-300))
     U, W2 = U * r, W2 / r[:, None]
     net = copy.deepcopy(est)
     W1 = U[:-1] / est._scale[:, None]
-    b1 = U[-1] - est._mean @ W1
+    b1 = cb * U[-1] - est._mean @ W1
     net.coefs_, net.intercepts_ = [W1, W2], [b1, np.asarray(mlp.intercepts_[1], float)]
     net.gate_coefs_, net.gate_intercepts_ = W1, b1  # gated by its own units: ReLU units
     net._std_weights = (U, W2)
@@ -366,6 +397,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
         "activation": [StrOptions({"relu", "gated_relu"})],
         "hidden_units": [StrOptions({"auto", "shared", "per_output"})],
         "fit_intercept": ["boolean"],
+        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"auto", "fista", "cvxpy"})],
         "warm_start": ["boolean"],
     }
@@ -388,17 +420,26 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
 
     # -- preprocessing -------------------------------------------------------------------
     def _prepare(self, X, sample_weight):
-        return _standardize(X, sample_weight, self.fit_intercept)
+        """Standardized features and, with ``fit_intercept``, a constant column of value
+        ``intercept_scaling``: ``(Xt, mean, scale)``."""
+        Xt, mean, scale = _standardize(X, sample_weight, self.fit_intercept)
+        c = _bias_scaling(self)
+        if c != 1.0:
+            Xt[:, -1] = c
+        return Xt, mean, scale
 
     def _build(self, X, Y, sample_weight, loss):
         Xt, mean, scale = self._prepare(X, sample_weight)
         G = getattr(self, "_gates_std", None)
         if getattr(self, "_search_gates", None) is not None:
             G = self._search_gates  # a round of the dual pattern search
-        elif not (self.warm_start and G is not None and G.shape[0] == Xt.shape[1]):
+        elif not (self.warm_start and G is not None and G.shape[0] == Xt.shape[1]
+                  and getattr(self, "_gates_scaling", 1.0) == _bias_scaling(self)):
             budget = getattr(self, "_search_budget", None) or self.n_patterns
-            G = sample_gates(Xt, budget, sample_weight=sample_weight,
-                             random_state=check_random_state(self.random_state))
+            c = _bias_scaling(self)
+            G = _generators_on_data(
+                sample_gates(_sampling_view(Xt, c), budget, sample_weight=sample_weight,
+                             random_state=check_random_state(self.random_state)), c)
         mask = gate_mask(Xt, G)
         problem = TwoLayerReLUProblem(Xt, Y, mask, _program_alpha(self), loss,
                                       sample_weight=sample_weight,
@@ -500,10 +541,11 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
         h = q_idx.size
         # back to raw inputs: x~ = [(x - mean) / scale, 1]
         W1 = U_std[:d] / problem.scale_[:, None]
-        b1 = (U_std[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ W1
+        cb = _bias_scaling(self)  # x~ = [(x - mean) / scale, intercept_scaling]
+        b1 = (cb * U_std[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ W1
         Gs = problem.gates_[:, q_idx % P]
         GW = Gs[:d] / problem.scale_[:, None]
-        gb = (Gs[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ GW
+        gb = (cb * Gs[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ GW
         self.coefs_ = [W1, W2]
         c = np.asarray(c, dtype=np.float64)
         if problem.loss_name == "cross_entropy":
@@ -517,6 +559,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
         self.n_patterns_ = int(P)
         self.max_violation_ = problem.max_violation(U)
         self._gates_std = problem.gates_
+        self._gates_scaling = cb
         self._convex_weights = result.w
         self._std_weights = (U_std, W2)  # the network on standardized inputs (weight decay)
         self._mean, self._scale = problem.mean_, problem.scale_
@@ -597,6 +640,13 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     loss : {"squared"}, default="squared"
     fit_intercept : bool, default=True
         Biases in the hidden layer and an unpenalized output intercept.
+    intercept_scaling : float, default=1.0
+        Value of the constant column appended to the standardized inputs for the hidden
+        biases (> 0; used with ``fit_intercept``), as in
+        :class:`~sklearn.linear_model.LogisticRegression`: a hidden unit's bias ``b`` counts
+        in the weight decay as ``b / intercept_scaling``, so a larger value penalizes the
+        biases less (scikit-learn's MLP does not penalize them). The program and its
+        certificate are exact for every value; the patterns are sampled as with 1.0.
     solver : {"auto", "fista", "cvxpy"}, default="auto"
         "fista": accelerated proximal gradient with backtracking and restarts on working sets of
         groups; for relu its prox projects every column onto its cone exactly (every iterate
@@ -666,8 +716,8 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
 
     def __init__(self, alpha=1e-2, *, n_patterns=100, pattern_search="random",
                  activation="gated_relu", hidden_units="auto", loss="squared",
-                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
-                 random_state=None, verbose=0, warm_start=False):
+                 fit_intercept=True, intercept_scaling=1.0, solver="auto", tol=1e-6,
+                 max_iter=2000, random_state=None, verbose=0, warm_start=False):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.pattern_search = pattern_search
@@ -675,6 +725,7 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         self.hidden_units = hidden_units
         self.loss = loss
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
@@ -742,6 +793,7 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
         "auto": logistic for two classes, cross_entropy otherwise; "cross_entropy" with two
         classes uses two outputs.
     fit_intercept : bool, default=True
+    intercept_scaling : float, default=1.0
     solver : {"auto", "fista", "cvxpy"}, default="auto"
     tol : float, default=1e-6
     max_iter : int, default=2000
@@ -774,8 +826,8 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
 
     def __init__(self, alpha=1e-2, *, n_patterns=100, pattern_search="random",
                  activation="gated_relu", hidden_units="auto", loss="auto",
-                 fit_intercept=True, solver="auto", tol=1e-6, max_iter=2000,
-                 random_state=None, verbose=0, warm_start=False):
+                 fit_intercept=True, intercept_scaling=1.0, solver="auto", tol=1e-6,
+                 max_iter=2000, random_state=None, verbose=0, warm_start=False):
         self.alpha = alpha
         self.n_patterns = n_patterns
         self.pattern_search = pattern_search
@@ -783,6 +835,7 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
         self.hidden_units = hidden_units
         self.loss = loss
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
@@ -890,8 +943,9 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=np.float64, reset=False)
     Xt = (X - estimator._mean) / estimator._scale
+    cb = _bias_scaling(estimator)
     if estimator.fit_intercept:
-        Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+        Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), cb)])
     if isinstance(estimator, ClassifierMixin):
         yi = np.searchsorted(estimator.classes_, y)
         K = len(estimator.classes_)
@@ -912,7 +966,8 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     objective, bound_old, c_opt, norms_old = full.certificate(U, c)
     Lam = -full.loss.grad(full.scores(full.forward(U), c_opt))
     # (fewer may exist: the certificate reports how many were checked)
-    G_new = sample_gates(full.X, n_new_patterns, random_state=random_state, warn=False)
+    G_new = _generators_on_data(sample_gates(_sampling_view(full.X, cb), n_new_patterns,
+                                             random_state=random_state, warn=False), cb)
     G_new = G_new[:, :n_new_patterns]
     # the dual constraint values of the new patterns (below alpha / 2 they may be upper
     # bounds, which decides nothing here)

@@ -177,6 +177,41 @@ def test_recovered_network_equals_convex_model(activation):
         assert est.max_violation_ <= 1e-10
 
 
+
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_intercept_scaling_penalizes_hidden_biases_less(activation):
+    """``intercept_scaling = c``: the program's constant column holds ``c``, so the objective is
+    the loss plus the weight decay with each hidden bias counted as ``b / c`` (recomputed here
+    from the raw network); the patterns are sampled alike for every ``c`` (on the unit column),
+    so a larger ``c`` never has a larger optimum."""
+    X, y = _planted(150, 2)
+    X = X * [3.0, 0.5] + [1.0, -2.0]
+    fits = {}
+    for c in (1.0, 4.0):
+        est = ConvexReLURegressor(alpha=2e-3, n_patterns=15, activation=activation, tol=1e-10,
+                                  max_iter=40_000, intercept_scaling=c,
+                                  random_state=0).fit(X, y)
+        fits[c] = est
+        assert est.duality_gap_ <= 1e-8 * est.objective_
+        W1, W2 = est.coefs_
+        w_std = W1 * est._scale[:, None]  # the weights on the standardized features
+        b_std = est.intercepts_[0] + est._mean @ W1
+        decay = np.sum(np.linalg.norm(np.vstack([w_std, b_std / c]), axis=0) *
+                       np.linalg.norm(W2, axis=1))
+        objective = 0.5 * np.mean((est.predict(X) - y) ** 2) + est.alpha * est.y_scale_ * decay
+        assert_allclose(objective, est.objective_, rtol=1e-7)
+        assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-7)
+    G1, G4 = fits[1.0]._gates_std, fits[4.0]._gates_std
+    assert_allclose(G4[:-1], G1[:-1])
+    assert_allclose(4.0 * G4[-1], G1[-1])
+    assert fits[4.0].objective_ <= fits[1.0].objective_ * (1 + 1e-8)
+    assert fits[4.0].objective_ < 0.999 * fits[1.0].objective_  # the biases matter here
+    # the certificate's fresh patterns are drawn the same way
+    cert = certify_global_optimality(fits[4.0], X, y, random_state=0)
+    assert cert.relative_gap >= 0
+    with pytest.raises(ValueError, match="intercept_scaling"):
+        ConvexReLURegressor(intercept_scaling=-1.0).fit(X, y)
+
 def test_gap_shrinks_with_tol():
     X, y = _planted(150, 3)
     gaps = []
@@ -616,8 +651,9 @@ def test_fista_rounds_polish_slow_programs_to_rounding_level(monkeypatch, activa
     assert plain.duality_gap_ > 1e3 * est.duality_gap_
 
 
-@pytest.mark.parametrize("task", ["regression", "multiclass"])
-def test_program_over_an_mlps_patterns_holds_the_mlp(task):
+@pytest.mark.parametrize("task,scaling", [("regression", 1.0), ("multiclass", 1.0),
+                                          ("multiclass", 4.0)])
+def test_program_over_an_mlps_patterns_holds_the_mlp(task, scaling):
     """The global-optimality claim against scikit-learn's own trainer: the program over the
     activation patterns of an Adam-trained MLP has the MLP's network as a feasible point, so
     that network (carried over exactly) is never below the certified optimum minus its gap,
@@ -631,15 +667,17 @@ def test_program_over_an_mlps_patterns_holds_the_mlp(task):
     if task == "regression":
         X, y = load_diabetes(return_X_y=True)
         X, y = X[:150], (y[:150] - y[:150].mean()) / y[:150].std()
-        MLP, est = MLPRegressor, ConvexReLURegressor(alpha=1e-2, random_state=0)
+        MLP, est = MLPRegressor, ConvexReLURegressor(alpha=1e-2, intercept_scaling=scaling,
+                                                     random_state=0)
     else:
         X, y = load_wine(return_X_y=True)
-        MLP, est = MLPClassifier, ConvexReLUClassifier(alpha=1e-2, random_state=0)
+        MLP, est = MLPClassifier, ConvexReLUClassifier(alpha=1e-2, intercept_scaling=scaling,
+                                                       random_state=0)
     Z = StandardScaler().fit_transform(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the MLP may stop at max_iter: any network will do
         mlp = MLP(hidden_layer_sizes=(12,), max_iter=300, random_state=0).fit(Z, y)
-    est._fit_over(X, y, _mlp_gates(mlp))
+    est._fit_over(X, y, _mlp_gates(mlp, scaling))
     assert est.n_patterns_ <= 12
     assert est.duality_gap_ <= 1e-6 * est.objective_
     assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
