@@ -18,7 +18,8 @@ from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._regressor import _program_alpha, _target_scale, y_scale_doc
 from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
                                                 _bias_scaling, _ColumnSearchMixin,
-                                                _extended_weights, _sampling_view)
+                                                _extended_weights, _generators_on_data,
+                                                _sampling_view)
 from skconvex.problems._losses import LOSSES
 from skconvex.problems.path_deep import (CellTree, PathDeepProblem, _dual_values,
                                          _normalize_blocks, ascend_subnetworks, cell_keys,
@@ -148,7 +149,7 @@ def _network_from_mlp(est, mlp):
     """A copy of the fitted path estimator ``est`` (depth 3, widths ``(m1 + 1,)``) carrying the
     network of the MLP (see :func:`_mlp_as_tree`; one sub-network per second-layer unit and
     output). Its ``regularized_loss`` is the MLP's network's objective in ``est``'s program."""
-    c = float(est.intercept_scaling)
+    c = _bias_scaling(est)
     U, E, W3 = _mlp_as_tree(mlp, c)
     if tuple(est.widths_) != (U.shape[1],):
         raise ValueError(f"the estimator's tree has widths {est.widths_}; the MLP's needs "
@@ -421,8 +422,9 @@ _DOC_PROGRAM = """
     squared). A first-layer unit's bias ``b`` enters that vector as ``b / intercept_scaling``
     (the constant column of the preprocessed data holds ``intercept_scaling``), so a larger
     value penalizes the biases less; scikit-learn's MLP does not penalize them at all. This is
-    solved exactly as a convex group lasso with one Frobenius group per *cell* (activation patterns of every unit and signs of every edge) and the cone constraints
-    that make the patterns those of the network; ``n_cells`` cells are sampled from random
+    solved exactly as a convex group lasso with one Frobenius group per *cell* (activation
+    patterns of every unit and signs of every edge) and the cone constraints that make the
+    patterns those of the network; ``n_cells`` cells are sampled from random
     sub-networks of the tree shape (Ergen & Pilanci, 2021). Every nonzero group is one
     sub-network; the recovered network's regularized loss equals the convex objective, and its
     forward pass equals the convex model's prediction on the training data (the cone
@@ -709,7 +711,8 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
     tree = estimator._tree()
     rng = check_random_state(random_state)
     masks_old, sigs_old = estimator._cells
-    masks, sigs = sample_cells(_sampling_view(Xt, _bias_scaling(estimator)), n_new_cells, tree, sample_weight=sample_weight,
+    masks, sigs = sample_cells(_sampling_view(Xt, _bias_scaling(estimator)), n_new_cells, tree,
+                               sample_weight=sample_weight,
                                random_state=rng)
     # the dual direction at the fitted predictions (on the training data every sub-network
     # follows its cell, so the forward pass is the convex model's prediction), with the
@@ -748,7 +751,7 @@ def _ascended_cells(Xt, tree, Lam, keep, s, seen, n_ascended, rng, bias_scale=1.
     biases have the scale of a standardized feature; 1.0: no constant column)."""
     B = _ASCENT_STARTS * n_ascended
     W1 = rng.standard_normal((Xt.shape[1], B, tree.n_leaves))
-    W1[-1] /= bias_scale
+    W1 = _generators_on_data(W1, bias_scale)
     E = rng.standard_normal((B, tree.n_nodes))
     _normalize_blocks(tree, W1, E)
     X = Xt[keep]
