@@ -22,9 +22,12 @@ from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.neural_network._two_layer import (
     OptimalityCertificate,
+    _BaseConvexReLU,
+    _bias_scaling,
+    _generators_on_data,
     _polish,
+    _sampling_view,
     _solve_cvxpy as _solve_cvxpy_gated,
-    _standardize,
 )
 from skconvex.problems.gated_three_layer import GatedThreeLayerProblem, pair_dual_norms
 from skconvex.problems.three_layer import ThreeLayerReLUProblem
@@ -148,13 +151,28 @@ def _parse_budgets(n_patterns, activation="relu"):
     return P1, P2
 
 
+def _new_gates(Xt, n_new, width, G_old, cb, rng):
+    """Fresh first-layer generators and second-layer sub-networks for a certificate, sampled
+    as the fit samples them (on the data with the constant column at 1; the second-layer ones
+    drawing their first layers from the old and the new generators), returned on ``Xt``
+    (constant column ``cb``): ``(G_new, W1, w2)``."""
+    Xs = _sampling_view(Xt, cb)
+    G_new = sample_gates(Xs, n_new, random_state=rng, warn=False)
+    first = np.hstack([_generators_on_data(G_old, 1.0 / cb), G_new])
+    W1, w2 = sample_subnetwork_gates(Xs, n_new, width=width, first_layer=first,
+                                     random_state=rng)
+    return _generators_on_data(G_new, cb), _generators_on_data(W1, cb), w2
+
+
 class _BaseConvexThreeLayer(ConvexEstimator):
     """Shared machinery of the three-layer convex estimators.
 
     Preprocessing as for the two-layer estimators: features standardized with (weighted) means
-    and standard deviations and, with ``fit_intercept``, a ones column appended (first-layer
-    biases) and an unpenalized output intercept. Patterns are sampled on the preprocessed
-    data; the recovered weights are mapped back to raw inputs.
+    and standard deviations and, with ``fit_intercept``, a constant column of value
+    ``intercept_scaling`` appended (first-layer biases) and an unpenalized output intercept.
+    Patterns are sampled on the preprocessed data with the constant column at 1 (the same
+    patterns for every ``intercept_scaling``); the recovered weights are mapped back to raw
+    inputs.
     """
 
     _solvers = {"fista": _solve_first_order, "cvxpy": _solve_cvxpy}
@@ -167,8 +185,11 @@ class _BaseConvexThreeLayer(ConvexEstimator):
                        StrOptions({"auto"})],
         "activation": [StrOptions({"gated_relu", "relu"})],
         "fit_intercept": ["boolean"],
+        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"auto", "fista", "cvxpy"})],
     }
+
+    _prepare = _BaseConvexReLU._prepare
 
     def _auto_solver(self, problem):
         if isinstance(problem, GatedThreeLayerProblem):
@@ -182,27 +203,31 @@ class _BaseConvexThreeLayer(ConvexEstimator):
 
     def _build(self, X, Y, sample_weight, loss):
         P1, P2 = _parse_budgets(self.n_patterns, self.activation)
-        Xt, mean, scale = _standardize(X, sample_weight, self.fit_intercept)
+        Xt, mean, scale = self._prepare(X, sample_weight)
         rng = check_random_state(self.random_state)
-        G = sample_gates(Xt, P1, sample_weight=sample_weight, random_state=rng)
-        W1, w2 = sample_subnetwork_gates(Xt, P2, width=self.width, first_layer=G,
+        cb = _bias_scaling(self)
+        Xs = _sampling_view(Xt, cb)
+        G = sample_gates(Xs, P1, sample_weight=sample_weight, random_state=rng)
+        W1, w2 = sample_subnetwork_gates(Xs, P2, width=self.width, first_layer=G,
                                          sample_weight=sample_weight, random_state=rng)
+        G, W1 = _generators_on_data(G, cb), _generators_on_data(W1, cb)
         program = GatedThreeLayerProblem if self.activation == "gated_relu" else \
             ThreeLayerReLUProblem
         problem = program(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2),
                           _program_alpha(self), loss, sample_weight=sample_weight,
                           fit_intercept=self.fit_intercept)
-        problem.mean_, problem.scale_ = mean, scale
+        problem.mean_, problem.scale_, problem.bias_scale_ = mean, scale, cb
         problem.gates_, problem.subnet_gates_ = G, (W1, w2)
         return problem
 
     # -- recovery ------------------------------------------------------------------------
     def _to_raw(self, W, problem):
-        """Weights ``W`` (d~, m) acting on standardized inputs ``x~ = [(x - mean) / scale, 1]``
-        as weights (n_features + 1, m) acting on ``[x, 1]``."""
+        """Weights ``W`` (d~, m) acting on standardized inputs ``x~ = [(x - mean) / scale, c]``
+        (``c = intercept_scaling``) as weights (n_features + 1, m) acting on ``[x, 1]``."""
         d = problem.mean_.shape[0]
         Wr = W[:d] / problem.scale_[:, None]
-        br = (W[d] if self.fit_intercept else np.zeros(W.shape[1])) - problem.mean_ @ Wr
+        br = ((problem.bias_scale_ * W[d] if self.fit_intercept else np.zeros(W.shape[1]))
+              - problem.mean_ @ Wr)
         return np.vstack([Wr, br])
 
     def _set_fitted_gated(self, result, problem):
@@ -264,6 +289,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         self._gates_std = problem.gates_
         self._subnet_gates_std = problem.subnet_gates_
         self._mean, self._scale = problem.mean_, problem.scale_
+        self._bias_scale = problem.bias_scale_
 
     def _set_fitted(self, result, problem):
         if isinstance(problem, GatedThreeLayerProblem):
@@ -284,10 +310,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
                 w3 = np.zeros(problem.K)
                 w3[k] = problem.block_sign[b] * t
                 std_subnets.append((W1s, w2, w3))
-                # raw inputs: x~ = [(x - mean) / scale, 1]; W1 acts on [x, 1]
-                Wr = W1s[:d] / problem.scale_[:, None]
-                br = (W1s[d] if self.fit_intercept else 0.0) - problem.mean_ @ Wr
-                subnets.append((np.vstack([Wr, br]), w2, w3))
+                subnets.append((self._to_raw(W1s, problem), w2, w3))
         self.subnetworks_ = subnets
         self._std_subnetworks = std_subnets
         self.n_subnetworks_ = len(subnets)
@@ -313,6 +336,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         self._gates_std = problem.gates_
         self._subnet_gates_std = problem.subnet_gates_
         self._mean, self._scale = problem.mean_, problem.scale_
+        self._bias_scale = problem.bias_scale_
         # the second-layer multipliers the certificate used
         self._multipliers = problem.mu_plus(problem.forward(U)).copy()
 
@@ -364,12 +388,13 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         Xt = (X - self._mean) / self._scale
+        cb = self._bias_scale
         if self.fit_intercept:
-            Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+            Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), cb)])
         Y, loss = self._targets(y)
         if self.activation == "gated_relu":
             return self._certify_gated(Xt, Y, loss, n_new_patterns, sample_weight, rtol,
-                                       random_state)
+                                       random_state, cb)
         W1, w2 = self._subnet_gates_std
         full = ThreeLayerReLUProblem(Xt, Y, gate_mask(Xt, self._gates_std),
                                      subnetwork_mask(Xt, W1, w2), _program_alpha(self), loss,
@@ -384,10 +409,8 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         objective, bound_old, c_opt, norms_old = full.certificate(U, c, T)
         Lam, Gam = full.dual_point(T, c_opt)
         rng = check_random_state(random_state)
-        G_new = sample_gates(full.X, n_new_patterns, random_state=rng, warn=False)
-        W1n, w2n = sample_subnetwork_gates(full.X, n_new_patterns, width=self.width,
-                                           first_layer=np.hstack([self._gates_std, G_new]),
-                                           random_state=rng)
+        G_new, W1n, w2n = _new_gates(full.X, n_new_patterns, self.width, self._gates_std,
+                                     cb, rng)
         norms_new = full.probe_norms(Gam, Lam, gate_mask(full.X, G_new),
                                      subnetwork_mask(full.X, W1n, w2n))
         ratio_new = norms_new / _program_alpha(self)
@@ -405,7 +428,8 @@ class _BaseConvexThreeLayer(ConvexEstimator):
             max_constraint_ratio=float(np.max(ratio_new)) if ratio_new.size else 0.0,
             lower_bound_enlarged=bound_enlarged, relative_gap_enlarged=gap_enl / denom)
 
-    def _certify_gated(self, Xt, Y, loss, n_new_patterns, sample_weight, rtol, random_state):
+    def _certify_gated(self, Xt, Y, loss, n_new_patterns, sample_weight, rtol, random_state,
+                       cb):
         """The gated program's certificate: the dual point at the fitted predictions against
         the sampled pairs (exact duality gap) and against fresh pairs (new first-layer gates
         with every second-layer gate, every first-layer gate with new second-layer gates):
@@ -422,10 +446,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         Xk = full.X  # the rows with positive weight
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="n_patterns=", category=UserWarning)
-            G_new = sample_gates(Xk, n_new_patterns, random_state=rng, warn=False)
-            V1n, v2n = sample_subnetwork_gates(Xk, n_new_patterns, width=self.width,
-                                               first_layer=np.hstack([G_old, G_new]),
-                                               random_state=rng)
+            G_new, V1n, v2n = _new_gates(Xk, n_new_patterns, self.width, G_old, cb, rng)
         M1o, M1n = gate_mask(Xk, G_old), gate_mask(Xk, G_new)
         M2o, M2n = subnetwork_mask(Xk, V1, v2), subnetwork_mask(Xk, V1n, v2n)
         norms_new = np.concatenate([
@@ -481,8 +502,8 @@ _PROGRAM_DOC = """
 
     What is optimized, ``activation="relu"``. The model is a sum of ``K`` three-layer sub-networks
     ``f(x) = sum_k ((x~ W1_k)_+ w2_k)_+ w3_k + c`` (``x~`` the standardized input with a bias
-    entry; ``W1_k`` of any width, ``w2_k`` a vector, ``w3_k`` the output weight, one second-layer
-    unit per sub-network), trained in the *normalized* form
+    entry of value ``intercept_scaling``; ``W1_k`` of any width, ``w2_k`` a vector, ``w3_k`` the
+    output weight, one second-layer unit per sub-network), trained in the *normalized* form
 
         (N)  min  mean_i loss(f(x_i), y_i) + alpha sum_k |w3_k|
              s.t. ||W1_k||_F <= 1 and ||w2_k||_2 <= 1 for every k,
@@ -549,6 +570,13 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
     loss : {"squared"}, default="squared"
     fit_intercept : bool, default=True
         First-layer biases and an unpenalized output intercept.
+    intercept_scaling : float, default=1.0
+        Value of the constant column appended to the standardized inputs for the first-layer
+        biases (> 0; used with ``fit_intercept``), as in
+        :class:`~sklearn.linear_model.LogisticRegression`: a bias ``b`` counts in the
+        constraint ``||W1||_F = 1`` as ``b / intercept_scaling``, so a larger value penalizes
+        the biases less (scikit-learn's MLP does not penalize them). The program and its
+        certificate are exact for every value; the patterns are sampled as with 1.0.
     solver : {"auto", "fista", "cvxpy"}, default="auto"
     tol : float, default=1e-6
         Target relative duality gap.
@@ -627,14 +655,15 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
     }
 
     def __init__(self, alpha=1e-2, *, width=3, n_patterns="auto", activation="gated_relu",
-                 loss="squared", fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
-                 random_state=None, verbose=0):
+                 loss="squared", fit_intercept=True, intercept_scaling=1.0, solver="auto",
+                 tol=1e-6, max_iter=5000, random_state=None, verbose=0):
         self.alpha = alpha
         self.width = width
         self.n_patterns = n_patterns
         self.activation = activation
         self.loss = loss
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
@@ -688,6 +717,7 @@ class ConvexThreeLayerClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseC
     loss : {"auto", "logistic", "cross_entropy"}, default="auto"
         "auto": logistic for two classes, cross_entropy otherwise.
     fit_intercept : bool, default=True
+    intercept_scaling : float, default=1.0
     solver : {"auto", "fista", "cvxpy"}, default="auto"
     tol : float, default=1e-6
     max_iter : int, default=5000
@@ -719,14 +749,15 @@ class ConvexThreeLayerClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseC
     }
 
     def __init__(self, alpha=1e-2, *, width=3, n_patterns="auto", activation="gated_relu",
-                 loss="auto", fit_intercept=True, solver="auto", tol=1e-6, max_iter=5000,
-                 random_state=None, verbose=0):
+                 loss="auto", fit_intercept=True, intercept_scaling=1.0, solver="auto",
+                 tol=1e-6, max_iter=5000, random_state=None, verbose=0):
         self.alpha = alpha
         self.width = width
         self.n_patterns = n_patterns
         self.activation = activation
         self.loss = loss
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter

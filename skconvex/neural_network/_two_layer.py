@@ -164,12 +164,12 @@ def _sampling_view(Xt, c):
 
 
 def _generators_on_data(G, c):
-    """Generators (columns) drawn on :func:`_sampling_view` mapped to the data ``Xt``: the
-    same patterns."""
+    """Generators (columns; the features on the second-to-last axis, so stacks of them too)
+    drawn on :func:`_sampling_view` mapped to the data ``Xt``: the same patterns."""
     if c == 1.0:
         return G
     G = np.array(G, dtype=np.float64)
-    G[-1] /= c
+    G[..., -1, :] /= c
     return G
 
 

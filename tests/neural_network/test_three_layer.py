@@ -133,6 +133,45 @@ def test_recovered_network_equals_convex_model(solver):
         assert W1.shape == (3, w2.size) and w3.shape == (1,)
 
 
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_intercept_scaling_penalizes_the_first_layer_biases_less(activation):
+    """``intercept_scaling = c``: the constant column holds ``c``, so every recovered
+    sub-network, mapped back to the standardized inputs with its biases counted as ``b / c``,
+    has ``||W1||_F = 1`` (checked here from the raw weights); the objective is the network's;
+    the gates are sampled alike for every ``c`` (on the unit column), so a larger ``c`` has no
+    larger optimum; the certificate samples its fresh gates the same way."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = np.maximum(np.maximum(X @ [1.0, -1.0] + 1.0, 0) - 0.5, 0) + 0.05 * rng.randn(60)
+    X = X * [3.0, 0.5] + [1.0, -2.0]
+    relu = activation == "relu"
+    fits = {}
+    for c in (1.0, 4.0):
+        est = ConvexThreeLayerRegressor(alpha=2e-3, n_patterns=(4, 3) if relu else (6, 5),
+                                        activation=activation, tol=1e-8, max_iter=30_000,
+                                        intercept_scaling=c, random_state=0).fit(X, y)
+        fits[c] = est
+        assert est.duality_gap_ <= 1e-6 * est.objective_ * 1.01
+        assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-6)
+        for W1, _, _ in est.subnetworks_:
+            w_std = W1[:-1] * est._scale[:, None]
+            b_std = W1[-1] + est._mean @ W1[:-1]
+            assert_allclose(np.linalg.norm(np.vstack([w_std, b_std / c])), 1.0, rtol=1e-9)
+        p = est._make_problem(X, y)
+        U, c0 = unpack(est._convex_weights, p.shape)
+        assert_allclose(est.predict(X), p.scores(p.forward(U), c0)[:, 0], atol=1e-6)
+    for old, new in zip((fits[1.0]._gates_std, fits[1.0]._subnet_gates_std[0]),
+                        (fits[4.0]._gates_std, fits[4.0]._subnet_gates_std[0])):
+        assert_allclose(new[..., :-1, :], old[..., :-1, :])
+        assert_allclose(4.0 * new[..., -1, :], old[..., -1, :])
+    assert fits[4.0].objective_ <= fits[1.0].objective_ * (1 + 1e-6)
+    assert fits[4.0].objective_ < 0.999 * fits[1.0].objective_  # the biases matter here
+    cert = certify_global_optimality(fits[4.0], X, y, random_state=0)
+    assert cert.relative_gap >= 0 and cert.n_new_patterns > 0
+    with pytest.raises(ValueError, match="intercept_scaling"):
+        ConvexThreeLayerRegressor(intercept_scaling=0.0).fit(X, y)
+
+
 def _all_patterns_data():
     """1-D data with 6 points: every first-layer pattern is sampled and every nonempty subset
     is a second-layer pattern, so the program is the exact problem (N) over all networks."""

@@ -212,6 +212,7 @@ def test_intercept_scaling_penalizes_hidden_biases_less(activation):
     with pytest.raises(ValueError, match="intercept_scaling"):
         ConvexReLURegressor(intercept_scaling=-1.0).fit(X, y)
 
+
 def test_gap_shrinks_with_tol():
     X, y = _planted(150, 3)
     gaps = []
