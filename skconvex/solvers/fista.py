@@ -63,12 +63,17 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
     momentum restarted; the single-precision gaps only decide the switch, and every returned
     value, the image ``T`` included, is computed in double precision. The switch also comes
     early when the step shrinks a hundredfold below its start (rounding in the backtracking).
+    A warm start (``U0`` not zero) already within ``coarse_gap`` starts in double precision:
+    single-precision steps from it would only lose accuracy it has.
     """
     L = float(lipschitz if lipschitz is not None else problem.lipschitz())
     L = max(L, 1e-12)
     L_start = L
     coarse = (coarse_gap is not None and coarse_gap > tol
               and getattr(problem, "mixed_precision", False))
+    if coarse and np.any(U0):
+        obj, bound = gap_fn(U0, np.asarray(c0, dtype=np.float64), problem.forward(U0))
+        coarse = obj - bound > coarse_gap * max(abs(obj), 1e-300)
     if coarse:
         problem.set_precision(np.float32)
     try:
