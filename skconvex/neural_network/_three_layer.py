@@ -411,8 +411,10 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         rng = check_random_state(random_state)
         G_new, W1n, w2n = _new_gates(full.X, n_new_patterns, self.width, self._gates_std,
                                      cb, rng)
+        # the values above alpha (1 + rtol) decide the count, and the maximum is exact
         norms_new = full.probe_norms(Gam, Lam, gate_mask(full.X, G_new),
-                                     subnetwork_mask(full.X, W1n, w2n))
+                                     subnetwork_mask(full.X, W1n, w2n),
+                                     floor=_program_alpha(self) * (1 + rtol))
         ratio_new = norms_new / _program_alpha(self)
         worst = max(float(np.max(norms_new)) if norms_new.size else 0.0,
                     float(np.max(norms_old)) if norms_old.size else 0.0)

@@ -370,24 +370,34 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         gap = loss_val + psi + pen - bound
         return loss_val + pen, max(gap, 0.0), c_opt
 
-    def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new):
+    def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new, *, floor=None):
         """Dual constraint values of fresh pattern pairs for the dual point of this program:
         every pair of (sampled or new first-layer pattern, sampled or new second-layer
         pattern) not in the program. ``Gam_old`` (n, 2 P2, K) carries the multipliers of the
         program's own blocks; new blocks get zero multipliers (an upper bound of their best
-        value: conservative). Returns the largest projected norm of each new column, flat."""
+        value: conservative). Returns the largest projected norm of each new column, flat.
+
+        Columns whose unprojected norm is above ``floor`` (default ``alpha / 2``) are projected;
+        of the others, those needed for the exact maximum (unprojected norm above the largest
+        value found) too. The rest keep their unprojected norm, an upper bound of their value
+        below both (so counts of values above ``floor`` and the maximum are exact)."""
+        floor = 0.5 * self.alpha if floor is None else float(floor)
         out = []
         M1_all = np.hstack([self.mask, mask1_new])
         P1o = self.n_first
         # (a) new first-layer patterns in the program's own blocks
         if mask1_new.shape[1]:
-            out.append(_pair_norms(self, M1_all[:, P1o:], Gam_old))
-        # (b) every first-layer pattern in the new blocks (zero multipliers)
+            out.append(_pair_norms(self, M1_all[:, P1o:], Gam_old, floor))
+        # (b) every first-layer pattern in the new blocks (zero multipliers): the blocks (s3, j)
+        # of a new pattern j are +-D2_j Lam, so column (s, i, (s3, j)) is s s3 A_ij with
+        # A_ij = X^T D1_i D2_j Lam, and on pattern i's cone: two distinct columns of four
         if mask2_new.shape[1]:
-            P2n = mask2_new.shape[1]
-            O = np.hstack([mask2_new, -1.0 * mask2_new])  # blocks (s3, j) of the new patterns
-            Gam_new = O[:, :, None] * Lam[:, None, :]
-            out.append(_pair_norms(self, M1_all, Gam_new, n_blocks=2 * P2n))
+            P1a, P2n = M1_all.shape[1], mask2_new.shape[1]
+            Gam_new = mask2_new[:, :, None] * Lam[:, None, :]
+            both = _pair_norms(self, M1_all, Gam_new, floor)
+            pos, neg = both[:P1a * P2n].reshape(P1a, P2n), both[P1a * P2n:].reshape(P1a, P2n)
+            out.append(np.concatenate([np.hstack([pos, neg]).ravel(),
+                                       np.hstack([neg, pos]).ravel()]))
         return np.concatenate(out) if out else np.zeros(0)
 
     # -- reference -------------------------------------------------------------------------
@@ -433,9 +443,12 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         return w, objective, bound
 
 
-def _pair_norms(problem, M1, Gam, n_blocks=None):
+def _pair_norms(problem, M1, Gam, floor):
     """Largest projected dual norm over the two second-layer signs of every (first-layer
-    pattern of ``M1``, block of ``Gam``) column: ``||P_C(+-X^T D1 Gam_b)||``, flat."""
+    pattern of ``M1``, block of ``Gam``) column: ``||P_C(+-X^T D1 Gam_b)||``, flat (columns
+    ``(+, i, b)``, then ``(-, i, b)``). Projected where the unprojected norm is above ``floor``
+    and where needed for the exact maximum; elsewhere the unprojected norm, an upper bound (see
+    :meth:`ThreeLayerReLUProblem.probe_norms`)."""
     d, K = problem.d, problem.K
     B = Gam.shape[1]
     P1 = M1.shape[1]
@@ -443,16 +456,38 @@ def _pair_norms(problem, M1, Gam, n_blocks=None):
     A = np.einsum("nd,ni,nbk->dibk", problem.X, M1.astype(np.float64), Gam, optimize=True)
     A = A.reshape(d, P1 * B, K)
     V = np.concatenate([A, -A], axis=1)  # columns (+, i, b) then (-, i, b)
+    pattern = np.tile(np.repeat(np.arange(P1), B), 2)
     probe = object.__new__(type(problem))
     probe.__dict__.update(problem.__dict__)
-    pattern = np.tile(np.repeat(np.arange(P1), B), 2)
-    probe.mask = np.ascontiguousarray(M1)
-    probe.col_pattern = pattern
-    probe.col_id = np.arange(pattern.size)
-    probe._new_warm_starts(pattern.size)
+    probe.mask, probe.K = np.ascontiguousarray(M1), 1
+
+    def projected(q, k):
+        """The columns ``V[:, q[j], k[j]]`` projected onto their cones, (d, len(q))."""
+        probe.col_pattern, probe.col_id = pattern[q], np.arange(q.size)
+        probe._new_warm_starts(q.size)
+        return probe.project(np.ascontiguousarray(V[:, q, k])[:, :, None])[:, :, 0]
+
     raw = np.sqrt(np.einsum("dqk,dqk->qk", V, V))
-    selected = raw > 0.5 * problem.alpha
     norms = raw.copy()
-    if selected.any():
-        norms = np.where(selected, probe.group_norms(probe.project(V, selected)), raw)
+    done = raw > floor  # exact values
+    q, k = np.nonzero(done)
+    if q.size:
+        norms[q, k] = np.linalg.norm(projected(q, k), axis=0)
+    # the exact maximum: the columns above the largest exact value, largest first
+    top = float(norms[done].max()) if done.any() else -np.inf
+    q, k = np.nonzero(~done & (raw > top))
+    order = np.argsort(-raw[q, k], kind="stable")
+    q, k = q[order], k[order]
+    at, batch = 0, _MAX_BATCH
+    while at < q.size and raw[q[at], k[at]] > top:
+        sl = slice(at, at + batch)
+        vals = np.linalg.norm(projected(q[sl], k[sl]), axis=0)
+        norms[q[sl], k[sl]] = vals
+        top = max(top, float(vals.max()))
+        at, batch = at + batch, 2 * batch
     return norms.max(axis=1)
+
+
+# columns projected in the first batch while looking for the exact maximum below the floor
+# (each next batch twice as many)
+_MAX_BATCH = 64

@@ -241,6 +241,54 @@ def test_certificate_and_gap():
     assert cert.lower_bound_enlarged <= est.objective_ - est.duality_gap_ + 1e-12
 
 
+def _projected_pair_norms(p, M1, Gam):
+    """Every column ``+-X^T D1_i Gam_b`` projected onto its cone, the largest norm over the
+    outputs: ``(+, i, b)`` then ``(-, i, b)`` (the reference of ``probe_norms``)."""
+    d, K = p.d, p.K
+    P1, B = M1.shape[1], Gam.shape[1]
+    A = np.einsum("nd,ni,nbk->dibk", p.X, M1.astype(float), Gam).reshape(d, P1 * B, K)
+    V = np.concatenate([A, -A], axis=1)
+    probe = object.__new__(type(p))
+    probe.__dict__.update(p.__dict__)
+    probe.mask = np.ascontiguousarray(M1)
+    probe.col_pattern = np.tile(np.repeat(np.arange(P1), B), 2)
+    probe.col_id = np.arange(V.shape[1])
+    probe._new_warm_starts(V.shape[1])
+    return probe.group_norms(probe.project(V)).max(axis=1)
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_probe_norms_project_what_the_certificate_needs(K):
+    """The fresh pairs' dual values against every column projected: the values above the floor
+    and the maximum are exact, the others upper bounds. Of the four columns of a new
+    second-layer pattern, two are distinct (projected once)."""
+    X, y = _data(60, 3)
+    Y = np.column_stack([y * (k + 1) for k in range(K)])
+    rng = np.random.RandomState(0)
+    G = sample_gates(X, 4, random_state=rng)
+    W1, w2 = sample_subnetwork_gates(X, 3, width=2, first_layer=G, random_state=rng)
+    p = ThreeLayerReLUProblem(X, Y, gate_mask(X, G), subnetwork_mask(X, W1, w2), 0.02,
+                              "squared")
+    res = solve_augmented_lagrangian(p, tol=1e-8, max_iter=20_000)
+    U, c = unpack(res.w, p.shape)
+    Lam, Gam = p.dual_point(p.forward(U), p.certificate(U, c)[2])
+    M1n = gate_mask(X, sample_gates(X, 10, random_state=rng))
+    M2n = subnetwork_mask(X, *sample_subnetwork_gates(X, 8, width=2, random_state=rng))
+    G2 = M2n[:, :, None] * Lam[:, None, :]
+    exact = np.concatenate([_projected_pair_norms(p, M1n, Gam),
+                            _projected_pair_norms(p, np.hstack([p.mask, M1n]),
+                                                  np.concatenate([G2, -G2], axis=1))])
+    for floor in (0.5 * p.alpha, 1.0001 * p.alpha, 10 * exact.max()):
+        fast = p.probe_norms(Gam, Lam, M1n, M2n, floor=floor)
+        assert fast.shape == exact.shape
+        assert fast.max() == pytest.approx(exact.max(), rel=1e-9)
+        assert np.array_equal(fast > floor, exact > floor)
+        assert_allclose(fast[exact > floor], exact[exact > floor], rtol=1e-9)
+        below = exact <= floor
+        assert np.all(fast[below] >= exact[below] - 1e-12)
+    assert np.sum(exact > 1.0001 * p.alpha) > 0  # the count decides something here
+
+
 def test_classifier_binary_and_multiclass():
     from sklearn.datasets import load_iris
 
