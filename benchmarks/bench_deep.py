@@ -445,6 +445,9 @@ def main(argv=None):
                         f"  {name}{'' if args.selection == 'once' else f' split {s}'}: "
                         f"validation, alpha[/cells][/width][/intercept_scaling]:score "
                         f"({time.perf_counter() - t0:.0f} s): {val_desc}")
+                    print(f"  [{name}, split {s}] chosen: " + "; ".join(
+                        f"{m} {describe(chosen[m])}" for m in names)
+                        + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             for m in names:
                 picks[m].append(chosen[m])
                 est = builders[m](s, chosen[m])
