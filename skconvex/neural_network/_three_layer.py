@@ -161,7 +161,7 @@ def _new_gates(Xt, n_new, width, G_old, cb, rng):
     first = np.hstack([_generators_on_data(G_old, 1.0 / cb), G_new])
     W1, w2 = sample_subnetwork_gates(Xs, n_new, width=width, first_layer=first,
                                      random_state=rng)
-    return _generators_on_data(G_new, cb), _generators_on_data(W1, cb), w2
+    return _generators_on_data(G_new, cb), _generators_on_data(W1, cb, axis=1), w2
 
 
 class _BaseConvexThreeLayer(ConvexEstimator):
@@ -210,7 +210,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         G = sample_gates(Xs, P1, sample_weight=sample_weight, random_state=rng)
         W1, w2 = sample_subnetwork_gates(Xs, P2, width=self.width, first_layer=G,
                                          sample_weight=sample_weight, random_state=rng)
-        G, W1 = _generators_on_data(G, cb), _generators_on_data(W1, cb)
+        G, W1 = _generators_on_data(G, cb), _generators_on_data(W1, cb, axis=1)
         program = GatedThreeLayerProblem if self.activation == "gated_relu" else \
             ThreeLayerReLUProblem
         problem = program(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2),

@@ -163,13 +163,13 @@ def _sampling_view(Xt, c):
     return Xs
 
 
-def _generators_on_data(G, c):
-    """Generators (columns; the features on the second-to-last axis, so stacks of them too)
-    drawn on :func:`_sampling_view` mapped to the data ``Xt``: the same patterns."""
+def _generators_on_data(G, c, axis=0):
+    """Generators drawn on :func:`_sampling_view` mapped to the data ``Xt``: the same patterns.
+    ``axis``: the features' axis of ``G`` (0: columns of a (n_features, m) matrix)."""
     if c == 1.0:
         return G
     G = np.array(G, dtype=np.float64)
-    G[..., -1, :] /= c
+    np.moveaxis(G, axis, 0)[-1] /= c
     return G
 
 

@@ -213,6 +213,27 @@ def test_intercept_scaling_penalizes_hidden_biases_less(activation):
         ConvexReLURegressor(intercept_scaling=-1.0).fit(X, y)
 
 
+def test_generators_on_data_scale_the_bias_entry_on_the_features_axis():
+    """Generators drawn with the constant column at 1 act on the data whose column holds ``c``
+    with their bias entry divided by ``c``: the same signs, whichever axis holds the
+    features."""
+    from skconvex.neural_network._two_layer import _generators_on_data, _sampling_view
+
+    rng = np.random.RandomState(0)
+    Xt = np.hstack([rng.randn(30, 3), np.full((30, 1), 4.0)])
+    G = rng.randn(4, 5)
+    Xs = _sampling_view(Xt, 4.0)
+    assert_allclose(Xs[:, -1], 1.0) and Xt[0, -1] == 4.0
+    assert_allclose(Xt @ _generators_on_data(G, 4.0), Xs @ G)
+    stack = rng.randn(6, 4, 2)  # (networks, features, width)
+    on_data = _generators_on_data(stack, 4.0, axis=1)
+    assert_allclose(np.einsum("nd,pdw->pnw", Xt, on_data), np.einsum("nd,pdw->pnw", Xs, stack))
+    lead = rng.randn(4, 6, 2)  # (features, networks, leaves)
+    assert_allclose(np.einsum("nd,dbl->nbl", Xt, _generators_on_data(lead, 4.0)),
+                    np.einsum("nd,dbl->nbl", Xs, lead))
+    assert _generators_on_data(G, 1.0) is G
+
+
 def test_gap_shrinks_with_tol():
     X, y = _planted(150, 3)
     gaps = []
