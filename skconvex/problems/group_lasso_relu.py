@@ -44,6 +44,7 @@ import numpy as np
 
 from skconvex._linalg import small_kernel
 from skconvex.problems._cone_kernels import project_columns, row_norms
+from skconvex.problems._screening import ProjectionScreen
 from skconvex.utils._parallel import run_tasks
 from skconvex.problems._losses import LOSSES
 
@@ -193,6 +194,7 @@ class TwoLayerReLUProblem:
         self._active = np.zeros((n_columns, self.K, self.d + 1), dtype=np.int64)
         self._n_active = np.zeros((n_columns, self.K), dtype=np.int64)
         self._factors = factor_pool(n_columns, self.K, self.d)
+        self._prox_screen = ProjectionScreen(n_columns, self.K, self.d)
 
     def restrict(self, columns):
         """The same program on a subset of its columns (a working set): same data, loss,
@@ -299,10 +301,20 @@ class TwoLayerReLUProblem:
             u, sv, vt = np.linalg.svd(np.moveaxis(U, 1, 0), full_matrices=False)
             sv = np.maximum(sv - step * self.alpha, 0.0)
             return np.ascontiguousarray(np.moveaxis((u * sv[:, None, :]) @ vt, 0, 1))
-        U = self.project(U)
-        norms = self.group_norms(U)
-        scale = np.maximum(0.0, 1.0 - step * self.alpha / np.maximum(norms, 1e-300))
-        return U * scale[None, :, :]
+        thr = step * self.alpha
+        if not self.relu:
+            norms = self.group_norms(U)
+            return U * np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300))[None, :, :]
+        # a column whose projection provably has norm <= thr is zero: not projected (its own
+        # norm bounds it, and so does its last projection's plus its distance to that point,
+        # see :mod:`skconvex.problems._screening`)
+        selected = self.group_norms(U) > thr
+        selected &= ~self._prox_screen.surely_within(U, self.col_id, selected, thr)
+        P = self.project(U, selected)
+        norms = self.group_norms(P)
+        self._prox_screen.record(U, self.col_id, selected, norms)
+        scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
+        return P * scale[None, :, :]
 
     def smooth_value_grad(self, T, c):
         """Data term at the image ``T = Z0`` and its gradients w.r.t. ``T`` and ``c``."""

@@ -51,6 +51,7 @@ from sklearn.utils import check_random_state
 
 from skconvex.arrangements import _pattern_keys, merge_rows
 from skconvex.problems._cone_kernels import row_norms
+from skconvex.problems._screening import ProjectionScreen
 from skconvex.problems._path_kernels import (max_cell_violation, project_cell_columns_screened,
                                               screening_classes)
 from skconvex.problems.group_lasso_relu import (TwoLayerReLUProblem, assign_factor_slots,
@@ -537,14 +538,26 @@ class PathDeepProblem(TwoLayerReLUProblem):
 
     def prox(self, U, step):
         """Prox of ``step * (alpha sum ||U_qk||_F + cone indicators)``: projection onto the
-        cones, then group soft-thresholding. A column of norm ``<= step * alpha`` is zero after
-        both (a projection onto a cone does not increase the norm): it is not projected."""
-        norms = self.group_norms(U)
+        cones, then group soft-thresholding. A column whose projection has norm
+        ``<= step * alpha`` is zero after both, and is not projected when a bound shows it:
+        its own norm (a projection onto a cone does not increase it), or the norm of the
+        column's last projection in the prox plus its distance to that point (a projection
+        onto a convex set is 1-Lipschitz; :mod:`skconvex.problems._screening`)."""
         thr = step * self.alpha
-        U = self.project(U, norms > thr, slot="prox")
-        norms = self.group_norms(U)
-        scale = np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300))
-        return U * scale[None, :, :]
+        selected = self.group_norms(U) > thr
+        screen = self._prox_screen()
+        selected &= ~screen.surely_within(U, self.col_id, selected, thr)
+        P = self.project(U, selected, slot="prox")
+        norms = self.group_norms(P)
+        screen.record(U, self.col_id, selected, norms)
+        scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
+        return P * scale[None, :, :]
+
+    def _prox_screen(self):
+        if "prox_screen" not in self._proj_state:
+            self._proj_state["prox_screen"] = ProjectionScreen(
+                2 * self.n_cells, self.K, self.shape[0])
+        return self._proj_state["prox_screen"]
 
     def _path_coefs(self, c):
         """``coef[i, u, p]``: the coefficient of ``X z_p`` in node ``u``'s pre-activation at
