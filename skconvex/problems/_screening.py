@@ -45,10 +45,11 @@ class ProjectionScreen:
         self.n_skipped = 0
         self.n_projected = 0
 
-    def surely_within(self, U, col_id, candidates, thr):
-        """Boolean (Q, K): the columns among ``candidates`` whose projection provably has
-        norm ``<= thr`` (``U`` (dim, Q, K), ``col_id`` (Q,) the columns' ids)."""
-        out = np.zeros(candidates.shape, dtype=bool)
+    def bounds(self, U, col_id, candidates):
+        """(Q, K): an upper bound on the norm of the projection of each of the
+        ``candidates`` columns of ``U`` (dim, Q, K) (``col_id`` (Q,) their ids); ``inf``
+        elsewhere and where nothing is recorded."""
+        out = np.full(candidates.shape, np.inf)
         q, k = np.nonzero(candidates)
         if q.size == 0:
             return out
@@ -58,10 +59,14 @@ class ProjectionScreen:
         if q.size == 0:
             return out
         dist = np.linalg.norm(U[:, q, k].T - self.ref[g, k], axis=1)
-        bound = self.proj_norm[g, k] + dist + _REL_MARGIN * self.ref_norm[g, k]
-        skip = bound <= thr
-        out[q[skip], k[skip]] = True
-        self.n_skipped += int(skip.sum())
+        out[q, k] = self.proj_norm[g, k] + dist + _REL_MARGIN * self.ref_norm[g, k]
+        return out
+
+    def surely_within(self, U, col_id, candidates, thr):
+        """Boolean (Q, K): the columns among ``candidates`` whose projection provably has
+        norm ``<= thr`` (counted as skipped projections)."""
+        out = self.bounds(U, col_id, candidates) <= thr
+        self.n_skipped += int(out.sum())
         return out
 
     def record(self, U, col_id, projected, proj_norms):

@@ -194,7 +194,16 @@ class TwoLayerReLUProblem:
         self._active = np.zeros((n_columns, self.K, self.d + 1), dtype=np.int64)
         self._n_active = np.zeros((n_columns, self.K), dtype=np.int64)
         self._factors = factor_pool(n_columns, self.K, self.d)
-        self._prox_screen = ProjectionScreen(n_columns, self.K, self.d)
+        self._n_column_ids = n_columns
+        self._screens = {}
+
+    def _screen(self, name):
+        """The :class:`~skconvex.problems._screening.ProjectionScreen` of the projections
+        ``name`` ("prox": the iterates), shared with the restricted programs (keyed by
+        ``col_id``)."""
+        if name not in self._screens:
+            self._screens[name] = ProjectionScreen(self._n_column_ids, self.K, self.shape[0])
+        return self._screens[name]
 
     def restrict(self, columns):
         """The same program on a subset of its columns (a working set): same data, loss,
@@ -309,10 +318,11 @@ class TwoLayerReLUProblem:
         # norm bounds it, and so does its last projection's plus its distance to that point,
         # see :mod:`skconvex.problems._screening`)
         selected = self.group_norms(U) > thr
-        selected &= ~self._prox_screen.surely_within(U, self.col_id, selected, thr)
+        screen = self._screen("prox")
+        selected &= ~screen.surely_within(U, self.col_id, selected, thr)
         P = self.project(U, selected)
         norms = self.group_norms(P)
-        self._prox_screen.record(U, self.col_id, selected, norms)
+        screen.record(U, self.col_id, selected, norms)
         scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
         return P * scale[None, :, :]
 
@@ -381,7 +391,10 @@ class TwoLayerReLUProblem:
         For the ReLU program only the columns whose unprojected norm exceeds ``alpha / 2`` are
         projected (a projection never increases the norm): the others keep that upper bound,
         which can only make the certificate more conservative, and only below ``alpha / 2``,
-        where no column is a violator.
+        where no column is a violator. (Skipping, as the prox does, the columns whose last
+        projected dual point bounds them below ``alpha / 2`` skipped 43% of these projections
+        on the path classifier on 800 rows of digits and saved no time: the skipped ones are
+        the cheap ones.)
         """
         A = self.adjoint(Lam)
         raw = self._dual_group_norms(A)

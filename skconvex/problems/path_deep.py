@@ -51,7 +51,6 @@ from sklearn.utils import check_random_state
 
 from skconvex.arrangements import _pattern_keys, merge_rows
 from skconvex.problems._cone_kernels import row_norms
-from skconvex.problems._screening import ProjectionScreen
 from skconvex.problems._path_kernels import (max_cell_violation, project_cell_columns_screened,
                                               screening_classes)
 from skconvex.problems.group_lasso_relu import (TwoLayerReLUProblem, assign_factor_slots,
@@ -430,6 +429,7 @@ class PathDeepProblem(TwoLayerReLUProblem):
         # state of the feasibility tests (:func:`project_cell_columns_screened`); shared with
         # the restricted programs of working-set solvers (keyed by ``col_id``)
         self._proj_state = {}
+        self._n_column_ids, self._screens = 2 * C, {}  # see TwoLayerReLUProblem._screen
         self._classes = screening_classes(tree.leaf_lo, tree.leaf_hi)
         self._xnorm = row_norms(self.X)
 
@@ -545,19 +545,13 @@ class PathDeepProblem(TwoLayerReLUProblem):
         onto a convex set is 1-Lipschitz; :mod:`skconvex.problems._screening`)."""
         thr = step * self.alpha
         selected = self.group_norms(U) > thr
-        screen = self._prox_screen()
+        screen = self._screen("prox")
         selected &= ~screen.surely_within(U, self.col_id, selected, thr)
         P = self.project(U, selected, slot="prox")
         norms = self.group_norms(P)
         screen.record(U, self.col_id, selected, norms)
         scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
         return P * scale[None, :, :]
-
-    def _prox_screen(self):
-        if "prox_screen" not in self._proj_state:
-            self._proj_state["prox_screen"] = ProjectionScreen(
-                2 * self.n_cells, self.K, self.shape[0])
-        return self._proj_state["prox_screen"]
 
     def _path_coefs(self, c):
         """``coef[i, u, p]``: the coefficient of ``X z_p`` in node ``u``'s pre-activation at

@@ -61,7 +61,7 @@ def test_screened_prox_equals_the_prox(kind, K):
     gap = proj < 0.9 * raw
     assert gap.sum() >= 4
     step = float(np.median(0.5 * (proj[gap] + raw[gap]))) / p.alpha
-    screen = p._prox_screen() if kind == "path" else p._prox_screen
+    screen = p._screen("prox")
     for t in range(24):
         Z = Z + [0.3, 1e-3, 1e-6, 1e-9][t % 4] * rng.randn(*Z.shape)
         out = p.prox(Z, step)
@@ -89,3 +89,4 @@ def test_bound_is_the_projections_lipschitz_bound():
     assert_allclose(s.surely_within(U1, col_id, everything, 1.0 + 1e-8).ravel(), [True, True])
     # only candidates are decided
     assert not s.surely_within(U1, col_id, np.zeros((2, 1), dtype=bool), 10.0).any()
+
