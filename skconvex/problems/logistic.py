@@ -478,7 +478,7 @@ class LogisticProblem:
 
     def hessian(self, st):
         """The exact Hessian of the loss, ``F^T F`` (k p, k p), without the regularization."""
-        k, p, d = self.k, self.p, self.n_features
+        k, p = self.k, self.p
         H = np.zeros((k * p, k * p))
         P = st["P"]
         if self.multinomial:

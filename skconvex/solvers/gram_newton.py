@@ -139,7 +139,7 @@ class _Support:
 
     def gradient(self, G):
         """``J^T G`` for the loss gradient ``G`` (n, K)."""
-        p, K, d = self.problem, self.problem.K, self.problem.d
+        p, K = self.problem, self.problem.K
         g = np.empty(self.n_var)
         for k in range(K):
             qs = self.by_k[k]
