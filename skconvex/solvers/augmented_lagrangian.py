@@ -11,10 +11,12 @@ constraint violation has not fallen since the last multiplier step. Its start is
 loss (:data:`_RHO_START`). A large start makes every subproblem worse conditioned (FISTA's step
 is about ``1 / rho`` once the penalty dominates); on the classification programs it only trades
 a violation that is already small for a gap that closes more slowly (ReLU three-layer
-classifier on 500 digits: 1,730 iterations from ``rho = 1``, 12,300 from ``rho = 100``). With
-the squared loss the cones bind and their multipliers converge slowly, and the larger start
-does better (the tests' small program: 1,520 iterations from 100, 3,300 from 1; 200 rows of
-Friedman #1, relative gap after 20,000 iterations 2.5e-4 from 100, 2.6e-2 from 1).
+classifier on 500 digits, measured when this start was chosen: 1,730 iterations from
+``rho = 1``, 12,300 from ``rho = 100``). With the squared loss the cones bind and their
+multipliers converge slowly, and the larger start does better (the tests' small program:
+1,520 iterations from 100, 3,300 from 1; 200 rows of Friedman #1, relative gap after 20,000
+iterations 2.5e-4 from 100, 2.6e-2 from 1); neither converges on all 442 rows of diabetes
+(20,000 iterations: relative gaps 2.3e-2 from 100, 6.4e-3 from 1,000, 0.57 from 10,000).
 
 The run stops when the duality gap of the *original* program (the certificate with the current
 multiplier estimate) is ``<= tol`` relative and the largest constraint violation is
