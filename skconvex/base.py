@@ -21,7 +21,16 @@ def _not_converged_message(estimator, name, result):
     gap = result.duality_gap
     max_iter = getattr(estimator, "max_iter", None)
     if max_iter is None or result.n_iter >= max_iter or gap is None:
-        return (f"{head} stopped at max_iter={max_iter} before reaching "
+        # how far it got: the certified relative gap, and the constraint violation of the
+        # solvers that reach feasibility only in the limit (the augmented Lagrangian)
+        where = ""
+        if gap is not None:
+            where = f" at a relative duality gap of {gap / max(abs(result.objective), 1e-300):.1e}"
+        viol = (result.info or {}).get("max_violation")
+        if viol is not None and viol > 0:
+            where += (f" with its constraints violated by {viol:.1e} (not feasible yet: its "
+                      f"objective may lie below the optimum)")
+        return (f"{head} stopped at max_iter={max_iter}{where} before reaching "
                 f"tol={estimator.tol}. Increase max_iter or tol.")
     rel = gap / max(abs(result.objective), 1e-300)
     return (f"{head} stopped after {result.n_iter} iterations (max_iter={max_iter}) at a "

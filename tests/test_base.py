@@ -58,7 +58,12 @@ def test_convergence_warning_says_why_the_fit_missed_tol():
 
     est = SketchedRidge(tol=1e-8, max_iter=50)
     at_max = FitResult(np.zeros(2), 2.0, 1.0, 50, False)
-    assert "stopped at max_iter=50" in _not_converged_message(est, "pcg", at_max)
+    msg = _not_converged_message(est, "pcg", at_max)
+    assert "stopped at max_iter=50 at a relative duality gap of 5.0e-01" in msg
+    assert "violated" not in msg
+    # the augmented Lagrangian's point is infeasible until it converges: the warning says so
+    al = FitResult(np.zeros(2), 2.0, 1.0, 50, False, info={"max_violation": 0.25})
+    assert "violated by 2.5e-01" in _not_converged_message(est, "fista", al)
     early = FitResult(np.zeros(2), 2.0, 2.0 - 4e-5, 18, False)
     msg = _not_converged_message(est, "cvxpy", early)
     assert "after 18 iterations" in msg and "2.0e-05" in msg
