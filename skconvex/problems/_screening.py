@@ -8,8 +8,8 @@ set is 1-Lipschitz, so for any earlier point ``z0`` of the same column,
 
 and a column whose bound is ``<= thr`` is zero without being projected. Along a converging
 proximal-gradient run the points of a column move less and less while most columns stay at
-zero with room to spare (their dual constraint is not tight), so the bound decides most of
-them; the columns near the support (bound above ``thr``) are still projected exactly. The
+zero with room to spare (their dual constraint is not tight), and the bound decides those;
+the columns near the support (bound above ``thr``) are still projected exactly. The
 result is the prox itself, not an approximation: a skipped column is zero either way.
 
 The working-set solvers already leave most zero columns out of the prox, so the columns it
