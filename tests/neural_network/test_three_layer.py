@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
 
 from skconvex.arrangements import (
     gate_mask,
@@ -350,3 +351,15 @@ def test_bad_input():
         ConvexThreeLayerRegressor().fit(np.full((5, 2), np.nan), np.ones(5))
     with pytest.raises(ValueError, match="logistic"):
         ConvexThreeLayerClassifier(loss="logistic").fit(X, np.arange(30) % 3)
+
+
+def test_relu_fit_stopped_at_max_iter_warns_that_it_is_not_feasible():
+    """An augmented-Lagrangian fit cut at max_iter ends at an infeasible point: the warning
+    gives its certified gap and its constraint violation (as ``max_violation_`` records)."""
+    X, y = _data(120, 3)
+    est = ConvexThreeLayerRegressor(activation="relu", solver="fista", max_iter=30,
+                                    random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"at a relative duality gap of .* with its "
+                                                r"constraints violated by"):
+        est.fit(X, y)
+    assert est.max_violation_ > 1e-6
