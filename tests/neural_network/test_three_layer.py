@@ -316,7 +316,6 @@ def test_relu_classifier_default_fit_converges():
     standardized wine (178 rows, 3 classes, 1,600 columns) certifies within the default
     max_iter (1,040 iterations; a start at rho = 100 took about 12,000)."""
     from sklearn.datasets import load_wine
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_wine(return_X_y=True)
