@@ -460,6 +460,9 @@ def main(argv=None):
                 if m == "path":
                     gaps.append(est.duality_gap_ / abs(est.objective_))
                     capped |= any("max_iter" in str(x.message) for x in w)
+            if args.selection == "per-split":  # as it goes: a stopped run keeps its splits
+                print(f"  [{name}, split {s}] test: " + "; ".join(
+                    f"{m} {acc[m][-1]:.4f}" for m in names), flush=True)
         cells = []
         for m in names:
             cells.append(f"{statistics.fmean(acc[m]):.3f}+-{statistics.pstdev(acc[m]):.3f} "
