@@ -320,11 +320,15 @@ class TwoLayerReLUProblem:
         selected = self.group_norms(U) > thr
         screen = self._screen("prox")
         selected &= ~screen.surely_within(U, self.col_id, selected, thr)
-        P = self.project(U, selected)
+        P = self._prox_project(U, selected)
         norms = self.group_norms(P)
         screen.record(U, self.col_id, selected, norms)
         scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
         return P * scale[None, :, :]
+
+    def _prox_project(self, U, selected):
+        """The projections of the prox (programs with several warm-start slots pick theirs)."""
+        return self.project(U, selected)
 
     def smooth_value_grad(self, T, c):
         """Data term at the image ``T = Z0`` and its gradients w.r.t. ``T`` and ``c``."""

@@ -536,22 +536,11 @@ class PathDeepProblem(TwoLayerReLUProblem):
                   sorted(set(bounds)))
         return out
 
-    def prox(self, U, step):
-        """Prox of ``step * (alpha sum ||U_qk||_F + cone indicators)``: projection onto the
-        cones, then group soft-thresholding. A column whose projection has norm
-        ``<= step * alpha`` is zero after both, and is not projected when a bound shows it:
-        its own norm (a projection onto a cone does not increase it), or the norm of the
-        column's last projection in the prox plus its distance to that point (a projection
-        onto a convex set is 1-Lipschitz; :mod:`skconvex.problems._screening`)."""
-        thr = step * self.alpha
-        selected = self.group_norms(U) > thr
-        screen = self._screen("prox")
-        selected &= ~screen.surely_within(U, self.col_id, selected, thr)
-        P = self.project(U, selected, slot="prox")
-        norms = self.group_norms(P)
-        screen.record(U, self.col_id, selected, norms)
-        scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
-        return P * scale[None, :, :]
+    def _prox_project(self, U, selected):
+        """The prox's projections (the inherited prox: a column skipped when its own norm or
+        its last projection's norm plus its distance to that point shows it zero), with the
+        warm starts of the iterates (slot "prox")."""
+        return self.project(U, selected, slot="prox")
 
     def _path_coefs(self, c):
         """``coef[i, u, p]``: the coefficient of ``X z_p`` in node ``u``'s pre-activation at
