@@ -305,7 +305,10 @@ class TwoLayerReLUProblem:
 
     def prox(self, U, step):
         """Prox of ``step * (alpha sum ||U_qk|| + cone indicators)``: projection onto the cones
-        (ReLU), then block soft-thresholding of every (q, k) column by ``step * alpha``."""
+        (ReLU), then block soft-thresholding of every (q, k) column by ``step * alpha``. The
+        ReLU programs (two-layer, three-layer, path) skip the projection of a column that a
+        bound proves zero (:mod:`skconvex.problems._screening`); ``_prox_project`` is the
+        projection a program uses here."""
         if self.shared:  # singular-value soft-thresholding of each (d, K) block
             u, sv, vt = np.linalg.svd(np.moveaxis(U, 1, 0), full_matrices=False)
             sv = np.maximum(sv - step * self.alpha, 0.0)
