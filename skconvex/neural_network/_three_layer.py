@@ -32,6 +32,7 @@ from skconvex.neural_network._two_layer import (
 from skconvex.problems.gated_three_layer import GatedThreeLayerProblem, pair_dual_norms
 from skconvex.problems.three_layer import ThreeLayerReLUProblem
 from skconvex.solvers.augmented_lagrangian import solve_augmented_lagrangian
+from skconvex.solvers.conic_polish import solve_on_cone_rows
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
 from skconvex.solvers.gram_newton import polish_gram_newton
@@ -82,12 +83,92 @@ def _solve_gated_rounds(problem, **kwargs):
 _FIRST_ROUND_GAP = 1e-2
 
 
+# the ReLU program's conic polish (:func:`_conic_polish`) runs when the support's program
+# (n_samples x support columns x d) and each block's multiplier program (n_samples x 2 P1 x d)
+# have at most this many entries
+_CONIC_POLISH_SIZE = 2_000_000
+# its first support: the columns above this times the largest column norm (the others join
+# when the certificate finds them violated)
+_SUPPORT_TOL = 1e-3
+
+
+def _conic_polish(problem, result, user_tol, max_rounds=4):
+    """The ReLU program solved on the support of an augmented-Lagrangian point, and certified.
+
+    The augmented Lagrangian finds the support (the nonzero columns) long before its
+    second-layer multipliers converge (squared loss: see the solver notes of the estimators).
+    The program restricted to the support is small: the interior-point method (Clarabel)
+    solves it to 1e-10, and :meth:`~skconvex.problems.three_layer.ThreeLayerReLUProblem.
+    best_multipliers` gives every block the second-layer multipliers that make the whole
+    program's certificate tightest for that point. Columns outside the support whose dual
+    constraint that certificate finds violated join it and the round repeats
+    (``max_rounds``). The result replaces ``result`` when its certified gap is smaller and its
+    constraint violation no larger, or when it meets ``user_tol``."""
+    U, c = unpack(result.w, problem.shape)
+    norms = problem.group_norms(U).max(axis=1)
+    if not norms.any() or problem.n * 2 * problem.n_first * problem.d > _CONIC_POLISH_SIZE:
+        return result
+    ws = np.flatnonzero(norms > _SUPPORT_TOL * norms.max())
+    scale = max(1.0, float(np.max(np.abs(problem.Y))))
+    state = {"mu": problem.al_state["mu"].copy(), "rho": problem.al_state["rho"]}
+    best = None
+    for _ in range(max_rounds):
+        if problem.n * ws.size * problem.d > _CONIC_POLISH_SIZE:
+            break
+        try:
+            Us, cs, _ = solve_on_cone_rows(problem.restrict(ws), U[:, ws], c)
+            U = np.zeros(problem.shape)
+            U[:, ws], c = Us, cs
+            objective, bound, c, dual = problem.best_multipliers(U, c)
+        except (cp.error.SolverError, RuntimeError):
+            break
+        viol = problem.max_violation(U)
+        if best is None or objective - bound < best[0] - best[1]:
+            best = (objective, bound, np.concatenate([U.ravel(), c]), viol,
+                    {"mu": problem.al_state["mu"].copy(), "rho": 0.0})
+        outside = np.ones(problem.Q, dtype=bool)
+        outside[ws] = False
+        violators = outside[:, None] & (dual > problem.alpha * (1 + 1e-9))
+        if objective - bound <= user_tol * abs(objective) or not violators.any():
+            break
+        # the violators join in the direction they would move: their projected dual vectors
+        # (the rows nearest to it start the working set of their cone rows)
+        _, Gam = problem.dual_point(problem.forward(U), c)
+        P = problem.project(problem.adjoint(Gam), violators)
+        U = U + 1e-12 * np.where(violators[None], P, 0.0)
+        ws = np.union1d(ws, np.flatnonzero(violators.any(axis=1)))
+    if best is not None:
+        objective, bound, w, viol, best_state = best
+        gap = max(objective - bound, 0.0)
+        feasible = viol <= 1e-8 * scale
+        was_feasible = (result.info or {}).get("max_violation", np.inf) <= 1e-8 * scale
+        met = feasible and gap <= user_tol * abs(objective)
+        if met or (feasible and not was_feasible) or (feasible == was_feasible
+                                                      and gap < result.duality_gap):
+            result.w, result.objective, result.dual_bound, result.gap = w, objective, bound, gap
+            result.converged = met
+            result.info = {**(result.info or {}), "max_violation": viol, "polish": "conic"}
+            state = best_state
+    problem.set_multipliers(state["mu"], state["rho"])
+    return result
+
+
+def _solve_relu(problem, **kwargs):
+    """solver="fista" for the ReLU program: the augmented Lagrangian, then, when it stops short
+    of ``tol`` on a program small enough, the conic polish on its support
+    (:func:`_conic_polish`)."""
+    result = solve_augmented_lagrangian(problem, **kwargs)
+    if not result.converged:
+        result = _conic_polish(problem, result, kwargs.get("tol", 1e-6))
+    return result
+
+
 def _solve_first_order(problem, **kwargs):
     """solver="fista": for the gated program, accelerated proximal gradient on working sets
     with Newton's method on the support between rounds (:func:`_solve_gated_rounds`),
-    polished to machine precision when tiny; the augmented Lagrangian for the ReLU program."""
+    polished to machine precision when tiny; for the ReLU program, :func:`_solve_relu`."""
     if not isinstance(problem, GatedThreeLayerProblem):
-        return solve_augmented_lagrangian(problem, **kwargs)
+        return _solve_relu(problem, **kwargs)
     if problem.shared:
         result = solve_fista(problem, **kwargs)
     else:
@@ -124,9 +205,18 @@ def _solve_cvxpy(problem, **kwargs):
         problem.set_multipliers(np.zeros_like(problem.al_state["mu"]), 0.0)
         return solve_augmented_lagrangian(problem, **kwargs)
     result.converged = result.duality_gap <= user_tol * abs(result.objective)
-    U, _ = unpack(result.w, problem.shape)
+    U, c = unpack(result.w, problem.shape)
     scale = max(1.0, float(np.max(np.abs(problem.Y))))
-    if not result.converged or problem.max_violation(U) > 1e-8 * scale:
+    feasible = problem.max_violation(U) <= 1e-8 * scale
+    if feasible and not result.converged:
+        # the solver's second-layer duals certify loosely: the best multipliers for its point
+        objective, bound, c, _ = problem.best_multipliers(U, c)
+        if objective - bound < result.duality_gap:
+            result.w = np.concatenate([U.ravel(), c])
+            result.objective, result.dual_bound = objective, bound
+            result.gap = max(objective - bound, 0.0)
+            result.converged = result.gap <= user_tol * abs(objective)
+    if not result.converged or not feasible:
         # an inaccurate interior-point solution: the augmented Lagrangian from it, with the
         # solver's duals as multipliers
         problem.set_multipliers(problem.al_state["mu"], 0.0)

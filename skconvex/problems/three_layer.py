@@ -51,6 +51,11 @@ from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 # the lifted matrix X~ (n, P1 d) is formed when it has at most this many entries; beyond, the
 # full-program products loop over first-layer patterns
 _MAX_LIFT = 2 ** 25
+# a second-layer cone row counts as active below this slack, relative to its block's largest
+# |h|, in blocks whose largest |h| is above this times the program's
+_ACTIVE_TOL = 1e-6
+# solves of a block's multiplier program on growing working sets of cone rows
+_MULTIPLIER_ROUNDS = 8
 
 
 class ThreeLayerReLUProblem(TwoLayerReLUProblem):
@@ -370,6 +375,113 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         gap = loss_val + psi + pen - bound
         return loss_val + pen, max(gap, 0.0), c_opt
 
+    def best_multipliers(self, U, c, T=None, *, skip_feasible=True):
+        """The second-layer multipliers that make the certificate at ``(U, c)`` tightest.
+
+        For the dual point ``Lam`` of the primal point, each block's multipliers ``nu_b >= 0``
+        are chosen to minimize the block's largest projected dual norm (one second-order cone
+        program per block and output, :func:`~skconvex.solvers.conic_polish.
+        min_max_projected_norm`): the smallest scaling of ``Lam`` then makes the dual point
+        feasible. At the optimum of this program the bound they give is the optimum itself
+        (strong duality), whatever multipliers the solver had. Blocks whose columns are all
+        below ``alpha`` with the current multipliers keep them (``skip_feasible``).
+
+        Sets ``al_state`` to the new multipliers with ``rho = 0`` and returns the certificate
+        ``(objective, bound, c_opt, norms)`` with them.
+        """
+        T = self.forward(U) if T is None else T
+        c_opt = self.optimal_intercept(T, c)
+        mu = self.mu_plus(T)
+        mu = np.zeros((self.n, self.n_blocks_active, self.K)) if mu is None else mu.copy()
+        Lam = -self.loss.grad(self.scores(T, c_opt))
+        hscale = float(np.max(np.abs(T))) if T.size else 0.0
+        for k in range(self.K):
+            for bp in range(self.n_blocks_active):
+                mu[:, bp, k] = self._block_multipliers(bp, k, Lam[:, k], mu[:, bp, k],
+                                                       T[:, bp, k], hscale, skip_feasible)
+        full = np.zeros((self.n, self.n_blocks, self.K))
+        full[:, self.blocks] = mu
+        if self.n_blocks_active < self.n_blocks:
+            others = np.setdiff1d(np.arange(self.n_blocks), self.blocks)
+            full[:, others] = self.al_state["mu"][:, others]
+        self.set_multipliers(full, 0.0)
+        return self.certificate(U, c_opt, T)
+
+    def _block_projections(self, cols, k, gam):
+        """Projected dual vectors (d, m) of the columns ``cols`` (one block) for the block's
+        dual point ``gam`` (n,) of output ``k``."""
+        G = self.sign_mask[:, cols] * gam[:, None]
+        A = np.zeros(self.shape)
+        A[:, cols, k] = self.X.T @ G
+        selected = np.zeros((self.Q, self.K), dtype=bool)
+        selected[cols, k] = True
+        return self.project(A, selected)[:, cols, k]
+
+    def _block_multipliers(self, bp, k, lam, mu, hblock, hscale, skip_feasible):
+        """``mu`` (n,) of block ``bp`` and output ``k`` by :meth:`best_multipliers`.
+
+        The block's program is solved with each column's cone multipliers on a working set of
+        rows: those of the column's exact projection (a nonnegative least-squares problem of
+        ``d`` rows) at the current multipliers, then at each solution's. Restricted cone
+        multipliers can only overstate a projected norm, so the exact norms at the solution
+        are at most the program's value. A block without output (``h = 0``) only needs a
+        feasible point, and stops at the first solution whose exact norms are all below
+        ``alpha``; a block with output, when no exact projection needs a row outside the sets
+        (then the restricted program's optimality conditions are the full one's), or after
+        ``_MULTIPLIER_ROUNDS`` solves, with the best multipliers found."""
+        from scipy.optimize import nnls
+
+        from skconvex.solvers.conic_polish import min_max_projected_norm
+
+        cols = np.flatnonzero(self.col_bpos == bp)
+        m = cols.size
+        a, X, s = self.cone_sign[:, bp], self.X, self.s
+        base = self.out_mask[:, bp] * lam
+        S = self.sign_mask[:, cols]
+        CX = [np.where(self.mask[:, self.col_pattern[q]], 1.0, -1.0)[:, None] * X for q in cols]
+
+        def exact(mu_):
+            """Projected norms and the rows of their cone multipliers at ``mu_``."""
+            G = X.T @ (S * (base + a * s * mu_)[:, None])
+            norms, support = np.empty(m), []
+            for j in range(m):
+                lam_j, norms[j] = nnls(CX[j].T, -G[:, j])
+                support.append(np.flatnonzero(lam_j > 0))
+            return norms, support
+
+        norms, support = exact(mu)
+        if skip_feasible and norms.max() <= self.alpha:
+            return mu
+        # multipliers of the rows the block's columns see (D1_q = 1 for some q); in a block
+        # with output, only of the rows where its cone is active (at the optimum the others
+        # have none: complementary slackness)
+        seen = np.any(S != 0, axis=1)
+        hmax = float(np.max(np.abs(hblock)))
+        with_output = hmax > _ACTIVE_TOL * hscale
+        if with_output:
+            seen &= a * hblock <= _ACTIVE_TOL * hmax
+        rows = np.flatnonzero(seen)
+        g0 = X.T @ (S * base[:, None])
+        Mq = [X[rows].T * (S[rows, j] * a[rows]) for j in range(m)]
+        work = support
+        best, best_val = mu, norms.max()
+        for _ in range(_MULTIPLIER_ROUNDS):
+            # (a block without output needs only a feasible point: a looser tolerance)
+            w, value = min_max_projected_norm(g0, Mq, [CX[j][work[j]] for j in range(m)],
+                                              tol=1e-10 if with_output else 1e-6)
+            cand = np.zeros(self.n)
+            cand[rows] = w / s[rows]
+            norms, support = exact(cand)
+            if norms.max() < best_val:
+                best, best_val = cand, norms.max()
+            if not with_output and best_val <= self.alpha:
+                break
+            new = [np.setdiff1d(support[j], work[j]) for j in range(m)]
+            if not any(r.size for r in new):
+                break
+            work = [np.union1d(work[j], support[j]) for j in range(m)]
+        return best
+
     def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new, *, floor=None):
         """Dual constraint values of fresh pattern pairs for the dual point of this program:
         every pair of (sampled or new first-layer pattern, sampled or new second-layer
@@ -401,6 +513,61 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         return np.concatenate(out) if out else np.zeros(0)
 
     # -- reference -------------------------------------------------------------------------
+    def cone_slacks(self, U, T=None):
+        """Slacks of every cone row, normalized by the row's norm: first layer (n, Q, K),
+        ``(2 D1_q - 1) X u_qk / ||x_i||``, and second layer (n, B, K), ``a h`` (negative:
+        violated)."""
+        T = self.forward(U) if T is None else T
+        C = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
+        xnorm = np.maximum(np.linalg.norm(self.X, axis=1), 1e-300)
+        first = np.stack([C * (self.X @ U[:, :, k]) for k in range(self.K)], axis=-1)
+        return first / xnorm[:, None, None], self.cone_sign[:, :, None] * T
+
+    def to_cvxpy_rows(self, rows1, rows2):
+        """The program in cvxpy with only some of its cone rows: ``rows1`` (n, Q, K) bool of the
+        first-layer cones, ``rows2`` (n, B, K) bool of the second-layer cones (a relaxation:
+        its optimum is the program's when the solution satisfies the rows left out). Returns
+        ``(problem, (U_vars, c))``; no multipliers are read back from it."""
+        import cvxpy as cp
+        import scipy.sparse as sp
+
+        d, Q, n = self.d, self.Q, self.n
+        Us = [cp.Variable((d, Q)) for _ in range(self.K)]
+        c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
+        S = self.sign_mask
+        C1 = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
+        agg = np.zeros((Q, self.n_blocks_active))
+        agg[np.arange(Q), self.col_bpos] = 1.0
+        O, A = self.out_mask, self.cone_sign
+        cols, cons = [], []
+        for k in range(self.K):
+            u = cp.vec(Us[k], order="F")  # u[q d + j] = U[j, q]
+            # first-layer rows (i, q): C1[i, q] x_i on column q's slice
+            i1, q1 = np.nonzero(rows1[:, :, k])
+            vals = (C1[i1, q1, None] * self.X[i1]).ravel()
+            r = np.repeat(np.arange(i1.size), d)
+            cc = (q1[:, None] * d + np.arange(d)).ravel()
+            if i1.size:
+                cons.append(sp.csr_matrix((vals, (r, cc)), shape=(i1.size, d * Q)) @ u >= 0)
+            # second-layer rows (i, b): a[i, b] sum_{q in b} S[i, q] x_i
+            i2, b2 = np.nonzero(rows2[:, :, k])
+            if i2.size:
+                member = agg[:, b2].T  # (m2, Q): the block's columns
+                coef = member * S[i2] * A[i2, b2][:, None]
+                rr, qq = np.nonzero(coef)
+                vals = (coef[rr, qq][:, None] * self.X[i2[rr]]).ravel()
+                r = np.repeat(rr, d)
+                cc = (qq[:, None] * d + np.arange(d)).ravel()
+                cons.append(sp.csr_matrix((vals, (r, cc)), shape=(i2.size, d * Q)) @ u >= 0)
+            XU = self.X @ Us[k]
+            H = cp.multiply(S, XU) @ agg
+            ck = c[k] if self.fit_intercept else 0.0
+            cols.append(cp.sum(cp.multiply(O, H), axis=1) + ck)
+        Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (n, 1), order="F")
+        data = cvxpy_loss(self.loss_name, Z, self.Y, self.s)
+        reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
+        return cp.Problem(cp.Minimize(data + reg), cons), (Us, c)
+
     def to_cvxpy(self):
         """The same program in cvxpy (small problems). Returns ``(problem, (U_vars, c))``."""
         import cvxpy as cp
@@ -435,7 +602,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         U = self.project(U)
         nu = np.stack([np.asarray(con.dual_value, dtype=np.float64).reshape(self.n, -1)
                        for con in self._cvxpy_second], axis=-1)
-        mu = np.zeros((self.n, self.n_blocks, self.K))
+        mu = np.array(self.al_state["mu"], dtype=np.float64)  # other blocks keep theirs
         mu[:, self.blocks] = np.maximum(nu, 0.0) / self.s[:, None, None]
         self.set_multipliers(mu, 0.0)
         objective, bound, c_opt, _ = self.certificate(U, c)

@@ -94,13 +94,14 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-
         working_set = Q >= 32
     T = problem.forward(U)
     obj, bound, c, norms = problem.certificate(U, c, T)
+    best = bound  # the largest lower bound so far (every round's dual point is one)
     active = problem.group_norms(U).max(axis=1) > 0
     if working_set:
         score = np.where(active, np.inf, norms.max(axis=1))
         ws = np.sort(np.argsort(-score, kind="stable")[:max(_WS_START, int(active.sum()))])
     else:
         ws = np.arange(Q)
-    rel = (obj - bound) / max(abs(obj), 1e-300)
+    rel = (obj - best) / max(abs(obj), 1e-300)
     viol = problem.second_layer_violation(T)
     viol_prev = np.inf
     history, used, converged, L = [], 0, False, None
@@ -131,7 +132,8 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-
         U[:, ws] = Us
         T = problem.forward(U)
         obj, bound, c, norms = problem.certificate(U, c, T)
-        rel = (obj - bound) / max(abs(obj), 1e-300)
+        best = max(best, bound)
+        rel = (obj - best) / max(abs(obj), 1e-300)
         viol = problem.second_layer_violation(T)
         # groups outside the working set that violate the subproblem's optimality
         outside = np.ones(Q, dtype=bool)
@@ -140,7 +142,7 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-
         log.message(f"round {n_rounds}: working set {ws.size}/{Q}, relative gap {rel:.3e}, "
                     f"violation {viol:.3e}, rho {state['rho']:.1e}, "
                     f"{violators.size} violators")
-        history.append({"iter": used, "objective": obj, "gap": obj - bound, "measure": rel,
+        history.append({"iter": used, "objective": obj, "gap": obj - best, "measure": rel,
                         "violation": viol, "rho": state["rho"], "working_set": int(ws.size)})
         if violators.size:
             order = violators[np.argsort(-norms[violators].max(axis=1), kind="stable")]
@@ -158,8 +160,9 @@ def solve_augmented_lagrangian(problem, *, tol=1e-6, max_iter=5000, viol_tol=1e-
         viol_prev = viol
         T = problem.forward(U)
         obj, bound, c, norms = problem.certificate(U, c, T)
-        rel = (obj - bound) / max(abs(obj), 1e-300)
-    return FitResult(pack(U, c), obj, bound, max(used, 1), converged, history,
+        best = max(best, bound)
+        rel = (obj - best) / max(abs(obj), 1e-300)
+    return FitResult(pack(U, c), obj, best, max(used, 1), converged, history,
                      {"lipschitz": L, "working_set": int(ws.size), "n_outer": n_outer,
                       "rho": state["rho"], "max_violation": viol},
-                     gap=max(obj - bound, 0.0))
+                     gap=max(obj - best, 0.0))

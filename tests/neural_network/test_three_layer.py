@@ -352,9 +352,13 @@ def test_bad_input():
         ConvexThreeLayerClassifier(loss="logistic").fit(X, np.arange(30) % 3)
 
 
-def test_relu_fit_stopped_at_max_iter_warns_that_it_is_not_feasible():
+def test_relu_fit_stopped_at_max_iter_warns_that_it_is_not_feasible(monkeypatch):
     """An augmented-Lagrangian fit cut at max_iter ends at an infeasible point: the warning
-    gives its certified gap and its constraint violation (as ``max_violation_`` records)."""
+    gives its certified gap and its constraint violation (as ``max_violation_`` records). (The
+    conic polish, which would finish this small program, is switched off.)"""
+    import skconvex.neural_network._three_layer as three_layer
+
+    monkeypatch.setattr(three_layer, "_CONIC_POLISH_SIZE", 0)
     X, y = _data(120, 3)
     est = ConvexThreeLayerRegressor(activation="relu", solver="fista", max_iter=30,
                                     random_state=0)
