@@ -148,3 +148,22 @@ def test_regressor_relu_converges_and_predicts_as_its_program():
     ref = ConvexThreeLayerRegressor(activation="relu", solver="cvxpy", random_state=0).fit(X, y)
     assert_allclose(est.objective_, ref.objective_, rtol=1e-6)
     assert_allclose(est.regularized_loss(X, y), est.objective_, rtol=1e-7)
+
+
+def test_augmented_lagrangian_keeps_its_best_bound():
+    """Each round's certificate is a lower bound; the run reports the largest: never above the
+    optimum, never below the certificate of its last point, and its rounds' recorded gaps are
+    measured from it (non-increasing bound)."""
+    p = _problem(n=80)
+    ref = solve_cvxpy(p, tol=1e-10)
+    p.set_multipliers(np.zeros_like(p.al_state["mu"]), 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = solve_augmented_lagrangian(p, tol=1e-9, max_iter=3000)
+    U, c = unpack(res.w, p.shape)
+    _, last_bound, _, _ = p.certificate(U, c)
+    assert res.dual_bound <= ref.objective * (1 + 1e-9)
+    assert res.dual_bound >= last_bound
+    bounds = [h["objective"] - h["gap"] for h in res.history if "violation" in h]
+    assert len(bounds) > 2
+    assert np.all(np.diff(bounds) >= -1e-9 * abs(ref.objective))
