@@ -155,10 +155,12 @@ def _conic_polish(problem, result, user_tol, max_rounds=4):
 
 def _solve_relu(problem, **kwargs):
     """solver="fista" for the ReLU program: the augmented Lagrangian, then, when it stops short
-    of ``tol`` on a program small enough, the conic polish on its support
-    (:func:`_conic_polish`)."""
+    of ``tol`` with the squared loss on a program small enough, the conic polish on its support
+    (:func:`_conic_polish`). The classification losses converge without it, and their
+    exponential cones make the interior-point programs slow (a cut fit of wine, three
+    outputs: 4 minutes of polish, against 1.4 s for the augmented Lagrangian to converge)."""
     result = solve_augmented_lagrangian(problem, **kwargs)
-    if not result.converged:
+    if not result.converged and problem.loss_name == "squared":
         result = _conic_polish(problem, result, kwargs.get("tol", 1e-6))
     return result
 

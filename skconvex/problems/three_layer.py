@@ -428,7 +428,9 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         feasible point, and stops at the first solution whose exact norms are all below
         ``alpha``; a block with output, when no exact projection needs a row outside the sets
         (then the restricted program's optimality conditions are the full one's), or after
-        ``_MULTIPLIER_ROUNDS`` solves, with the best multipliers found."""
+        ``_MULTIPLIER_ROUNDS`` solves, with the best multipliers found. (Stopping a block with
+        output once a solve no longer lowers the largest exact norm was tried: it stopped
+        early, at relative gaps of 1e-3 to 0.17 on diabetes and Friedman #1.)"""
         from scipy.optimize import nnls
 
         from skconvex.solvers.conic_polish import min_max_projected_norm
@@ -454,32 +456,37 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
             return mu
         # multipliers of the rows the block's columns see (D1_q = 1 for some q); in a block
         # with output, only of the rows where its cone is active (at the optimum the others
-        # have none: complementary slackness)
+        # have none: complementary slackness); in a block without, first only of the rows where
+        # the current multipliers are positive (all of diabetes and Friedman #1: always enough
+        # for a feasible point, 3 to 5 times faster), then of all
         seen = np.any(S != 0, axis=1)
         hmax = float(np.max(np.abs(hblock)))
         with_output = hmax > _ACTIVE_TOL * hscale
         if with_output:
-            seen &= a * hblock <= _ACTIVE_TOL * hmax
-        rows = np.flatnonzero(seen)
+            row_sets = [seen & (a * hblock <= _ACTIVE_TOL * hmax)]
+        else:
+            row_sets = [seen & (mu > 0), seen] if np.any(seen & (mu > 0)) else [seen]
         g0 = X.T @ (S * base[:, None])
-        Mq = [X[rows].T * (S[rows, j] * a[rows]) for j in range(m)]
-        work = support
         best, best_val = mu, norms.max()
-        for _ in range(_MULTIPLIER_ROUNDS):
-            # (a block without output needs only a feasible point: a looser tolerance)
-            w, value = min_max_projected_norm(g0, Mq, [CX[j][work[j]] for j in range(m)],
-                                              tol=1e-10 if with_output else 1e-6)
-            cand = np.zeros(self.n)
-            cand[rows] = w / s[rows]
-            norms, support = exact(cand)
-            if norms.max() < best_val:
-                best, best_val = cand, norms.max()
-            if not with_output and best_val <= self.alpha:
-                break
-            new = [np.setdiff1d(support[j], work[j]) for j in range(m)]
-            if not any(r.size for r in new):
-                break
-            work = [np.union1d(work[j], support[j]) for j in range(m)]
+        for rows in row_sets:
+            rows = np.flatnonzero(rows)
+            Mq = [X[rows].T * (S[rows, j] * a[rows]) for j in range(m)]
+            work = support
+            for _ in range(_MULTIPLIER_ROUNDS):
+                # (a block without output needs only a feasible point: a looser tolerance)
+                w, value = min_max_projected_norm(g0, Mq, [CX[j][work[j]] for j in range(m)],
+                                                  tol=1e-10 if with_output else 1e-6)
+                cand = np.zeros(self.n)
+                cand[rows] = w / s[rows]
+                norms, support = exact(cand)
+                if norms.max() < best_val:
+                    best, best_val = cand, norms.max()
+                if not with_output and best_val <= self.alpha:
+                    return best
+                new = [np.setdiff1d(support[j], work[j]) for j in range(m)]
+                if not any(r.size for r in new):
+                    break
+                work = [np.union1d(work[j], support[j]) for j in range(m)]
         return best
 
     def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new, *, floor=None):
