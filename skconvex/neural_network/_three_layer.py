@@ -635,17 +635,18 @@ _PROGRAM_DOC = """
     With the squared loss the cone multipliers converge slowly: on all 442 rows of diabetes it
     had not converged after 20,000 iterations (objective 1e-5 below the optimum at a cone
     violation of 0.0035). Where the augmented Lagrangian stops short of ``tol`` (at
-    ``max_iter``), a conic polish finishes the fit when the program is small enough
+    ``max_iter``) with the squared loss, a conic polish finishes the fit when the program is
+    small enough
     (n_samples x 2 P1 x n_features and n_samples x support x n_features at most 2,000,000):
     the program restricted to the support of its point (the columns above 1e-3 of the largest)
     is solved by Clarabel on working sets of cone rows, and each second-layer block gets the
     multipliers that make the certificate of the whole program tightest (one small cone
     program per block); columns outside that the certificate finds violated join and the round
     repeats. ``n_iter_`` counts the augmented Lagrangian's iterations. Default regressor, on
-    this machine: all of diabetes, 29 s (5,000 iterations, then 20 s of polish), relative gap
-    6e-10, violation 9e-9; its first 200 rows, 12 s, 1e-9; Friedman #1 with 200 rows, 18 s,
-    6e-10. The classification losses converge without it (500 rows of digits: 1,110
-    iterations, 20 s).
+    this machine: all of diabetes, 23 s (5,000 iterations, then the polish), relative gap
+    6e-10, violation 9e-9; its first 200 rows, 10 s, 1e-9; Friedman #1 with 200 rows, 16 s,
+    6e-10, with 2,000 rows 73 s (36 s of polish), 2e-11. The classification losses converge
+    without it (500 rows of digits: 1,110 iterations, 20 s).
     "cvxpy": the same program with Clarabel (the reference; small problems). "auto": "cvxpy"
     when n_samples x 4 P1 P2 x n_outputs <= 20,000, "fista" otherwise.
 """
