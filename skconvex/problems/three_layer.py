@@ -407,16 +407,6 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         self.set_multipliers(full, 0.0)
         return self.certificate(U, c_opt, T)
 
-    def _block_projections(self, cols, k, gam):
-        """Projected dual vectors (d, m) of the columns ``cols`` (one block) for the block's
-        dual point ``gam`` (n,) of output ``k``."""
-        G = self.sign_mask[:, cols] * gam[:, None]
-        A = np.zeros(self.shape)
-        A[:, cols, k] = self.X.T @ G
-        selected = np.zeros((self.Q, self.K), dtype=bool)
-        selected[cols, k] = True
-        return self.project(A, selected)[:, cols, k]
-
     def _block_multipliers(self, bp, k, lam, mu, hblock, hscale, skip_feasible):
         """``mu`` (n,) of block ``bp`` and output ``k`` by :meth:`best_multipliers`.
 
@@ -530,6 +520,24 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         first = np.stack([C * (self.X @ U[:, :, k]) for k in range(self.K)], axis=-1)
         return first / xnorm[:, None, None], self.cone_sign[:, :, None] * T
 
+    def _cvxpy_model(self):
+        """The variables, objective and block pre-activations of the program in cvxpy:
+        ``(Us, c, XUs, Hs, objective)`` (``XUs[k] = X U_k`` (n, Q), ``Hs[k]`` (n, B))."""
+        import cvxpy as cp
+
+        Us = [cp.Variable((self.d, self.Q)) for _ in range(self.K)]
+        c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
+        agg = np.zeros((self.Q, self.n_blocks_active))
+        agg[np.arange(self.Q), self.col_bpos] = 1.0
+        XUs = [self.X @ Uk for Uk in Us]
+        Hs = [cp.multiply(self.sign_mask, XU) @ agg for XU in XUs]
+        cols = [cp.sum(cp.multiply(self.out_mask, H), axis=1)
+                + (c[k] if self.fit_intercept else 0.0) for k, H in enumerate(Hs)]
+        Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (self.n, 1), order="F")
+        objective = cvxpy_loss(self.loss_name, Z, self.Y, self.s) + self.alpha * sum(
+            cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
+        return Us, c, XUs, Hs, objective
+
     def to_cvxpy_rows(self, rows1, rows2):
         """The program in cvxpy with only some of its cone rows: ``rows1`` (n, Q, K) bool of the
         first-layer cones, ``rows2`` (n, B, K) bool of the second-layer cones (a relaxation:
@@ -538,68 +546,44 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         import cvxpy as cp
         import scipy.sparse as sp
 
-        d, Q, n = self.d, self.Q, self.n
-        Us = [cp.Variable((d, Q)) for _ in range(self.K)]
-        c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
-        S = self.sign_mask
+        d, Q = self.d, self.Q
+        Us, c, _, _, objective = self._cvxpy_model()
         C1 = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
-        agg = np.zeros((Q, self.n_blocks_active))
-        agg[np.arange(Q), self.col_bpos] = 1.0
-        O, A = self.out_mask, self.cone_sign
-        cols, cons = [], []
+        coef2 = self.sign_mask * self.cone_sign[:, self.col_bpos]  # a[i, b(q)] S[i, q]
+
+        def rows_matrix(i, q, coef, r, n_rows):
+            """Sparse rows: row ``r_t`` gets ``coef_t x_{i_t}`` on column ``q_t``'s slice of
+            vec(U)."""
+            vals = (coef[:, None] * self.X[i]).ravel()
+            cols = (q[:, None] * d + np.arange(d)).ravel()
+            return sp.csr_matrix((vals, (np.repeat(r, d), cols)), shape=(n_rows, d * Q))
+
+        cons = []
         for k in range(self.K):
             u = cp.vec(Us[k], order="F")  # u[q d + j] = U[j, q]
-            # first-layer rows (i, q): C1[i, q] x_i on column q's slice
             i1, q1 = np.nonzero(rows1[:, :, k])
-            vals = (C1[i1, q1, None] * self.X[i1]).ravel()
-            r = np.repeat(np.arange(i1.size), d)
-            cc = (q1[:, None] * d + np.arange(d)).ravel()
-            if i1.size:
-                cons.append(sp.csr_matrix((vals, (r, cc)), shape=(i1.size, d * Q)) @ u >= 0)
-            # second-layer rows (i, b): a[i, b] sum_{q in b} S[i, q] x_i
+            if i1.size:  # first-layer rows (i, q): C1[i, q] x_i on column q
+                A1 = rows_matrix(i1, q1, C1[i1, q1], np.arange(i1.size), i1.size)
+                cons.append(A1 @ u >= 0)
             i2, b2 = np.nonzero(rows2[:, :, k])
-            if i2.size:
-                member = agg[:, b2].T  # (m2, Q): the block's columns
-                coef = member * S[i2] * A[i2, b2][:, None]
-                rr, qq = np.nonzero(coef)
-                vals = (coef[rr, qq][:, None] * self.X[i2[rr]]).ravel()
-                r = np.repeat(rr, d)
-                cc = (qq[:, None] * d + np.arange(d)).ravel()
-                cons.append(sp.csr_matrix((vals, (r, cc)), shape=(i2.size, d * Q)) @ u >= 0)
-            XU = self.X @ Us[k]
-            H = cp.multiply(S, XU) @ agg
-            ck = c[k] if self.fit_intercept else 0.0
-            cols.append(cp.sum(cp.multiply(O, H), axis=1) + ck)
-        Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (n, 1), order="F")
-        data = cvxpy_loss(self.loss_name, Z, self.Y, self.s)
-        reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
-        return cp.Problem(cp.Minimize(data + reg), cons), (Us, c)
+            if i2.size:  # second-layer rows (i, b): a[i, b] sum_{q in b} S[i, q] x_i
+                r, q = np.nonzero(self.col_bpos[None, :] == b2[:, None])
+                keep = coef2[i2[r], q] != 0
+                r, q = r[keep], q[keep]
+                cons.append(rows_matrix(i2[r], q, coef2[i2[r], q], r, i2.size) @ u >= 0)
+        return cp.Problem(cp.Minimize(objective), cons), (Us, c)
 
     def to_cvxpy(self):
         """The same program in cvxpy (small problems). Returns ``(problem, (U_vars, c))``."""
         import cvxpy as cp
 
-        Us = [cp.Variable((self.d, self.Q)) for _ in range(self.K)]
-        c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
-        S = self.sign_mask
+        Us, c, XUs, Hs, objective = self._cvxpy_model()
         C1 = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
-        agg = np.zeros((self.Q, self.n_blocks_active))
-        agg[np.arange(self.Q), self.col_bpos] = 1.0
-        O, A = self.out_mask, self.cone_sign
-        cols, cons, cons2 = [], [], []
-        for k in range(self.K):
-            XU = self.X @ Us[k]
-            H = cp.multiply(S, XU) @ agg
-            cons.append(cp.multiply(C1, XU) >= 0)
-            cons2.append(cp.multiply(A, H) >= 0)
-            ck = c[k] if self.fit_intercept else 0.0
-            cols.append(cp.sum(cp.multiply(O, H), axis=1) + ck)
-        Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (self.n, 1), order="F")
-        data = cvxpy_loss(self.loss_name, Z, self.Y, self.s)
-        reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
+        cons = [cp.multiply(C1, XU) >= 0 for XU in XUs]
+        cons2 = [cp.multiply(self.cone_sign, H) >= 0 for H in Hs]
         self._cvxpy_cons = cons + cons2
         self._cvxpy_second = cons2
-        return cp.Problem(cp.Minimize(data + reg), cons + cons2), (Us, c)
+        return cp.Problem(cp.Minimize(objective), cons + cons2), (Us, c)
 
     def evaluate_cvxpy(self, variables):
         """``(packed w, objective, dual bound)`` of a solved cvxpy program. The first-layer

@@ -34,6 +34,18 @@ def _problem(n=60, loss="squared", seed=0, alpha=0.02):
     return ThreeLayerReLUProblem(X, Y, gate_mask(X, G), subnetwork_mask(X, W1, w2), alpha, loss)
 
 
+def _reference_and_al(max_iter, tol=1e-6):
+    """A program, its interior-point solution, and the augmented Lagrangian from zero
+    multipliers after ``max_iter`` iterations."""
+    p = _problem(n=80)
+    ref = solve_cvxpy(p, tol=1e-10)
+    p.set_multipliers(np.zeros_like(p.al_state["mu"]), 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = solve_augmented_lagrangian(p, tol=tol, max_iter=max_iter)
+    return p, ref, res
+
+
 def test_min_max_projected_norm_closed_form():
     """One column with no cone rows and ``M = -I``: ``min_{w >= 0} ||v - w||`` is the norm of
     the negative part of ``v``, reached at ``w = v_+``."""
@@ -111,12 +123,7 @@ def test_conic_polish_finishes_a_cut_augmented_lagrangian():
     """The augmented Lagrangian cut after 30 iterations is infeasible; the polish on its support
     reaches the interior-point optimum, feasible and certified, and adds the columns the first
     support missed."""
-    p = _problem(n=80)
-    ref = solve_cvxpy(p, tol=1e-10)
-    p.set_multipliers(np.zeros_like(p.al_state["mu"]), 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cut = solve_augmented_lagrangian(p, tol=1e-6, max_iter=30)
+    p, ref, cut = _reference_and_al(30)
     assert not cut.converged and cut.info["max_violation"] > 1e-6
     # keep only the three largest columns: the rounds must find the rest
     U, c = unpack(cut.w, p.shape)
@@ -154,12 +161,7 @@ def test_augmented_lagrangian_keeps_its_best_bound():
     """Each round's certificate is a lower bound; the run reports the largest: never above the
     optimum, never below the certificate of its last point, and its rounds' recorded gaps are
     measured from it (non-increasing bound)."""
-    p = _problem(n=80)
-    ref = solve_cvxpy(p, tol=1e-10)
-    p.set_multipliers(np.zeros_like(p.al_state["mu"]), 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = solve_augmented_lagrangian(p, tol=1e-9, max_iter=3000)
+    p, ref, res = _reference_and_al(3000, tol=1e-9)
     U, c = unpack(res.w, p.shape)
     _, last_bound, _, _ = p.certificate(U, c)
     assert res.dual_bound <= ref.objective * (1 + 1e-9)
