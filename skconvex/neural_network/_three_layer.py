@@ -37,6 +37,7 @@ from skconvex.solvers.cvxpy_backend import solve_cvxpy
 from skconvex.solvers.fista import solve_fista, unpack
 from skconvex.solvers.gram_newton import polish_gram_newton
 from skconvex.solvers.rounds import accept_polish, solve_in_rounds
+from skconvex.utils._progress import ProgressLogger
 
 # solver="auto" solves programs with n_samples * n_columns * n_outputs up to this by the
 # interior point (Clarabel), larger ones by the augmented Lagrangian
@@ -92,7 +93,7 @@ _CONIC_POLISH_SIZE = 2_000_000
 _SUPPORT_TOL = 1e-3
 
 
-def _conic_polish(problem, result, user_tol, max_rounds=4):
+def _conic_polish(problem, result, user_tol, max_rounds=4, verbose=0):
     """The ReLU program solved on the support of an augmented-Lagrangian point, and certified.
 
     The augmented Lagrangian finds the support (the nonzero columns) long before its
@@ -112,7 +113,8 @@ def _conic_polish(problem, result, user_tol, max_rounds=4):
     scale = max(1.0, float(np.max(np.abs(problem.Y))))
     state = {"mu": problem.al_state["mu"].copy(), "rho": problem.al_state["rho"]}
     best = None
-    for _ in range(max_rounds):
+    log = ProgressLogger("conic_polish", verbose, tol=user_tol)
+    for n_round in range(1, max_rounds + 1):
         if problem.n * ws.size * problem.d > _CONIC_POLISH_SIZE:
             break
         try:
@@ -123,12 +125,15 @@ def _conic_polish(problem, result, user_tol, max_rounds=4):
         except (cp.error.SolverError, RuntimeError):
             break
         viol = problem.max_violation(U)
-        if best is None or objective - bound < best[0] - best[1]:
-            best = (objective, bound, np.concatenate([U.ravel(), c]), viol,
-                    {"mu": problem.al_state["mu"].copy(), "rho": 0.0})
         outside = np.ones(problem.Q, dtype=bool)
         outside[ws] = False
         violators = outside[:, None] & (dual > problem.alpha * (1 + 1e-9))
+        log.message(f"round {n_round}: support {ws.size} columns, relative gap "
+                    f"{(objective - bound) / max(abs(objective), 1e-300):.3e}, violation "
+                    f"{viol:.1e}, {int(violators.any(axis=1).sum())} columns outside violated")
+        if best is None or objective - bound < best[0] - best[1]:
+            best = (objective, bound, np.concatenate([U.ravel(), c]), viol,
+                    {"mu": problem.al_state["mu"].copy(), "rho": 0.0})
         if objective - bound <= user_tol * abs(objective) or not violators.any():
             break
         # the violators join in the direction they would move: their projected dual vectors
@@ -161,7 +166,8 @@ def _solve_relu(problem, **kwargs):
     outputs: 4 minutes of polish, against 1.4 s for the augmented Lagrangian to converge)."""
     result = solve_augmented_lagrangian(problem, **kwargs)
     if not result.converged and problem.loss_name == "squared":
-        result = _conic_polish(problem, result, kwargs.get("tol", 1e-6))
+        result = _conic_polish(problem, result, kwargs.get("tol", 1e-6),
+                               verbose=kwargs.get("verbose", 0))
     return result
 
 

@@ -139,18 +139,20 @@ def test_conic_polish_finishes_a_cut_augmented_lagrangian():
     assert out.info["max_violation"] <= 1e-8 * max(1.0, np.abs(p.Y).max())
 
 
-def test_regressor_relu_converges_and_predicts_as_its_program():
-    """The ReLU regressor's fit is finished by the polish: converged, no warning, the
-    objective equals Clarabel's on the same program, and the recovered network's forward pass
-    equals the convex model's prediction on the training data."""
+def test_regressor_relu_converges_and_predicts_as_its_program(capsys):
+    """The ReLU regressor's fit is finished by the polish (its rounds reported with
+    ``verbose``): converged, no warning, the objective equals Clarabel's on the same program,
+    and the recovered network's forward pass equals the convex model's prediction on the
+    training data."""
     rng = np.random.RandomState(0)
     X = rng.randn(150, 3)
     y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.randn(150)
     est = ConvexThreeLayerRegressor(activation="relu", solver="fista", max_iter=300,
-                                    random_state=0)
+                                    random_state=0, verbose=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est.fit(X, y)
+    assert "[conic_polish] round 1: support" in capsys.readouterr().out
     assert est.duality_gap_ <= 1e-6 * est.objective_
     ref = ConvexThreeLayerRegressor(activation="relu", solver="cvxpy", random_state=0).fit(X, y)
     assert_allclose(est.objective_, ref.objective_, rtol=1e-6)
