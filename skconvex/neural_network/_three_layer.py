@@ -99,12 +99,14 @@ def _conic_polish(problem, result, user_tol, max_rounds=4, verbose=0):
     The augmented Lagrangian finds the support (the nonzero columns) long before its
     second-layer multipliers converge (squared loss: see the solver notes of the estimators).
     The program restricted to the support is small: the interior-point method (Clarabel)
-    solves it to 1e-10, and :meth:`~skconvex.problems.three_layer.ThreeLayerReLUProblem.
-    best_multipliers` gives every block the second-layer multipliers that make the whole
-    program's certificate tightest for that point. Columns outside the support whose dual
-    constraint that certificate finds violated join it and the round repeats
-    (``max_rounds``). The result replaces ``result`` when its certified gap is smaller and its
-    constraint violation no larger, or when it meets ``user_tol``."""
+    solves it to 1e-9 on working sets of its cone rows
+    (:func:`~skconvex.solvers.conic_polish.solve_on_cone_rows`), and
+    :meth:`~skconvex.problems.three_layer.ThreeLayerReLUProblem.best_multipliers` gives every
+    block the second-layer multipliers that make the whole program's certificate tightest for
+    that point. Columns outside the support whose dual constraint that certificate finds
+    violated join it and the round repeats (``max_rounds``). The best round replaces
+    ``result`` when it meets ``user_tol`` (feasible, to ``1e-8 max(1, max |y|)``), when it is
+    feasible and ``result`` is not, or when both are (in)feasible and its gap is smaller."""
     U, c = unpack(result.w, problem.shape)
     norms = problem.group_norms(U).max(axis=1)
     if not norms.any() or problem.n * 2 * problem.n_first * problem.d > _CONIC_POLISH_SIZE:

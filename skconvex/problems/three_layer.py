@@ -411,8 +411,9 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         """``mu`` (n,) of block ``bp`` and output ``k`` by :meth:`best_multipliers`.
 
         The block's program is solved with each column's cone multipliers on a working set of
-        rows: those of the column's exact projection (a nonnegative least-squares problem of
-        ``d`` rows) at the current multipliers, then at each solution's. Restricted cone
+        rows: those of the column's exact projection at the current multipliers, then at each
+        solution's (a nonnegative least-squares problem of ``d`` rows, which gives the rows of
+        its multipliers; the prox's projection kernel does not return them). Restricted cone
         multipliers can only overstate a projected norm, so the exact norms at the solution
         are at most the program's value. A block without output (``h = 0``) only needs a
         feasible point, and stops at the first solution whose exact norms are all below
