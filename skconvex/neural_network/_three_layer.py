@@ -91,9 +91,12 @@ _CONIC_POLISH_SIZE = 2_000_000
 # its first support: the columns above this times the largest column norm (the others join
 # when the certificate finds them violated)
 _SUPPORT_TOL = 1e-3
+# the interior-point tolerance of its last round, when the first ones leave the certificate
+# short of tol on a complete support
+_TIGHT_TOL = 1e-11
 
 
-def _conic_polish(problem, result, user_tol, max_rounds=4, verbose=0):
+def _conic_polish(problem, result, user_tol, max_rounds=6, verbose=0):
     """The ReLU program solved on the support of an augmented-Lagrangian point, and certified.
 
     The augmented Lagrangian finds the support (the nonzero columns) long before its
@@ -104,7 +107,9 @@ def _conic_polish(problem, result, user_tol, max_rounds=4, verbose=0):
     :meth:`~skconvex.problems.three_layer.ThreeLayerReLUProblem.best_multipliers` gives every
     block the second-layer multipliers that make the whole program's certificate tightest for
     that point. Columns outside the support whose dual constraint that certificate finds
-    violated join it and the round repeats (``max_rounds``). The best round replaces
+    violated join it and the round repeats (``max_rounds``); when none is but the gap is above
+    ``user_tol``, a last round solves at ``_TIGHT_TOL`` and lets the blocks with output give
+    multipliers to all their rows. The best round replaces
     ``result`` when it meets ``user_tol`` (feasible, to ``1e-8 max(1, max |y|)``), when it is
     feasible and ``result`` is not, or when both are (in)feasible and its gap is smaller."""
     U, c = unpack(result.w, problem.shape)
@@ -116,14 +121,16 @@ def _conic_polish(problem, result, user_tol, max_rounds=4, verbose=0):
     state = {"mu": problem.al_state["mu"].copy(), "rho": problem.al_state["rho"]}
     best = None
     log = ProgressLogger("conic_polish", verbose, tol=user_tol)
+    tight = False
     for n_round in range(1, max_rounds + 1):
         if problem.n * ws.size * problem.d > _CONIC_POLISH_SIZE:
             break
         try:
-            Us, cs, _ = solve_on_cone_rows(problem.restrict(ws), U[:, ws], c)
+            Us, cs, _ = solve_on_cone_rows(problem.restrict(ws), U[:, ws], c,
+                                           tol=_TIGHT_TOL if tight else 1e-9)
             U = np.zeros(problem.shape)
             U[:, ws], c = Us, cs
-            objective, bound, c, dual = problem.best_multipliers(U, c)
+            objective, bound, c, dual = problem.best_multipliers(U, c, all_rows=tight)
         except (cp.error.SolverError, RuntimeError):
             break
         viol = problem.max_violation(U)
@@ -136,8 +143,15 @@ def _conic_polish(problem, result, user_tol, max_rounds=4, verbose=0):
         if best is None or objective - bound < best[0] - best[1]:
             best = (objective, bound, np.concatenate([U.ravel(), c]), viol,
                     {"mu": problem.al_state["mu"].copy(), "rho": 0.0})
-        if objective - bound <= user_tol * abs(objective) or not violators.any():
+        if objective - bound <= user_tol * abs(objective) or (tight and not violators.any()):
             break
+        if not violators.any():
+            # the support is complete but the certificate is not tight enough: the point is a
+            # little off the optimal face (the predictions' error is about the square root of
+            # the objective's). Once more, with a tighter interior point and multipliers on
+            # every row of the blocks with output
+            tight = True
+            continue
         # the violators join in the direction they would move: their projected dual vectors
         # (the rows nearest to it start the working set of their cone rows)
         _, Gam = problem.dual_point(problem.forward(U), c)

@@ -171,3 +171,52 @@ def test_augmented_lagrangian_keeps_its_best_bound():
     bounds = [h["objective"] - h["gap"] for h in res.history if "violation" in h]
     assert len(bounds) > 2
     assert np.all(np.diff(bounds) >= -1e-9 * abs(ref.objective))
+
+
+def test_best_multipliers_on_all_rows_certify_a_point_off_the_optimal_face():
+    """A point a little off the optimal face (the optimum moved by 1e-6 of its scale and
+    projected back onto the first-layer cones) leaves rows of the face at small slacks:
+    multipliers on the active rows only then certify poorly, and those on every row of the
+    blocks with output (``all_rows``) certify it to about its own accuracy."""
+    p = _problem(n=80)
+    ref = solve_cvxpy(p, tol=1e-10)
+    U, c = unpack(ref.w, p.shape)
+    nz = p.group_norms(U)[:, 0] > 0
+    rng = np.random.RandomState(0)
+    U[:, nz] += 1e-6 * np.abs(U).max() * rng.randn(p.d, int(nz.sum()), 1)
+    U = p.project(U)
+    p.set_multipliers(np.zeros_like(p.al_state["mu"]), 0.0)
+    obj, bound_active, _, _ = p.best_multipliers(U, c)
+    p.set_multipliers(np.zeros_like(p.al_state["mu"]), 0.0)
+    _, bound_all, _, _ = p.best_multipliers(U, c, all_rows=True)
+    assert bound_all >= bound_active
+    assert (obj - bound_all) / obj < 1e-3
+    assert (obj - bound_active) / obj > 10 * (obj - bound_all) / obj
+    assert bound_all <= ref.objective * (1 + 1e-9)
+
+
+def test_conic_polish_takes_a_tight_round_when_the_support_is_complete(monkeypatch):
+    """When a round's point is a little off the optimal face (simulated: the support's solve
+    at the usual tolerance returns the optimum moved by 1e-6) and no column outside is
+    violated, the polish solves once more at the tight tolerance, with multipliers on all rows
+    of the blocks with output, and converges."""
+    p, ref, res = _reference_and_al(300)
+    solve = three_layer.solve_on_cone_rows
+    tols = []
+
+    def off_the_face(problem, U, c, *, tol=1e-9, **kwargs):
+        tols.append(tol)
+        Us, cs, n = solve(problem, U, c, tol=tol, **kwargs)
+        if tol > three_layer._TIGHT_TOL:
+            nz = problem.group_norms(Us)[:, 0] > 0
+            rng = np.random.RandomState(0)
+            Us = Us.copy()
+            Us[:, nz] += 1e-6 * np.abs(Us).max() * rng.randn(problem.d, int(nz.sum()), 1)
+            Us = problem.project(Us)
+        return Us, cs, n
+
+    monkeypatch.setattr(three_layer, "solve_on_cone_rows", off_the_face)
+    out = three_layer._conic_polish(p, res, 1e-7)
+    assert tols[0] > three_layer._TIGHT_TOL and tols[-1] == three_layer._TIGHT_TOL
+    assert out.converged
+    assert_allclose(out.objective, ref.objective, rtol=1e-7)
