@@ -377,7 +377,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         gap = loss_val + psi + pen - bound
         return loss_val + pen, max(gap, 0.0), c_opt
 
-    def best_multipliers(self, U, c, T=None, *, skip_feasible=True, all_rows=False):
+    def best_multipliers(self, U, c, T=None, *, all_rows=False):
         """The second-layer multipliers that make the certificate at ``(U, c)`` tightest.
 
         For the dual point ``Lam`` of the primal point, each block's multipliers ``nu_b >= 0``
@@ -386,7 +386,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         min_max_projected_norm`): the smallest scaling of ``Lam`` then makes the dual point
         feasible. At the optimum of this program the bound they give is the optimum itself
         (strong duality), whatever multipliers the solver had. Blocks whose columns are all
-        below ``alpha`` with the current multipliers keep them (``skip_feasible``). A block
+        below ``alpha`` with the current multipliers keep them. A block
         with output gives multipliers only to the rows where its cone is active at ``U``;
         ``all_rows`` lets it fall back on all its rows when those are not enough (a primal
         point a little off the optimal face; see :meth:`_block_multipliers`).
@@ -396,15 +396,13 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         """
         T = self.forward(U) if T is None else T
         c_opt = self.optimal_intercept(T, c)
-        mu = self.mu_plus(T)
-        mu = np.zeros((self.n, self.n_blocks_active, self.K)) if mu is None else mu.copy()
+        mu = self.mu_plus(T).copy()
         Lam = -self.loss.grad(self.scores(T, c_opt))
         hscale = float(np.max(np.abs(T))) if T.size else 0.0
         for k in range(self.K):
             for bp in range(self.n_blocks_active):
                 mu[:, bp, k] = self._block_multipliers(bp, k, Lam[:, k], mu[:, bp, k],
-                                                       T[:, bp, k], hscale, skip_feasible,
-                                                       all_rows)
+                                                       T[:, bp, k], hscale, all_rows)
         full = np.zeros((self.n, self.n_blocks, self.K))
         full[:, self.blocks] = mu
         if self.n_blocks_active < self.n_blocks:
@@ -413,7 +411,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         self.set_multipliers(full, 0.0)
         return self.certificate(U, c_opt, T)
 
-    def _block_multipliers(self, bp, k, lam, mu, hblock, hscale, skip_feasible, all_rows):
+    def _block_multipliers(self, bp, k, lam, mu, hblock, hscale, all_rows):
         """``mu`` (n,) of block ``bp`` and output ``k`` by :meth:`best_multipliers`.
 
         The block's program is solved with each column's cone multipliers on a working set of
@@ -449,7 +447,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
             return norms, support
 
         norms, support = exact(mu)
-        if skip_feasible and norms.max() <= self.alpha:
+        if norms.max() <= self.alpha:
             return mu
         # multipliers of the rows the block's columns see (D1_q = 1 for some q); in a block
         # with output, only of the rows where its cone is active (at the optimum the others
