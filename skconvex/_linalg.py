@@ -42,6 +42,28 @@ class _OneBlasThread:
         return False
 
 
+def weighted_moments(A, sample_weight=None):
+    """``(mean, scale)`` of the columns of ``A`` (n, k): (weighted) means and standard
+    deviations, with the scale of a constant column set to 1.
+
+    A column counts as constant when its variance is within the rounding error of computing
+    it (scikit-learn's ``StandardScaler`` test: ``var <= n eps var + (n eps mean)^2``), a
+    test relative to each column's own mean: a feature of standard deviation 1e-4 next to
+    one of mean 1e9, or a feature of standard deviation 1e-13, is scaled like any other."""
+    mean = np.average(A, axis=0, weights=sample_weight)
+    var = np.average((A - mean) ** 2, axis=0, weights=sample_weight)
+    scale = np.sqrt(var)
+    scale[constant_columns(mean, var, A.shape[0])] = 1.0
+    return mean, scale
+
+
+def constant_columns(mean, var, n):
+    """Which columns of ``n`` rows with these means and variances are constant: variance
+    within the rounding error of computing it (see :func:`weighted_moments`)."""
+    eps = np.finfo(np.float64).eps
+    return ~(var > n * eps * var + (n * eps * mean) ** 2)
+
+
 def small_kernel(flops):
     """Context manager: one BLAS thread if the kernel costs fewer than ``SMALL_KERNEL_FLOPS``."""
     global _blas_libs

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
-from skconvex._linalg import AffineOperator
+from skconvex._linalg import AffineOperator, weighted_moments
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -72,3 +72,16 @@ def test_column_sq_norms(sparse):
               offset=rng.randn(7))
     op = AffineOperator(sp.csr_matrix(B) if sparse else B, **kw)
     assert_allclose(op.column_sq_norms(), np.sum(op.toarray() ** 2, axis=0), rtol=1e-10)
+
+
+def test_weighted_moments_constant_test_is_per_column():
+    rng = np.random.RandomState(0)
+    A = np.column_stack([1e9 + rng.randn(50), 1e-13 * rng.randn(50), np.full(50, 3.0),
+                         np.zeros(50), np.full(50, 0.1)])
+    w = rng.rand(50)
+    mean, scale = weighted_moments(A, w)
+    assert_allclose(mean, np.average(A, axis=0, weights=w))
+    ref = np.sqrt(np.average((A - mean) ** 2, axis=0, weights=w))
+    assert_allclose(scale[:2], ref[:2])
+    # constant columns (0.1 is not exact in binary: its variance is rounding) get scale 1
+    assert_allclose(scale[2:], 1.0)

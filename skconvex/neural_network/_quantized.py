@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from skconvex._linalg import weighted_moments
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._regressor import _program_alpha, _target_scale, y_scale_doc
@@ -341,9 +342,7 @@ class _BaseQuantizedPolyNet(ConvexEstimator):
         s = None if sample_weight is None else sample_weight
         if s is not None and not np.any(s > 0):
             raise ValueError("sample_weight has no positive entry: nothing to fit")
-        mean = np.average(X, axis=0, weights=s)
-        scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=s))
-        scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)] = 1.0
+        mean, scale = weighted_moments(X, s)
         scale = scale * np.sqrt(X.shape[1])
         Xt = (X - mean) / scale
         problem = QuantizedSDPProblem(Xt, Y, _program_alpha(self), coefs, loss,

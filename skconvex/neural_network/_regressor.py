@@ -13,16 +13,22 @@ in the hundreds is neither a near-interpolation nor a proximal-gradient run that
 
 import numpy as np
 
+from skconvex._linalg import constant_columns
+
 
 def _target_scale(Y, sample_weight):
     """The scale of regression targets ``Y`` (n, K) that the convex network regressors'
     ``alpha`` is relative to: the (weighted) standard deviation pooled over the outputs (the
-    root of the mean of their variances); 1 for constant targets."""
+    root of the mean of their variances, a constant output counting as 0); 1 when every
+    output is constant (:func:`skconvex._linalg.constant_columns`: a test relative to each
+    output's mean, so targets in any units, 1e-13 or 1e13, get their own scale)."""
     mean = np.average(Y, axis=0, weights=sample_weight)
     var = np.average((Y - mean) ** 2, axis=0, weights=sample_weight)
-    scale = float(np.sqrt(np.mean(var)))
-    tiny = 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)
-    return scale if np.isfinite(scale) and scale > tiny else 1.0
+    constant = constant_columns(mean, var, Y.shape[0])
+    if constant.all():
+        return 1.0
+    scale = float(np.sqrt(np.mean(np.where(constant, 0.0, var))))
+    return scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
 def _program_alpha(estimator):

@@ -351,7 +351,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         sub-network that produced ``D2_j``."""
         U, c = unpack(result.w, problem.shape)
         norms = problem.group_norms(U)  # (Q, K)
-        tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+        tol = 1e-12 * float(norms.max()) if norms.size else 0.0
         G = problem.gates_
         V1, v2 = problem.subnet_gates_
         subnets, std_subnets, gates = [], [], []
@@ -410,7 +410,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
             return self._set_fitted_gated(result, problem)
         U, c = unpack(result.w, problem.shape)
         norms = problem.group_norms(U)  # (Q, K)
-        tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+        tol = 1e-12 * float(norms.max()) if norms.size else 0.0
         d = problem.mean_.shape[0]
         subnets, std_subnets = [], []
         for k in range(problem.K):

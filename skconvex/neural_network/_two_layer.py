@@ -16,6 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skconvex.arrangements import (_pattern_keys, ascend_gates, gate_mask, refine_gates,
                                    sample_gates)
+from skconvex._linalg import weighted_moments
 from skconvex.base import ConvexEstimator
 from skconvex.neural_network._classifier import NetworkClassifierMixin
 from skconvex.neural_network._regressor import _program_alpha, _target_scale
@@ -130,13 +131,9 @@ def _solve_cvxpy(problem, **kwargs):
 
 def _standardize(X, sample_weight, fit_intercept):
     """``(Z, mean, scale)``: ``Z = (X - mean) / scale`` with (weighted) means and standard
-    deviations (constant features get scale 1), and a ones column appended when
+    deviations (constant features get scale 1, :func:`skconvex._linalg.weighted_moments`), and a ones column appended when
     ``fit_intercept`` (hidden-unit biases). Shared by the convex network estimators."""
-    s = None if sample_weight is None else sample_weight
-    mean = np.average(X, axis=0, weights=s)
-    var = np.average((X - mean) ** 2, axis=0, weights=s)
-    scale = np.sqrt(var)
-    scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean))) if mean.size else 1.0)] = 1.0
+    mean, scale = weighted_moments(X, sample_weight)
     Z = (X - mean) / scale
     if fit_intercept:
         Z = np.hstack([Z, np.ones((Z.shape[0], 1))])
@@ -247,12 +244,12 @@ def _hidden_units(problem, U):
     units' weight decay equals the group penalty and their output the convex model's."""
     if problem.shared:
         u, sv, vt = np.linalg.svd(np.moveaxis(U, 1, 0), full_matrices=False)
-        tol = 1e-12 * max(1.0, float(sv.max()) if sv.size else 1.0)
+        tol = 1e-12 * float(sv.max()) if sv.size else 0.0
         q_idx, j_idx = np.nonzero(sv > tol)
         root = np.sqrt(sv[q_idx, j_idx])
         return q_idx, u[q_idx, :, j_idx].T * root, vt[q_idx, j_idx, :] * root[:, None]
     norms = problem.group_norms(U)  # (Q, K)
-    tol = 1e-12 * max(1.0, float(norms.max()) if norms.size else 1.0)
+    tol = 1e-12 * float(norms.max()) if norms.size else 0.0
     q_idx, k_idx = np.nonzero(norms > tol)
     h = q_idx.size
     mags = norms[q_idx, k_idx]

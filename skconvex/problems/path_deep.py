@@ -597,7 +597,7 @@ class PathDeepProblem(TwoLayerReLUProblem):
         """
         tree, d, ell = self.tree, self.d, self.n_leaves
         norms = self.group_norms(U)
-        tol = rtol * max(1.0, float(norms.max()) if norms.size else 1.0)
+        tol = rtol * float(norms.max()) if norms.size else 0.0
         out = []
         for q, k in zip(*np.nonzero(norms > tol)):
             c, t = self.col_cell[q], float(norms[q, k])

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skconvex.datasets import make_planted_relu_regression
 from skconvex.arrangements import gate_mask, sample_gates
@@ -370,6 +372,24 @@ def test_bad_input():
     ConvexReLURegressor(random_state=0).fit(Xc, y).predict(Xc)
 
 
+def test_features_in_any_units_are_standardized():
+    """Each feature's constant test is relative to its own mean: a feature of standard
+    deviation 1e-4 next to a timestamp-like one (mean 1.7e9) was taken for a constant (an
+    absolute floor scaled by the largest mean of all features), left unscaled and removed by
+    the weight decay (R^2 0.10 against 0.98 with a StandardScaler in front)."""
+    rng = np.random.RandomState(0)
+    small = 1e-4 * rng.randn(200)
+    X = np.column_stack([1.7e9 + 3e5 * rng.randn(200), small])
+    y = np.maximum(small / 1e-4, 0) + 0.05 * rng.randn(200)
+    est = ConvexReLURegressor(n_patterns=30, random_state=0).fit(X, y)
+    ref = make_pipeline(StandardScaler(), ConvexReLURegressor(n_patterns=30, random_state=0))
+    assert est.score(X, y) > 0.9
+    assert est.score(X, y) == pytest.approx(ref.fit(X, y).score(X, y), abs=1e-6)
+    # a feature of standard deviation 1e-13 is scaled too
+    est = ConvexReLURegressor(n_patterns=30, random_state=0).fit(X[:, 1:] * 1e-9, y)
+    assert est.score(X[:, 1:] * 1e-9, y) > 0.9
+
+
 @pytest.mark.parametrize("activation", ["gated_relu", "relu"])
 def test_dual_pattern_search_improves_on_its_random_start(activation):
     # pattern_search="dual" starts from the random program of a quarter of the budget (the
@@ -682,7 +702,6 @@ def test_program_over_an_mlps_patterns_holds_the_mlp(task, scaling):
     and the optimum's recovered network has the optimum's objective."""
     from sklearn.datasets import load_diabetes, load_wine
     from sklearn.neural_network import MLPClassifier, MLPRegressor
-    from sklearn.preprocessing import StandardScaler
 
     from skconvex.neural_network._two_layer import _mlp_gates, _network_from_mlp
 
