@@ -24,7 +24,7 @@ def _pattern_keys(mask):
 
 
 def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_weight=None,
-                 random_state=None, warn=True):
+                 random_state=None, warn=True, initial=None):
     """Sample generators whose activation patterns on ``X`` are distinct.
 
     Parameters
@@ -46,6 +46,10 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
     warn : bool, default=True
         Warn when fewer than ``n_patterns`` distinct patterns were found. Off for the
         candidate patterns of dual checks and searches, whose callers report what they used.
+    initial : ndarray of shape (n_features, m) or None
+        Generators to start from: kept first, as they are, and fresh ones (of patterns
+        distinct from theirs) added up to ``n_patterns`` in all (a warm start with a larger
+        budget).
 
     Returns
     -------
@@ -62,6 +66,9 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
     n, d = X.shape
     rows = slice(None) if sample_weight is None else np.asarray(sample_weight) > 0
     keys, gens = set(), []
+    if initial is not None and initial.shape[1]:
+        gens = list(np.asarray(initial, dtype=np.float64).T)
+        keys.update(_pattern_keys(gate_mask(X, initial)[rows]))
     for _ in range(max_rounds):
         need = n_patterns - len(gens)
         if need <= 0:

@@ -11,13 +11,16 @@ section 4). See ``docs/certificates.rst``.
 
 import warnings
 from dataclasses import dataclass, field
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
+                                      validate_data)
 
 from skconvex.arrangements import gate_mask, sample_gates
+from skconvex.neural_network._classifier import fitted_label_indices
 from skconvex.problems._losses import LOSSES
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 
@@ -167,6 +170,9 @@ def certify(network, X, y, *, sample_weight=None, n_patterns=1000, n_anchors=Non
 
     from skconvex.neural_network._two_layer import _BaseConvexReLU
 
+    check_scalar(n_patterns, "n_patterns", Integral, min_val=1)
+    if n_anchors is not None:
+        check_scalar(n_anchors, "n_anchors", Integral, min_val=1)
     if isinstance(network, _BaseConvexReLU):
         return _certify_convex_relu(network, X, y, sample_weight=sample_weight,
                                     n_patterns=n_patterns, rtol=rtol, gap_tol=gap_tol,
@@ -194,6 +200,7 @@ def _mlp_problem(mlp, X, y, sample_weight):
     sw = np.ones(n) if sample_weight is None else _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if is_classifier(mlp):
+        fitted_label_indices(mlp, y, n)  # a clear error for unknown labels or a wrong length
         if mlp.out_activation_ == "softmax":
             Y = mlp._label_binarizer.transform(y).astype(np.float64)
             loss = "cross_entropy"
@@ -206,7 +213,10 @@ def _mlp_problem(mlp, X, y, sample_weight):
     else:
         if mlp.loss != "squared_error":
             raise ValueError(f"certify needs loss='squared_error'; got loss={mlp.loss!r}")
-        Y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+        Y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if Y.shape[0] != n:
+            raise ValueError(f"y has {Y.shape[0]} samples, X has {n}")
+        Y = Y.reshape(n, -1)
         if Y.shape[1] != mlp.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, the network {mlp.n_outputs_}")
         loss = "squared"
@@ -345,10 +355,6 @@ def _certify_convex_relu(est, X, y, *, sample_weight, n_patterns, rtol, gap_tol,
     from skconvex.neural_network._two_layer import (_bias_scaling, _convex_relu_dual_check,
                                                     _hidden_units)
 
-    if sample_weight is not None:
-        Xv = validate_data(est, X, dtype=np.float64, reset=False)
-        sample_weight = _check_sample_weight(sample_weight, Xv, dtype=np.float64,
-                                             ensure_non_negative=True)
     chk = _convex_relu_dual_check(est, X, y, n_new_patterns=n_patterns,
                                   sample_weight=sample_weight, random_state=random_state)
     alpha = chk["full"].alpha  # the program's (alpha times y_scale_ for regressors)

@@ -8,13 +8,12 @@ from numbers import Integral, Real
 import cvxpy as cp
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
-                                      validate_data)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from skconvex.base import ConvexEstimator
-from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._classifier import NetworkClassifierMixin, fitted_targets
 from skconvex.neural_network._regressor import _program_alpha, _target_scale, y_scale_doc
 from skconvex.neural_network._two_layer import (OptimalityCertificate, _BaseConvexReLU,
                                                 _bias_scaling, _ColumnSearchMixin,
@@ -605,9 +604,9 @@ class PathRegularizedReLURegressor(RegressorMixin, _BasePathReLU):
         """The non-convex training objective of the recovered network on ``(X, y)``: half the
         weighted mean squared error plus ``alpha * y_scale_`` times the sum of the path
         norms."""
+        X, Y, _, s = fitted_targets(self, X, y, sample_weight)
         pred = self._forward(X).reshape(len(X), -1)
-        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
-        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        s = np.ones(len(X)) if s is None else s
         return 0.5 * float(np.sum(s[:, None] * (pred - Y) ** 2)) / s.sum() + \
             self._path_penalty()
 
@@ -669,15 +668,14 @@ class PathRegularizedReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _Ba
     def regularized_loss(self, X, y, sample_weight=None):
         """Non-convex training objective of the recovered network: weighted mean loss plus
         ``alpha`` times the sum of the path norms."""
+        X, Y, _, s = fitted_targets(self, X, y, sample_weight)
         out = self._forward(X)
-        yi = np.searchsorted(self.classes_, y)
-        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        s = np.ones(len(X)) if s is None else s
         if self._loss_ == "logistic":
-            z = (2.0 * yi - 1.0) * out[:, 0]
-            data = float(np.sum(s * np.logaddexp(0.0, -z))) / s.sum()
+            data = float(np.sum(s * np.logaddexp(0.0, -Y[:, 0] * out[:, 0]))) / s.sum()
         else:
             lse = np.logaddexp.reduce(out, axis=1)
-            data = float(np.sum(s * (lse - out[np.arange(len(yi)), yi]))) / s.sum()
+            data = float(np.sum(s * (lse - np.sum(Y * out, axis=1)))) / s.sum()
         return data + self._path_penalty()
 
 
@@ -692,17 +690,7 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
     the best of ``_ASCENT_STARTS`` times as many random ones; near-copies of an ascended
     network of a larger value (cosine of the outputs above ``_ASCENT_DISTINCT``) and cells
     already in the program or among the sampled ones are dropped."""
-    X = validate_data(estimator, X, dtype=np.float64, reset=False)
-    if isinstance(estimator, ClassifierMixin):
-        yi = np.searchsorted(estimator.classes_, column_or_1d(np.asarray(y)))
-        loss = estimator._loss_
-        K = len(estimator.classes_)
-        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
-    else:
-        loss = "squared"
-        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
-    if sample_weight is not None:
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    X, Y, loss, sample_weight = fitted_targets(estimator, X, y, sample_weight)
     Xt = (X - estimator._mean) / estimator._scale
     if estimator.fit_intercept:
         Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), _bias_scaling(estimator))])
@@ -868,9 +856,16 @@ def certify_path_optimality(estimator, X, y, *, n_new_cells=200, n_ascended=0,
     OptimalityCertificate
         (``n_new_patterns`` counts the new cells.)
     """
+    if not isinstance(estimator, _BasePathReLU):
+        raise TypeError(f"certify_path_optimality accepts a fitted "
+                        f"PathRegularizedReLURegressor or PathRegularizedReLUClassifier; got "
+                        f"{type(estimator).__name__}")
     check_is_fitted(estimator)
-    if not (isinstance(n_ascended, Integral) and n_ascended >= 0):
-        raise ValueError(f"n_ascended must be a non-negative int, got {n_ascended!r}")
+    check_scalar(n_new_cells, "n_new_cells", Integral, min_val=0)
+    check_scalar(n_ascended, "n_ascended", Integral, min_val=0)
+    if n_new_cells + n_ascended == 0:
+        raise ValueError("certify_path_optimality needs new cells to check: n_new_cells and "
+                         "n_ascended are both 0")
     check = _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state,
                              n_ascended=n_ascended)
     enlarged, Lam, sigs, loss = check["enlarged"], check["Lam"], check["sigs"], check["loss"]

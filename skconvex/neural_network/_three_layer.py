@@ -18,7 +18,7 @@ from skconvex.arrangements import (
     subnetwork_mask,
 )
 from skconvex.base import ConvexEstimator
-from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._classifier import NetworkClassifierMixin, fitted_targets
 from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.neural_network._two_layer import (
     OptimalityCertificate,
@@ -472,8 +472,9 @@ class _BaseConvexThreeLayer(ConvexEstimator):
                                                 for _, _, w3 in self.subnetworks_))
 
     @abstractmethod
-    def _data_loss(self, out, y, s):
-        """The (weighted by ``s``) mean loss of the network output ``out`` on targets ``y``."""
+    def _data_loss(self, out, Y, s):
+        """The (weighted by ``s``) mean loss of the network output ``out`` on the targets
+        ``Y`` (n, K) encoded as in the program (``fitted_targets``)."""
 
     def regularized_loss(self, X, y, sample_weight=None):
         """The objective (N) of the recovered network on ``(X, y)``: the (weighted) mean loss
@@ -481,9 +482,10 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         regressor). Every sub-network has
         ``||W1||_F = ||w2||_2 = 1`` on the standardized inputs (see ``subnetwork_norms``), so
         this is the value of (N) at a feasible point."""
+        X, Y, _, s = fitted_targets(self, X, y, sample_weight)
         out = self._forward(X)
-        s = np.ones(len(out)) if sample_weight is None else np.asarray(sample_weight, float)
-        return self._data_loss(out, y, s) + self._penalty()
+        s = np.ones(len(out)) if s is None else s
+        return self._data_loss(out, Y, s) + self._penalty()
 
     def subnetwork_norms(self):
         """``(||W1||_F, ||w2||_2)`` of every recovered sub-network on the standardized inputs
@@ -492,20 +494,14 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         return np.array([[np.linalg.norm(W), np.linalg.norm(w2)]
                          for W, w2, _ in self._std_subnetworks]).reshape(-1, 2)
 
-    @abstractmethod
-    def _targets(self, y):
-        """``(Y, loss)``: the encoded targets of ``y`` and the loss of the program."""
-
     def _certify(self, X, y, *, n_new_patterns=100, sample_weight=None, rtol=1e-4,
                  random_state=None):
         """See :func:`skconvex.neural_network.certify_global_optimality`."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X, Y, loss, sample_weight = fitted_targets(self, X, y, sample_weight)
         Xt = (X - self._mean) / self._scale
         cb = self._bias_scale
         if self.fit_intercept:
             Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), cb)])
-        Y, loss = self._targets(y)
         if self.activation == "gated_relu":
             return self._certify_gated(Xt, Y, loss, n_new_patterns, sample_weight, rtol,
                                        random_state, cb)
@@ -805,9 +801,6 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
         self.y_scale_ = _target_scale(y.reshape(-1, 1), sample_weight)
         return self._build(X, y.reshape(-1, 1), sample_weight, "squared")
 
-    def _targets(self, y):
-        return np.asarray(y, dtype=np.float64).reshape(-1, 1), "squared"
-
     def predict(self, X):
         """Forward pass of the recovered three-layer network.
 
@@ -821,8 +814,8 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
         """
         return self._forward(X)[:, 0]
 
-    def _data_loss(self, out, y, s):
-        r = out[:, 0] - np.asarray(y, dtype=np.float64)
+    def _data_loss(self, out, Y, s):
+        r = out[:, 0] - Y[:, 0]
         return 0.5 * float(np.sum(s * r * r)) / s.sum()
 
 
@@ -890,15 +883,8 @@ class ConvexThreeLayerClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseC
         self.random_state = random_state
         self.verbose = verbose
 
-    def _targets(self, y):
-        yi = np.searchsorted(self.classes_, y)
+    def _data_loss(self, out, Y, s):
         if self._loss_ == "logistic":
-            return (2.0 * yi - 1.0)[:, None], "logistic"
-        return np.eye(len(self.classes_))[yi], "cross_entropy"
-
-    def _data_loss(self, out, y, s):
-        Y, loss = self._targets(y)
-        if loss == "logistic":
             z = Y[:, 0] * out[:, 0]
             return float(np.sum(s * np.logaddexp(0.0, -z))) / s.sum()
         lse = np.logaddexp.reduce(out, axis=1)

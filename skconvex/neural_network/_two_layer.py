@@ -10,7 +10,7 @@ import warnings
 import cvxpy as cp
 import numpy as np
 from sklearn.base import ClassifierMixin, MultiOutputMixin, RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -18,7 +18,7 @@ from skconvex.arrangements import (_pattern_keys, ascend_gates, gate_mask, refin
                                    sample_gates)
 from skconvex._linalg import weighted_moments
 from skconvex.base import ConvexEstimator
-from skconvex.neural_network._classifier import NetworkClassifierMixin
+from skconvex.neural_network._classifier import NetworkClassifierMixin, fitted_targets
 from skconvex.neural_network._regressor import _program_alpha, _target_scale
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 from skconvex.solvers.cvxpy_backend import solve_cvxpy
@@ -167,6 +167,15 @@ def _generators_on_data(G, c, axis=0):
         return G
     G = np.array(G, dtype=np.float64)
     np.moveaxis(G, axis, 0)[-1] /= c
+    return G
+
+
+def _generators_on_view(G, c):
+    """The inverse of :func:`_generators_on_data` (generators of columns of ``G``)."""
+    if c == 1.0:
+        return G
+    G = np.array(G, dtype=np.float64)
+    G[-1] *= c
     return G
 
 
@@ -428,27 +437,35 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
     def _build(self, X, Y, sample_weight, loss):
         Xt, mean, scale = self._prepare(X, sample_weight)
         G = getattr(self, "_gates_std", None)
+        c = _bias_scaling(self)
         if getattr(self, "_search_gates", None) is not None:
             G = self._search_gates  # a round of the dual pattern search
         elif not (self.warm_start and G is not None and G.shape[0] == Xt.shape[1]
-                  and getattr(self, "_gates_scaling", 1.0) == _bias_scaling(self)):
+                  and getattr(self, "_gates_scaling", 1.0) == c):
             budget = getattr(self, "_search_budget", None) or self.n_patterns
-            c = _bias_scaling(self)
             G = _generators_on_data(
                 sample_gates(_sampling_view(Xt, c), budget, sample_weight=sample_weight,
                              random_state=check_random_state(self.random_state)), c)
+        elif G.shape[1] < self.n_patterns and getattr(self, "_search_budget", None) is None:
+            # warm start with a larger budget: the fitted patterns, then fresh ones
+            G = _generators_on_data(
+                sample_gates(_sampling_view(Xt, c), self.n_patterns,
+                             sample_weight=sample_weight,
+                             random_state=check_random_state(self.random_state),
+                             initial=_generators_on_view(G, c)), c)
         mask = gate_mask(Xt, G)
         problem = TwoLayerReLUProblem(Xt, Y, mask, _program_alpha(self), loss,
                                       sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept,
                                       relu=self.activation == "relu",
-                                      shared=self._shared_units())
+                                      shared=self._shared_units(Y.shape[1]))
         problem.mean_, problem.scale_, problem.gates_ = mean, scale, G
         return problem
 
-    def _shared_units(self):
-        """Whether the hidden units feed every output (see ``hidden_units``)."""
-        if self.hidden_units == "shared" and self.activation == "relu":
+    def _shared_units(self, n_outputs):
+        """Whether the hidden units feed every output (see ``hidden_units``; with one output
+        the two are the same network, and ``"shared"`` is ignored for ReLU)."""
+        if self.hidden_units == "shared" and self.activation == "relu" and n_outputs > 1:
             raise ValueError("hidden_units='shared' needs activation='gated_relu': the convex "
                              "program of ReLU units shared by several outputs is not a group "
                              "lasso over sampled patterns; use hidden_units='per_output' or "
@@ -661,7 +678,10 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         Seed of the pattern sampler.
     verbose : int, default=0
     warm_start : bool, default=False
-        Reuse the previous fit's patterns and solution as the starting point.
+        Reuse the previous fit's patterns and solution as the starting point (on data with
+        the same number of features and ``intercept_scaling``). With a larger
+        ``n_patterns``, fresh patterns are added to the fitted ones, their weights starting at
+        zero: the optimum can only go down. A smaller ``n_patterns`` keeps them all.
 
     Attributes
     ----------
@@ -760,9 +780,9 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
         ``(1/2) weighted mean ||f(x) - y||^2 + (alpha y_scale_ / 2) sum_j (||u_j||^2 +
         ||a_j||^2)`` with the weights of the network on standardized inputs (where the weight
         decay acts)."""
+        X, Y, _, s = fitted_targets(self, X, y, sample_weight)
         pred = self._forward(X).reshape(len(X), -1)
-        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
-        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        s = np.ones(len(X)) if s is None else s
         data = 0.5 * float(np.sum(s[:, None] * (pred - Y) ** 2)) / s.sum()
         return data + self._weight_decay()
 
@@ -797,6 +817,7 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     warm_start : bool, default=False
+        As for :class:`ConvexReLURegressor`.
 
     Attributes
     ----------
@@ -843,15 +864,14 @@ class ConvexReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _BaseConvexR
     def regularized_loss(self, X, y, sample_weight=None):
         """Non-convex training objective of the recovered network (weighted mean loss plus
         weight decay on the standardized-input weights)."""
+        X, Y, _, s = fitted_targets(self, X, y, sample_weight)
         out = self._forward(X)
-        yi = np.searchsorted(self.classes_, y)
-        s = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        s = np.ones(len(X)) if s is None else s
         if self._loss_ == "logistic":
-            z = (2.0 * yi - 1.0) * out[:, 0]
-            data = float(np.sum(s * np.logaddexp(0.0, -z))) / s.sum()
+            data = float(np.sum(s * np.logaddexp(0.0, -Y[:, 0] * out[:, 0]))) / s.sum()
         else:
             lse = np.logaddexp.reduce(out, axis=1)
-            data = float(np.sum(s * (lse - out[np.arange(len(yi)), yi]))) / s.sum()
+            data = float(np.sum(s * (lse - np.sum(Y * out, axis=1)))) / s.sum()
         return data + self._weight_decay()
 
 
@@ -908,10 +928,18 @@ def certify_global_optimality(estimator, X, y, *, n_new_patterns=1000, sample_we
     -------
     OptimalityCertificate
     """
+    check_scalar(n_new_patterns, "n_new_patterns", Integral, min_val=1)
     if hasattr(estimator, "_certify"):  # other convex networks certify their own programs
         return estimator._certify(X, y, n_new_patterns=n_new_patterns,
                                   sample_weight=sample_weight, rtol=rtol,
                                   random_state=random_state)
+    if not isinstance(estimator, _BaseConvexReLU):
+        raise TypeError(f"certify_global_optimality accepts a fitted ConvexReLURegressor, "
+                        f"ConvexReLUClassifier, ConvexThreeLayerRegressor or "
+                        f"ConvexThreeLayerClassifier; got {type(estimator).__name__} (a "
+                        f"scikit-learn MLP: skconvex.inspection.certify; a path-regularized "
+                        f"network: certify_path_optimality; a max-margin network: "
+                        f"skconvex.inspection.certify_max_margin)")
     chk = _convex_relu_dual_check(estimator, X, y, n_new_patterns=n_new_patterns,
                                   sample_weight=sample_weight, random_state=random_state)
     objective, bound_old = chk["objective"], chk["bound_old"]
@@ -937,23 +965,14 @@ def _convex_relu_dual_check(estimator, X, y, *, n_new_patterns=1000, sample_weig
     per-column values ``norms_new_cols`` and per-pattern maxima ``norms_new``), the dual bound
     of the fitted program (``bound_old``) and of the enlarged one (``bound_enlarged``, the
     dual point rescaled to satisfy every checked constraint)."""
-    check_is_fitted(estimator)
-    X = validate_data(estimator, X, dtype=np.float64, reset=False)
+    X, Y, loss, sample_weight = fitted_targets(estimator, X, y, sample_weight)
     Xt = (X - estimator._mean) / estimator._scale
     cb = _bias_scaling(estimator)
     if estimator.fit_intercept:
         Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), cb)])
-    if isinstance(estimator, ClassifierMixin):
-        yi = np.searchsorted(estimator.classes_, y)
-        K = len(estimator.classes_)
-        loss = estimator._loss_
-        Y = (2.0 * yi - 1.0)[:, None] if loss == "logistic" else np.eye(K)[yi]
-    else:
-        loss = "squared"
-        Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
     G_old = estimator._gates_std
     relu = estimator.activation == "relu"
-    shared = estimator._shared_units()
+    shared = estimator._shared_units(Y.shape[1])
     full = TwoLayerReLUProblem(Xt, Y, gate_mask(Xt, G_old), _program_alpha(estimator),
                                loss,
                                sample_weight=sample_weight,

@@ -3,6 +3,19 @@
 import numpy as np
 
 from skconvex._result import FitResult
+from skconvex.utils._progress import ProgressLogger
+
+
+def log_result(log, prob, objective, gap):
+    """The one-line summary (``verbose >= 1``) of an interior-point solve: the solver's status
+    and iterations, and the objective and duality gap of the point it returned (scored by the
+    problem itself)."""
+    if log.verbose < 1:
+        return
+    iters = getattr(prob.solver_stats, "num_iters", None)
+    rel = "" if gap is None else f", duality gap {gap:.3e} ({gap / max(abs(objective), 1e-300):.1e} relative)"
+    log.message(f"status {prob.status}, {iters} iterations, {log.elapsed:.3f}s: "
+                f"objective {objective:.8e}{rel}")
 
 
 def solve_cvxpy(problem, *, tol=1e-8, max_iter=None, random_state=None, verbose=0,
@@ -16,7 +29,11 @@ def solve_cvxpy(problem, *, tol=1e-8, max_iter=None, random_state=None, verbose=
     """
     import cvxpy as cp
 
+    log = ProgressLogger(f"cvxpy {cvxpy_solver}", verbose)
     prob, var = problem.to_cvxpy()
+    log.message(f"solving the program: {prob.size_metrics.num_scalar_variables} variables, "
+                f"{prob.size_metrics.num_scalar_eq_constr + prob.size_metrics.num_scalar_leq_constr}"
+                f" scalar constraints")
     kwargs = {}
     if cvxpy_solver == "CLARABEL":
         kwargs = {"tol_gap_abs": tol, "tol_gap_rel": tol, "tol_feas": tol}
@@ -31,5 +48,6 @@ def solve_cvxpy(problem, *, tol=1e-8, max_iter=None, random_state=None, verbose=
         W = np.asarray(var.value, dtype=np.float64)
         objective, bound = problem.objective(W), problem.dual_bound(W)
     gap = None if bound is None else max(objective - bound, 0.0)
+    log_result(log, prob, objective, gap)
     return FitResult(W, objective, bound, n_iter, converged, [], {"status": prob.status},
                      gap=gap)

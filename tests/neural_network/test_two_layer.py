@@ -351,6 +351,44 @@ def test_warm_start_reuses_patterns_and_solution():
     assert est.n_iter_ < n1
 
 
+@pytest.mark.parametrize("activation", ["gated_relu", "relu"])
+def test_warm_start_with_a_larger_budget_adds_patterns(activation):
+    """The docstring's "warm_start with a larger budget closes the distance": the refit keeps
+    the fitted patterns, adds fresh ones up to the new budget and starts from the previous
+    solution (before, it kept the old patterns only and the objective did not move)."""
+    X, y = _planted(200, 3)
+    kw = dict(alpha=1e-3, activation=activation, random_state=0, solver="fista", tol=1e-7,
+              max_iter=20_000)
+    est = ConvexReLURegressor(n_patterns=10, warm_start=True, **kw).fit(X, y)
+    G, obj = est._gates_std.copy(), est.objective_
+    est.set_params(n_patterns=60).fit(X, y)
+    assert est.n_patterns_ == 60
+    assert_allclose(est._gates_std[:, :10], G)
+    masks = gate_mask(est._prepare(X, None)[0], est._gates_std)
+    assert len({m.tobytes() for m in masks.T}) == 60  # distinct patterns
+    assert est.objective_ < obj * (1 - 1e-3)
+    assert est.duality_gap_ <= 1e-6 * est.objective_
+    # the same optimum as a cold fit over the same patterns
+    cold = ConvexReLURegressor(n_patterns=60, **kw)
+    cold._fit_over(X, y, est._gates_std)
+    assert cold.objective_ == pytest.approx(est.objective_, rel=1e-5)
+
+
+def test_shared_units_are_ignored_with_one_output():
+    """``hidden_units="shared"`` with ReLU is an error only with several outputs: with one,
+    the docstring's "Ignored with one output" holds (a grid over activation x hidden_units on
+    single-output data used to fail)."""
+    X, y = _planted(60, 3)
+    for est, target in [(ConvexReLURegressor, y), (ConvexReLUClassifier, y > np.median(y))]:
+        kw = dict(activation="relu", n_patterns=8, random_state=0)
+        a = est(hidden_units="shared", **kw).fit(X, target)
+        b = est(hidden_units="per_output", **kw).fit(X, target)
+        assert a.objective_ == pytest.approx(b.objective_, rel=1e-9)
+    with pytest.raises(ValueError, match="hidden_units='shared' needs"):
+        ConvexReLURegressor(hidden_units="shared", activation="relu").fit(
+            X, np.column_stack([y, -y]))
+
+
 def test_bad_input():
     X, y = _planted(50, 3)
     with pytest.raises(ValueError, match="n_patterns"):
@@ -489,7 +527,7 @@ def test_shared_units_network(Est):
               max_iter=50_000)
     shared = Est(**kw).fit(X, y)
     per = Est(hidden_units="per_output", **kw).fit(X, y)
-    assert shared._shared_units() and not per._shared_units()
+    assert shared._shared_units(3) and not per._shared_units(3)
     W2 = shared.coefs_[1]
     assert W2.shape == (shared.n_hidden_, 3)
     assert np.mean(np.count_nonzero(W2, axis=1) == 3) > 0.9  # units feed every output
@@ -519,8 +557,8 @@ def test_shared_units_need_gated_relu():
     with pytest.raises(ValueError, match="hidden_units='shared' needs activation='gated_relu'"):
         ConvexReLUClassifier(activation="relu", hidden_units="shared").fit(X, y)
     # auto: per-output units with relu, shared with gated_relu
-    assert not ConvexReLUClassifier(activation="relu")._shared_units()
-    assert ConvexReLUClassifier()._shared_units()
+    assert not ConvexReLUClassifier(activation="relu")._shared_units(3)
+    assert ConvexReLUClassifier()._shared_units(3)
 
 
 def test_refine_gates_climbs_and_keeps_patterns_distinct():
