@@ -102,6 +102,8 @@ class ConvexEstimator(BaseEstimator, metaclass=ABCMeta):
             raise FloatingPointError(
                 f"solver {name!r} produced non-finite weights; the problem may be badly scaled "
                 "(try standardizing X or increasing the regularization)")
+        # a solver that handed the program to another (an interior point that failed) says so
+        name = result.info.get("solver", name)
         if not result.converged:
             warnings.warn(_not_converged_message(self, name, result), ConvergenceWarning)
         return name, result

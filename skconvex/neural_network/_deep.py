@@ -1,6 +1,7 @@
 """Path-regularized parallel deep ReLU networks trained by their convex program."""
 
 import copy
+import hashlib
 import time
 import warnings
 from numbers import Integral, Real
@@ -52,6 +53,8 @@ def _solve_cvxpy(problem, **kwargs):
                       "proximal gradient instead", RuntimeWarning, stacklevel=2)
         result = solve_fista(problem, tol=min(user_tol, 1e-8), working_set=False,
                              max_iter=max(kwargs.get("max_iter", 0), 5000))
+        result.info["solver"] = "fista"  # what the fit reports in solver_
+    solver = result.info.get("solver")
     n_iter = result.n_iter
     for r in range(_POLISH_ROUNDS):
         result = active_set_round(problem, result, user_tol)
@@ -62,6 +65,8 @@ def _solve_cvxpy(problem, **kwargs):
         n_iter += result.n_iter
     result.n_iter = n_iter
     result.converged = result.gap <= user_tol * abs(result.objective)
+    if solver is not None:
+        result.info["solver"] = solver
     return result
 
 
@@ -314,6 +319,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
                                   sample_weight=sample_weight, fit_intercept=self.fit_intercept)
         problem.mean_, problem.scale_, problem.V_ = mean, scale, V
         problem.cells_ = (masks, sigs)  # on every training row (the problem drops weight 0)
+        self._fit_data_key = _data_key(X, Y, sample_weight)
         problem.sigma_next_ = sigma_next
         s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
         problem.s_max_ = float(np.max(s) / np.sum(s))
@@ -679,6 +685,18 @@ class PathRegularizedReLUClassifier(ClassifierMixin, NetworkClassifierMixin, _Ba
         return data + self._path_penalty()
 
 
+def _data_key(X, Y, sample_weight):
+    """A digest of training data (``X`` and ``Y`` as float64 arrays, the weights, ``None``
+    the same as ones): what tells :func:`certify_path_optimality` it has the fit's data."""
+    h = hashlib.sha1()
+    s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    for a in (X, Y, s):
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, n_ascended=0):
     """A fitted path network's cells with ``n_new_cells`` freshly sampled ones, and the fit's
     dual point: a dict with ``masks``, ``sigs`` (the new cells), ``enlarged`` (one program over
@@ -691,6 +709,10 @@ def _new_cells_check(estimator, X, y, n_new_cells, sample_weight, random_state, 
     network of a larger value (cosine of the outputs above ``_ASCENT_DISTINCT``) and cells
     already in the program or among the sampled ones are dropped."""
     X, Y, loss, sample_weight = fitted_targets(estimator, X, y, sample_weight)
+    if _data_key(X, Y, sample_weight) != getattr(estimator, "_fit_data_key", None):
+        raise ValueError("the certificate of a path-regularized network needs the data it was "
+                         "fitted on (X, y and sample_weight): its cells are sign patterns on "
+                         "those rows")
     Xt = (X - estimator._mean) / estimator._scale
     if estimator.fit_intercept:
         Xt = np.hstack([Xt, np.full((Xt.shape[0], 1), _bias_scaling(estimator))])

@@ -76,7 +76,9 @@ def _solve_cvxpy(problem, *, cvxpy_solver="CLARABEL", **kwargs):
         warnings.warn(f"the conic solver {cvxpy_solver} failed on this program; solving it by "
                       "the low-rank (Burer-Monteiro) method instead", RuntimeWarning,
                       stacklevel=2)
-        return solve_burer_monteiro(problem, **kwargs)
+        result = solve_burer_monteiro(problem, **kwargs)
+        result.info["solver"] = "burer_monteiro"  # what the fit reports in solver_
+        return result
 
 
 # solver="auto": the interior point up to this many features (and samples)

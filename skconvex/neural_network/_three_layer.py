@@ -227,7 +227,9 @@ def _solve_cvxpy(problem, **kwargs):
         warnings.warn("the interior-point solver failed on this program; solving it by the "
                       "augmented Lagrangian instead", RuntimeWarning, stacklevel=2)
         problem.set_multipliers(np.zeros_like(problem.al_state["mu"]), 0.0)
-        return solve_augmented_lagrangian(problem, **kwargs)
+        result = solve_augmented_lagrangian(problem, **kwargs)
+        result.info["solver"] = "fista"  # what the fit reports in solver_ (first order)
+        return result
     result.converged = result.duality_gap <= user_tol * abs(result.objective)
     U, c = unpack(result.w, problem.shape)
     scale = max(1.0, float(np.max(np.abs(problem.Y))))
@@ -327,9 +329,14 @@ class _BaseConvexThreeLayer(ConvexEstimator):
         G, W1 = _generators_on_data(G, cb), _generators_on_data(W1, cb, axis=1)
         program = GatedThreeLayerProblem if self.activation == "gated_relu" else \
             ThreeLayerReLUProblem
-        problem = program(Xt, Y, gate_mask(Xt, G), subnetwork_mask(Xt, W1, w2),
-                          _program_alpha(self), loss, sample_weight=sample_weight,
-                          fit_intercept=self.fit_intercept)
+        M2 = subnetwork_mask(Xt, W1, w2)
+        problem = program(Xt, Y, gate_mask(Xt, G), M2, _program_alpha(self), loss,
+                          sample_weight=sample_weight, fit_intercept=self.fit_intercept)
+        if problem.Q == 0:
+            raise ValueError(f"no pair of the {G.shape[1]} first-layer and {M2.shape[1]} "
+                             f"second-layer activation patterns is active on a common sample "
+                             f"(n_patterns={self.n_patterns!r}): the program has no column; "
+                             f"use a larger n_patterns")
         problem.mean_, problem.scale_, problem.bias_scale_ = mean, scale, cb
         problem.gates_, problem.subnet_gates_ = G, (W1, w2)
         return problem

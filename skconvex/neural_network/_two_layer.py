@@ -126,13 +126,17 @@ def _solve_cvxpy(problem, **kwargs):
                       "proximal gradient instead", RuntimeWarning, stacklevel=2)
         result = solve_fista(problem, **{**kwargs, "tol": min(user_tol, 1e-8),
                                          "max_iter": max(kwargs.get("max_iter", 0), 5000)})
+        result = _polish(problem, result, user_tol)
+        result.info["solver"] = "fista"  # what the fit reports in solver_
+        return result
     return _polish(problem, result, user_tol)
 
 
 def _standardize(X, sample_weight, fit_intercept):
     """``(Z, mean, scale)``: ``Z = (X - mean) / scale`` with (weighted) means and standard
-    deviations (constant features get scale 1, :func:`skconvex._linalg.weighted_moments`), and a ones column appended when
-    ``fit_intercept`` (hidden-unit biases). Shared by the convex network estimators."""
+    deviations (constant features get scale 1: :func:`skconvex._linalg.weighted_moments`),
+    and a ones column appended when ``fit_intercept`` (hidden-unit biases). Shared by the
+    convex network estimators."""
     mean, scale = weighted_moments(X, sample_weight)
     Z = (X - mean) / scale
     if fit_intercept:

@@ -109,3 +109,15 @@ def test_the_certificates_name_the_networks_they_accept():
     cert = certify_path_optimality(path, X, Y_REG, n_new_cells=0, n_ascended=3,
                                    random_state=0)
     assert cert.n_new_patterns >= 1
+
+
+def test_the_path_certificate_needs_the_training_data():
+    """Its cells are sign patterns on the training rows: other rows gave a numpy error (a
+    different count) or meaningless ratios next to the fit's objective (the same count)."""
+    path = _fitted(PathRegularizedReLURegressor(n_cells=4, random_state=0), Y_REG)
+    for Xo, yo, sw in [(X[:30], Y_REG[:30], None), (X[::-1], Y_REG[::-1], None),
+                       (X, Y_REG + 1.0, None), (X, Y_REG, np.full(40, 2.0))]:
+        with pytest.raises(ValueError, match="needs the data it was fitted on"):
+            certify_path_optimality(path, Xo, yo, sample_weight=sw)
+    # None and unit weights are the same data
+    certify_path_optimality(path, X, Y_REG, sample_weight=np.ones(40), n_new_cells=5)

@@ -350,6 +350,29 @@ def test_bad_input():
         ConvexThreeLayerRegressor().fit(np.full((5, 2), np.nan), np.ones(5))
     with pytest.raises(ValueError, match="logistic"):
         ConvexThreeLayerClassifier(loss="logistic").fit(X, np.arange(30) % 3)
+    # no pattern pair active on a common sample: an error that says so, for every solver
+    # (was an AxisError inside cvxpy, or a silent intercept-only model with fista)
+    Xs = np.random.RandomState(0).randn(40, 3)
+    ys = Xs[:, 0] - Xs[:, 1] ** 2
+    for solver in ("auto", "fista", "cvxpy"):
+        with pytest.raises(ValueError, match="no pair of the 1 first-layer and 1 second-layer"):
+            ConvexThreeLayerRegressor(n_patterns=1, solver=solver, random_state=0).fit(Xs, ys)
+
+
+def test_solver_reports_the_solver_that_fit(monkeypatch):
+    """When the interior point fails and the first-order method fits, ``solver_`` names the
+    first-order method (it said "cvxpy")."""
+    import skconvex.neural_network._three_layer as tl
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no solution")
+
+    monkeypatch.setattr(tl, "solve_cvxpy", fail)
+    X, y = _data(30)
+    with pytest.warns(RuntimeWarning, match="interior-point solver failed"):
+        est = ConvexThreeLayerRegressor(n_patterns=(3, 2), activation="relu", solver="cvxpy",
+                                        random_state=0).fit(X, y)
+    assert est.solver_ == "fista"
 
 
 def test_relu_fit_stopped_at_max_iter_warns_that_it_is_not_feasible(monkeypatch):
