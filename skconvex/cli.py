@@ -9,18 +9,32 @@ def _cmd_compare(args):
     from threadpoolctl import threadpool_limits
 
     from skconvex._compare import HEADER, run_compare
+    from skconvex.utils import all_estimators
 
+    # what can fail is checked before the fits: the names, and the JSON file
+    unknown = sorted(set(args.estimator or ()) - {name for name, _ in all_estimators()})
+    if unknown:
+        raise ValueError(f"unknown estimator(s) {unknown}; `skconvex estimators` lists them")
+    json_file = None
+    if args.json:
+        try:
+            json_file = open(args.json, "w")
+        except OSError as exc:
+            raise ValueError(f"cannot write --json {args.json}: {exc.strerror}") from None
     threads = args.blas_threads if args.blas_threads > 0 else None
     print(f"skconvex compare ({'quick' if args.quick else 'full'} sizes, BLAS threads: "
           f"{threads or 'default'}): each estimator and its scikit-learn peer fitted on the "
           "same 75/25 split; score on the held-out 25 %.")
     print(HEADER)
-    with threadpool_limits(limits=threads):
-        rows = run_compare(args.estimator, quick=args.quick)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
-        print(f"wrote {len(rows)} rows to {args.json}")
+    try:
+        with threadpool_limits(limits=threads):
+            rows = run_compare(args.estimator, quick=args.quick)
+        if json_file is not None:
+            json.dump(rows, json_file, indent=2)
+            print(f"wrote {len(rows)} rows to {args.json}")
+    finally:
+        if json_file is not None:
+            json_file.close()
     return 0
 
 

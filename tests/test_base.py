@@ -89,9 +89,16 @@ def test_cli_compare_quick_json(tmp_path, capsys):
         assert r["certificate"].startswith("rel gap")
 
 
-def test_cli_unknown_estimator(capsys):
+def test_cli_errors_before_the_fits(tmp_path, capsys):
+    """An unknown estimator or an unwritable --json is an error before any fit or output
+    (the JSON file was opened after every fit, and its OSError was a traceback)."""
     assert main(["compare", "--estimator", "Nope"]) == 2
-    assert "unknown estimator" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "unknown estimator" in out.err and out.out == ""
+    bad = tmp_path / "missing" / "rows.json"
+    assert main(["compare", "--estimator", "SketchedRidge", "--json", str(bad)]) == 2
+    out = capsys.readouterr()
+    assert f"cannot write --json {bad}" in out.err and out.out == ""
 
 
 def test_cli_estimators(capsys):

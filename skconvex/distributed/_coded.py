@@ -85,6 +85,9 @@ def _check_available(available, N):
             raise ValueError(f"available must be a boolean mask of shape ({N},), got shape "
                              f"{a.shape}.")
         return a.copy()
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"available must be a boolean mask or integer worker indices, got "
+                         f"dtype {a.dtype}.")
     idx = a.astype(np.intp).ravel()
     if idx.size and (idx.min() < 0 or idx.max() >= N):
         raise ValueError(f"available holds worker indices outside [0, {N}).")
@@ -159,6 +162,10 @@ class _CodedMatVec(BaseEstimator):
         if idx.size == 0:
             return np.zeros((N, self.block_rows_)), mask, (self.block_rows_,)
         shape = np.shape(sel[0])
+        if len(shape) not in (1, 2) or shape[0] != self.block_rows_:
+            raise ValueError(f"result of worker {idx[0]} has shape {shape}; a worker's result "
+                             f"is its block times x: ({self.block_rows_},) or "
+                             f"({self.block_rows_}, k).")
         try:
             # one conversion of the whole list (it also rejects results of unequal shapes)
             stacked = np.array(sel, dtype=np.float64)
@@ -596,6 +603,7 @@ class UncodedMatVec(_CodedMatVec):
         return np.eye(self.n_workers_)
 
     def can_decode(self, available):
+        check_is_fitted(self, "block_rows_")
         return bool(_check_available(available, self.n_workers_).all())
 
     def decode(self, results, available=None):

@@ -97,7 +97,7 @@ class ProCoGAN(BaseEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from skconvex.generative import ProCoGAN
     >>> images = load_digits().images
-    >>> gan = ProCoGAN(truncations=[8, 16], latent_dim=16, random_state=0).fit(images)
+    >>> gan = ProCoGAN(truncations=[8, 8], latent_dim=16, random_state=0).fit(images)
     >>> gan.resolutions_, gan.sample(5, random_state=0).shape
     ([4, 8], (5, 8, 8))
     >>> all(c <= b * (1 + 1e-9) for c, b in zip(gan.constraint_values_, gan.betas_))
@@ -106,8 +106,8 @@ class ProCoGAN(BaseEstimator):
 
     _parameter_constraints: dict = {
         "resolutions": [list, None],
-        "truncations": [Interval(Integral, 0, None, closed="left"), list, None],
-        "betas": [Interval(Real, 0, None, closed="left"), list, None],
+        "truncations": [Interval(Integral, 0, None, closed="left"), list, tuple, None],
+        "betas": [Interval(Real, 0, None, closed="left"), list, tuple, None],
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "n_latent_samples": [Interval(Integral, 1, None, closed="left"), None],
         "bias": ["boolean"],
@@ -147,10 +147,18 @@ class ProCoGAN(BaseEstimator):
         return res
 
     def _per_stage(self, value, n_stages, name):
+        """One value per stage, each checked like the scalar (an int >= 0 for
+        ``truncations``, a real >= 0 for ``betas``)."""
         if value is None or np.isscalar(value):
             return [value] * n_stages
         if len(value) != n_stages:
             raise ValueError(f"{name} has {len(value)} entries for {n_stages} stages")
+        kind = Integral if name == "truncations" else Real
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, kind) or not v >= 0:
+                what = "int" if kind is Integral else "real number"
+                raise ValueError(f"every entry of {name} must be a nonnegative {what}; got "
+                                 f"{list(value)!r}")
         return list(value)
 
     @_fit_context(prefer_skip_nested_validation=True)

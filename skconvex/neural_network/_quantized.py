@@ -520,7 +520,7 @@ _PARAMS_DOC = """
         Binary neurons drawn by rounding from each block (sign of the output weight, and
         output) of the SDP solution; repeated draws are merged, and the refit keeps those with
         a nonzero output weight.
-    activation : {"quadratic", "relu_approx"} or (a, b, c), default="quadratic"
+    activation : {"quadratic", "relu_approx"} or (a, b, c), default="relu_approx"
         ``sigma(t) = a t^2 + b t + c``; "quadratic" is ``t^2`` (the case where the relaxation is
         near tight), "relu_approx" is ``0.09 t^2 + 0.5 t + 0.47`` (a polynomial approximation
         of the ReLU).

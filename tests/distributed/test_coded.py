@@ -269,6 +269,14 @@ def test_bad_inputs():
         code.decode([np.ones(4)] * 3)
     with pytest.raises(ValueError, match="shape"):
         code.decode([np.ones(4), np.ones(3), np.ones(4), np.ones(4)])
+    # results of the wrong length for every code (were decoded into a wrong-length A @ x)
+    for c in (code, MDSCodedMatVec(4, 2, random_state=0).fit(np.ones((8, 2))),
+              UncodedMatVec(4).fit(np.ones((8, 2)))):
+        rows = c.block_rows_
+        with pytest.raises(ValueError, match=rf"block times x: \({rows},\)"):
+            c.decode([np.ones(rows - 1)] * 4)
+        with pytest.raises(ValueError, match="block times x"):
+            c.decode([1.0] * 4)
     with pytest.raises(ValueError, match="last axis"):
         code.completion_time(np.ones(5))
     with pytest.raises(ValueError, match="outside"):

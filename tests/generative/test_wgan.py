@@ -275,6 +275,18 @@ def test_procogan_bad_input():
         ProCoGAN(resolutions=[3, 8]).fit(images)
     with pytest.raises(ValueError, match="entries"):
         ProCoGAN(truncations=[1, 2, 3]).fit(images)
+    # list entries are checked like the scalars (negative betas broke constraint <= beta;
+    # a negative truncation became the largest one)
+    with pytest.raises(ValueError, match="every entry of betas must be a nonnegative real"):
+        ProCoGAN(betas=[-1.0, 1.0]).fit(images)
+    with pytest.raises(ValueError, match="every entry of truncations must be a nonnegative int"):
+        ProCoGAN(truncations=[-1, 4]).fit(images)
+    with pytest.raises(ValueError, match="every entry of truncations"):
+        ProCoGAN(truncations=[2.5, 4]).fit(images)
+    # tuples are lists
+    a = ProCoGAN(truncations=(2, 2), random_state=0).fit(images)
+    b = ProCoGAN(truncations=[2, 2], random_state=0).fit(images)
+    assert a.truncations_ == b.truncations_
     with pytest.raises(ValueError, match="square"):
         ProCoGAN().fit(np.zeros((5, 8, 4)))
     with pytest.raises(ValueError, match="NaN"):
