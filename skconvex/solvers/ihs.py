@@ -73,6 +73,8 @@ def solve_ihs(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
             precond = make_preconditioner(system.M, rule.m, system.alpha, kind=sketch,
                                           nnz_per_row=nnz_per_row, rng=rng)
             system.n_matvec += 1
+            # the relative measure in the new metric (see solve_pcg)
+            delta0 = np.maximum(0.5 * _coldot(rhs, precond.solve(rhs)), np.finfo(float).tiny)
             V = precond.solve(G)
             delta = 0.5 * _coldot(G, V)
             if rejected:

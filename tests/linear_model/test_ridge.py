@@ -1,5 +1,7 @@
 """SketchedRidge against scikit-learn's Ridge (cholesky) and cvxpy, as sklearn's test_ridge."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -143,6 +145,26 @@ def test_determinism_and_auto_choice():
     assert_allclose(a.coef_, b.coef_, rtol=0, atol=0)
     assert SketchedRidge().fit(X, y).solver_ == "direct"
     assert SketchedRidge(alpha=0.0).fit(X, y).solver_ == "direct"
+
+
+@pytest.mark.parametrize("n, d, kw", [
+    (600, 450, dict(alpha=1e-8, solver="ihs")),
+    (2000, 600, dict(alpha=1e-8, solver="pcg", sketch="less_uniform")),
+    (2000, 600, dict(alpha=1e-4, solver="pcg", sketch="gaussian")),
+])
+def test_resketching_restates_the_convergence_measure(n, d, kw):
+    """The stopping test sqrt(delta / delta_0) is relative to the first sketch's
+    ``b^T H_S^{-1} b``, huge when that sketch is below the effective dimension at small alpha;
+    when the sketch doubled, delta_0 stayed and the solvers stopped far from the optimum
+    without a warning (coefficients off by 6e-4 and 1.4e-3 here)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(n, d)
+    y = X @ rng.randn(d) + rng.randn(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = SketchedRidge(random_state=0, **kw).fit(X, y)
+    ref = Ridge(alpha=kw["alpha"], solver="cholesky").fit(X, y)
+    assert np.abs(est.coef_ - ref.coef_).max() <= 1e-7 * np.abs(ref.coef_).max()
 
 
 def test_alpha_zero_is_least_squares():
