@@ -167,6 +167,20 @@ def test_resketching_restates_the_convergence_measure(n, d, kw):
     assert np.abs(est.coef_ - ref.coef_).max() <= 1e-7 * np.abs(ref.coef_).max()
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_features_of_a_large_mean(weighted):
+    """Centring by the rank-one identity X^T X - n m m^T cancelled catastrophically for
+    features like years or timestamps (a shift of 1e6: coefficients off by 1e-2); the direct
+    solver's Gram is that of the centred rows now."""
+    rng = np.random.RandomState(0)
+    Z = rng.randn(500, 50)
+    y = Z @ rng.randn(50) + 0.1 * rng.randn(500)
+    sw = rng.rand(500) + 0.5 if weighted else None
+    exact = Ridge(alpha=1.0).fit(Z, y, sample_weight=sw).coef_  # a shift leaves coef_ alone
+    est = SketchedRidge(alpha=1.0, solver="direct").fit(Z + 1e6, y, sample_weight=sw)
+    assert_allclose(est.coef_, exact, atol=1e-8 * np.abs(exact).max())
+
+
 def test_alpha_zero_is_least_squares():
     X, y = _problem(300, 20)
     est = SketchedRidge(alpha=0.0).fit(X, y)
