@@ -7,7 +7,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
+                                      validate_data)
 
 from skconvex._result import FitResult
 from skconvex.base import ConvexEstimator
@@ -120,6 +121,7 @@ class _BaseDeepLinear(MultiOutputMixin, RegressorMixin, ConvexEstimator):
 
     def _make_problem(self, X, y, sample_weight=None):
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")  # numeric text
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)

@@ -3,6 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
@@ -158,6 +159,13 @@ class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                              dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, ensure_min_samples=2)
+        if X.dtype == np.float32:
+            # products are kept in float32: a Gram entry must not overflow (it did silently,
+            # to a model of zeros, for entries near 1e19)
+            big = float(np.max(np.abs(X.data if sp.issparse(X) else X), initial=0.0))
+            if big * big * X.shape[0] > np.finfo(np.float32).max:
+                raise ValueError(f"X is float32 with entries up to {big:.2e}: its products "
+                                 f"(X^T X) overflow float32; pass X as float64 or rescale it")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)

@@ -24,7 +24,12 @@ def solve_direct(problem, *, tol=None, max_iter=None, random_state=None, verbose
         Z = exact.solve(rhs)
         info["effective_dim"] = exact.effective_dimension()
     else:
-        Z = sla.lstsq(system.M.gram(), rhs, check_finite=False)[0]
+        # the Gram's eigenvalues below its rounding (relative eps times its order) are
+        # zero: collinear columns then share the weight (the minimum-norm solution, like
+        # LinearRegression), where lstsq's default cutoff kept a rounding-level eigenvalue
+        Gm = system.M.gram()
+        Z = sla.lstsq(Gm, rhs, cond=np.finfo(np.float64).eps * Gm.shape[0],
+                      check_finite=False)[0]
     system.n_matvec += 1
     W = system.to_weights(Z)
     G = problem.grad(W)

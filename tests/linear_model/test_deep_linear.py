@@ -258,6 +258,10 @@ def test_bad_input():
         ParallelDeepLinearRegressor(alpha=0.0).fit(X, Y)
     with pytest.raises(ValueError, match="NaN"):
         ParallelDeepLinearRegressor().fit(np.full_like(X, np.nan), Y)
+    # numeric text targets are numbers, as for Ridge (was a TypeError inside np.average)
+    for Est in (ParallelDeepLinearRegressor, DeepLinearRegressor):
+        assert_allclose(Est().fit(X, Y.astype(str)).predict(X), Est().fit(X, Y).predict(X),
+                        rtol=1e-10, atol=1e-12)
     reg = ParallelDeepLinearRegressor().fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         reg.predict(X[:, :2])

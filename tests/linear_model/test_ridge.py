@@ -187,6 +187,24 @@ def test_alpha_zero_is_least_squares():
     ref = Ridge(alpha=0.0, solver="cholesky").fit(X, y)
     assert _rel(est.coef_, ref.coef_) < 1e-8
     assert est.duality_gap_ is None
+    # collinear columns: the minimum-norm solution, like LinearRegression (the Gram's
+    # rounding-level eigenvalue was kept and the weight split unevenly)
+    from sklearn.linear_model import LinearRegression
+
+    X[:, 6] = X[:, 7]
+    est = SketchedRidge(alpha=0.0).fit(X, y)
+    assert_allclose(est.coef_, LinearRegression().fit(X, y).coef_, atol=1e-10)
+
+
+def test_float32_products_that_overflow_are_an_error():
+    """float32 data whose Gram overflows float32 gave a model of zeros, silently."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 5)
+    y = X @ rng.randn(5)
+    with pytest.raises(ValueError, match="overflow float32; pass X as float64"):
+        SketchedRidge().fit((X * 1e19).astype(np.float32), y)
+    est = SketchedRidge(alpha=1e-12).fit(X * 1e19, y)  # float64 is fine
+    assert est.score(X * 1e19, y) > 0.999
 
 
 def test_integer_weights_equal_repeated_rows():
