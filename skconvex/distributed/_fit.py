@@ -675,7 +675,7 @@ def logistic_problem(est, X, y, sample_weight=None):
     classes = enc.classes_
     if len(classes) < 2:
         raise ValueError(f"{type(est).__name__} needs samples of at least 2 classes in the "
-                         f"data, but the data contain only one class: {classes[0]!r}.")
+                         f"data, but the data contain only one class: {str(classes[0])!r}.")
     sw = _check_weights(sample_weight, n)
     problem = DaskLogisticProblem(X, y_enc, est.C, n_classes=len(classes), sample_weight=sw,
                                   fit_intercept=est.fit_intercept)

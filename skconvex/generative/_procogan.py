@@ -250,7 +250,10 @@ class ProCoGAN(BaseEstimator):
         if not 0 <= last < len(self.stages_):
             raise ValueError(f"stage must be in [0, {len(self.stages_) - 1}], got {stage!r}")
         rng = check_random_state(random_state)
-        A = rng.standard_normal((n_samples, self.latent_dim))
+        # the fitted latent dimension (the first stage's rows, less its bias row), not the
+        # parameter, which may have been set since
+        latent = self.stages_[0].shape[0] - (1 if self.bias else 0)
+        A = rng.standard_normal((n_samples, latent))
         for s in range(last + 1):
             if self.bias:
                 A = _with_bias(A)

@@ -318,7 +318,11 @@ class ConvexWGAN(ConvexEstimator):
         if U.ndim != 2 or U.shape[0] != self.n_features_in_:
             raise ValueError(f"directions must have shape (n_features={self.n_features_in_}, "
                              f"n_directions), got {U.shape}")
-        U = U / np.linalg.norm(U, axis=0)
+        norms = np.linalg.norm(U, axis=0)
+        if not np.all(np.isfinite(U)) or np.any(norms == 0):
+            raise ValueError("directions must be finite and nonzero columns (they are "
+                             "normalized to unit length)")
+        U = U / norms
         gen_std = np.sqrt(np.maximum(np.einsum("ij,ik,kj->j", U, self.covariance_, U), 0.0))
         if self.discriminator == "quadratic":
             return float(np.max(np.abs(np.mean((Xc @ U) ** 2, axis=0) - gen_std ** 2)))

@@ -267,7 +267,7 @@ default="less_uniform"
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
-                f"the data contain only one class: {classes[0]!r}.")
+                f"the data contain only one class: {str(classes[0])!r}.")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)

@@ -200,7 +200,8 @@ class SketchedRidge(MultiOutputMixin, RegressorMixin, ConvexEstimator):
             self.intercept_ = float(intercept[0])
         else:
             self.coef_ = coef
-            self.intercept_ = intercept
+            # like Ridge: 0.0 without an intercept, whatever the number of targets
+            self.intercept_ = intercept if self.fit_intercept else 0.0
         self.sketch_size_ = result.info.get("sketch_size")
         self.effective_dim_ = result.info.get("effective_dim")
         self.n_passes_ = result.info.get("n_passes")

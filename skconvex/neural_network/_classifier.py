@@ -24,7 +24,7 @@ def encode_labels(estimator, X, y, sample_weight=None):
     if len(estimator.classes_) < 2:
         raise ValueError(f"{type(estimator).__name__} needs samples of at least 2 classes in "
                          f"the data, but the data contain only one class: "
-                         f"{estimator.classes_[0]!r}")
+                         f"{str(estimator.classes_[0])!r}")
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from scipy import stats
 
 from skconvex.distributed import (
@@ -277,6 +278,10 @@ def test_bad_inputs():
             c.decode([np.ones(rows - 1)] * 4)
         with pytest.raises(ValueError, match="block times x"):
             c.decode([1.0] * 4)
+    with pytest.raises(ValueError, match="integer worker indices"):
+        code.can_decode([0.5, 1.7, 2, 3])  # were truncated to workers 0 .. 3
+    with pytest.raises(NotFittedError):
+        UncodedMatVec(3).can_decode([0, 1, 2])
     with pytest.raises(ValueError, match="last axis"):
         code.completion_time(np.ones(5))
     with pytest.raises(ValueError, match="outside"):

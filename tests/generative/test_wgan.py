@@ -202,6 +202,9 @@ def test_bad_input(data):
         gan.sample(0)
     with pytest.raises(ValueError, match="features"):
         gan.score(data[:, :3])
+    # a zero direction gave NaN
+    with pytest.raises(ValueError, match="nonzero columns"):
+        gan.discriminator_constraint(data, directions=np.zeros((data.shape[1], 2)))
 
 
 # -- ProCoGAN ---------------------------------------------------------------------------------
@@ -283,6 +286,12 @@ def test_procogan_bad_input():
         ProCoGAN(truncations=[-1, 4]).fit(images)
     with pytest.raises(ValueError, match="every entry of truncations"):
         ProCoGAN(truncations=[2.5, 4]).fit(images)
+    # sample() uses the fitted latent dimension, not a parameter set since (was a numpy error)
+    for bias in (False, True):
+        gan = ProCoGAN(latent_dim=4, bias=bias, random_state=0).fit(images)
+        before = gan.sample(3, random_state=0)
+        gan.set_params(latent_dim=7)
+        np.testing.assert_allclose(gan.sample(3, random_state=0), before)
     # tuples are lists
     a = ProCoGAN(truncations=(2, 2), random_state=0).fit(images)
     b = ProCoGAN(truncations=[2, 2], random_state=0).fit(images)
