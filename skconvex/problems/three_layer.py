@@ -402,7 +402,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         for k in range(self.K):
             for bp in range(self.n_blocks_active):
                 mu[:, bp, k] = self._block_multipliers(bp, k, Lam[:, k], mu[:, bp, k],
-                                                       T[:, bp, k], hscale, all_rows)
+                                                       T[:, bp, k], hscale, all_rows)[0]
         full = np.zeros((self.n, self.n_blocks, self.K))
         full[:, self.blocks] = mu
         if self.n_blocks_active < self.n_blocks:
@@ -411,8 +411,16 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         self.set_multipliers(full, 0.0)
         return self.certificate(U, c_opt, T)
 
-    def _block_multipliers(self, bp, k, lam, mu, hblock, hscale, all_rows):
-        """``mu`` (n,) of block ``bp`` and output ``k`` by :meth:`best_multipliers`.
+    def _block_multipliers(self, bp, k, lam, mu, hblock, hscale, all_rows, max_columns=None):
+        """``(mu, norms)``: the multipliers (n,) of block ``bp`` and output ``k`` by
+        :meth:`best_multipliers`, and the exact projected dual norms of the block's columns
+        (in the order of the program's columns) at them.
+
+        ``max_columns``: solve the block's program on a working set of at most this many
+        columns more per solve (those of the largest exact norms, then the columns outside
+        whose exact norm at the solution exceeds its value). Every solve's multipliers are
+        scored by the exact norms of all columns, so the result is as valid as without; the
+        certificate of fresh patterns uses it on blocks of thousands of columns.
 
         The block's program is solved with each column's cone multipliers on a working set of
         rows: those of the column's exact projection at the current multipliers, then at each
@@ -448,7 +456,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
 
         norms, support = exact(mu)
         if norms.max() <= self.alpha:
-            return mu
+            return mu, norms
         # multipliers of the rows the block's columns see (D1_q = 1 for some q); in a block
         # with output, only of the rows where its cone is active (at the optimum the others
         # have none: complementary slackness), and with ``all_rows``, if the largest norm then
@@ -468,31 +476,40 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         else:
             row_sets = [seen & (mu > 0), seen] if np.any(seen & (mu > 0)) else [seen]
         g0 = X.T @ (S * base[:, None])
-        best, best_val = mu, norms.max()
+        best, best_val, best_norms = mu, norms.max(), norms
+        step = m if max_columns is None else int(max_columns)
         for rows in row_sets:
             rows = np.flatnonzero(rows)
             Mq = [X[rows].T * (S[rows, j] * a[rows]) for j in range(m)]
             work = support
+            cols = np.sort(np.argsort(-norms, kind="stable")[:step])
             for _ in range(_MULTIPLIER_ROUNDS):
                 # (a block without output needs only a feasible point: a looser tolerance)
-                w, value = min_max_projected_norm(g0, Mq, [CX[j][work[j]] for j in range(m)],
+                w, value = min_max_projected_norm(g0[:, cols], [Mq[j] for j in cols],
+                                                  [CX[j][work[j]] for j in cols],
                                                   tol=1e-10 if with_output else 1e-6)
                 cand = np.zeros(self.n)
                 cand[rows] = w / s[rows]
                 norms, support = exact(cand)
                 if norms.max() < best_val:
-                    best, best_val = cand, norms.max()
+                    best, best_val, best_norms = cand, norms.max(), norms
                 if not with_output and best_val <= self.alpha:
-                    return best
+                    return best, best_norms
                 if with_output and best_val <= self.alpha * (1 + _OUTPUT_SLACK):
-                    return best
-                new = [np.setdiff1d(support[j], work[j]) for j in range(m)]
-                if not any(r.size for r in new):
+                    return best, best_norms
+                new = [np.setdiff1d(support[j], work[j]) for j in cols]
+                outside = np.setdiff1d(np.flatnonzero(norms > value * (1 + 1e-6)), cols)
+                if not any(r.size for r in new) and outside.size == 0:
                     break
-                work = [np.union1d(work[j], support[j]) for j in range(m)]
-        return best
+                inside = set(cols.tolist())
+                work = [np.union1d(work[j], support[j]) if j in inside else support[j]
+                        for j in range(m)]
+                outside = outside[np.argsort(-norms[outside], kind="stable")][:step]
+                cols = np.union1d(cols, outside)
+        return best, best_norms
 
-    def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new, *, floor=None):
+    def probe_norms(self, Gam_old, Lam, mask1_new, mask2_new, *, floor=None,
+                    return_blocks=False):
         """Dual constraint values of fresh pattern pairs for the dual point of this program:
         every pair of (sampled or new first-layer pattern, sampled or new second-layer
         pattern) not in the program. ``Gam_old`` (n, 2 P2, K) carries the multipliers of the
@@ -502,14 +519,22 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         Columns whose unprojected norm is above ``floor`` (default ``alpha / 2``) are projected;
         of the others, those needed for the exact maximum (unprojected norm above the largest
         value found) too. The rest keep their unprojected norm, an upper bound of their value
-        below both (so counts of values above ``floor`` and the maximum are exact)."""
+        below both (so counts of values above ``floor`` and the maximum are exact).
+
+        With ``return_blocks``, also the block of each value in the enlarged program
+        (first-layer patterns ``[mask, mask1_new]``, second-layer ``[mask2, mask2_new]``:
+        ``+`` blocks ``0 .. P2a - 1``, ``-`` blocks ``P2a .. 2 P2a - 1``, ``P2a`` the number
+        of its second-layer patterns)."""
         floor = 0.5 * self.alpha if floor is None else float(floor)
-        out = []
+        out, blocks = [], []
         M1_all = np.hstack([self.mask, mask1_new])
-        P1o = self.n_first
+        P1o, P2o = self.n_first, self.n_second
+        P2a = P2o + mask2_new.shape[1]
         # (a) new first-layer patterns in the program's own blocks
         if mask1_new.shape[1]:
             out.append(_pair_norms(self, M1_all[:, P1o:], Gam_old, floor))
+            b = np.tile(np.arange(2 * P2o), 2 * mask1_new.shape[1])  # columns (s2, i, b)
+            blocks.append(np.where(b < P2o, b, b - P2o + P2a))
         # (b) every first-layer pattern in the new blocks (zero multipliers): the blocks (s3, j)
         # of a new pattern j are +-D2_j Lam, so column (s, i, (s3, j)) is s s3 A_ij with
         # A_ij = X^T D1_i D2_j Lam, and on pattern i's cone: two distinct columns of four
@@ -520,7 +545,13 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
             pos, neg = both[:P1a * P2n].reshape(P1a, P2n), both[P1a * P2n:].reshape(P1a, P2n)
             out.append(np.concatenate([np.hstack([pos, neg]).ravel(),
                                        np.hstack([neg, pos]).ravel()]))
-        return np.concatenate(out) if out else np.zeros(0)
+            # block (+, j): columns s2 = + (pos) and - (neg); block (-, j): neg and pos
+            j = np.tile(np.arange(2 * P2n) % P2n, P1a) + P2o
+            blocks.append(np.concatenate([j, j + P2a]))
+        values = np.concatenate(out) if out else np.zeros(0)
+        if return_blocks:
+            return values, (np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.intp))
+        return values
 
     # -- reference -------------------------------------------------------------------------
     def cone_slacks(self, U, T=None):
