@@ -350,7 +350,12 @@ class _BaseQuantizedPolyNet(ConvexEstimator):
         mean, scale = weighted_moments(X, s)
         scale = scale * np.sqrt(X.shape[1])
         Xt = (X - mean) / scale
-        problem = QuantizedSDPProblem(Xt, Y, _program_alpha(self), coefs, loss,
+        # the regressor's program is solved on targets divided by y_scale_ (regularization
+        # alpha): its interior-point and low-rank solvers have absolute tolerances, which
+        # failed on targets far from unit scale (relative gaps of 0.4 to 1 at y * 1e-7 and
+        # y * 1e10); fit() maps the results back to the units of y
+        unit = self._y_unit = getattr(self, "y_scale_", 1.0) if loss == "squared" else 1.0
+        problem = QuantizedSDPProblem(Xt, Y / unit, _program_alpha(self) / unit, coefs, loss,
                                       sample_weight=sample_weight,
                                       fit_intercept=self.fit_intercept)
         problem.mean_, problem.scale_ = mean, scale
@@ -493,6 +498,15 @@ class _BaseQuantizedPolyNet(ConvexEstimator):
         self : object
         """
         super().fit(X, y, sample_weight)
+        # back to the units of y: outputs times the unit, objectives times its square
+        u = self._y_unit
+        self.coefs_[1] = self.coefs_[1] * u
+        self.intercepts_[1] = self.intercepts_[1] * u
+        self.sdp_traces_ = self.sdp_traces_ * u
+        for name in ("sdp_value_", "sdp_objective_", "optimality_gap_", "duality_gap_"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name) * u * u)
+        self._net_objective *= u * u
         self.objective_ = float(self._net_objective)
         return self
 

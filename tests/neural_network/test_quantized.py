@@ -155,6 +155,12 @@ def test_grothendieck_rounding_is_unbiased():
     assert np.abs(Ut @ Ut.T / m - Zhat).max() > 10 / np.sqrt(m)
 
 
+def _exact(est, X, y):
+    """The exact binary optimum of ``est``'s program on ``(X, y)`` in the units of its fitted
+    attributes (the regressor's program is solved on ``y / y_scale_``)."""
+    return exact_binary_optimum(est._make_problem(X, y))[0] * est._y_unit ** 2
+
+
 @pytest.mark.parametrize("solver", ["cvxpy", "burer_monteiro"])
 @pytest.mark.parametrize("activation", ["relu_approx", "quadratic"])
 def test_bounds_against_enumeration(activation, solver):
@@ -162,7 +168,7 @@ def test_bounds_against_enumeration(activation, solver):
     X, y = _planted(60, 7, RELU_APPROX if activation == "relu_approx" else (1, 0, 0), seed=6)
     est = QuantizedPolyNet(alpha=1e-2, activation=activation, solver=solver, n_neurons=50,
                            random_state=0).fit(X, y)
-    exact, _, _ = exact_binary_optimum(est._make_problem(X, y))
+    exact = _exact(est, X, y)
     assert est.sdp_value_ <= exact * (1 + 1e-7)
     assert est.objective_ >= exact * (1 - 1e-7)
     assert est.objective_ <= 1.05 * exact  # the issue's target: within 5 %
@@ -205,13 +211,13 @@ def test_pure_quadratic_near_tight():
     # the program of regularization 1e-2 (alpha is relative to the targets' std)
     est = QuantizedPolyNet(alpha=1e-2 / np.std(y), activation="quadratic",
                            random_state=0).fit(X, y)
-    exact, _, _ = exact_binary_optimum(est._make_problem(X, y))
+    exact = _exact(est, X, y)
     assert (exact - est.sdp_value_) <= 2e-3 * exact
     assert est.optimality_gap_ <= 2e-3 * est.objective_
     # the general polynomial's relaxation on the same data is much looser
     X, y = _planted(40, 6, RELU_APPROX, seed=9)
     gen = QuantizedPolyNet(alpha=1e-2, activation="relu_approx", random_state=0).fit(X, y)
-    exact_gen, _, _ = exact_binary_optimum(gen._make_problem(X, y))
+    exact_gen = _exact(gen, X, y)
     assert (exact_gen - gen.sdp_value_) / exact_gen > 5 * (exact - est.sdp_value_) / exact
 
 
@@ -225,7 +231,7 @@ def test_classifier_binary_and_multiclass():
     yb = (y == 2).astype(int)
     clf = QuantizedPolyNetClassifier(alpha=1e-3, activation="relu_approx",
                                      random_state=0).fit(X, yb)
-    exact, _, _ = exact_binary_optimum(clf._make_problem(X, yb))
+    exact = _exact(clf, X, yb)
     assert clf.sdp_value_ <= exact * (1 + 1e-6) and clf.objective_ >= exact * (1 - 1e-7)
     assert clf.score(X, yb) > 0.95
 
