@@ -81,11 +81,12 @@ def _solve_cvxpy(problem, *, cvxpy_solver="CLARABEL", **kwargs):
         return result
 
 
-# solver="auto": the interior point up to this many features (and samples). Measured on
-# quadratic-target regressions: n=500, d=30: Clarabel 5.8 s, the low-rank solver 14.1 s (it
-# must raise its rank); n=2000, d=30: 16.5 s against 32.6 s; classification n=1000, d=30:
-# 4.8 s each
-_CVXPY_MAX_FEATURES, _CVXPY_MAX_SAMPLES = 30, 2000
+# solver="auto": the interior point up to this many features (squared loss, other losses)
+# and samples. Regression optima can need a high rank, which the low-rank solver reaches by
+# doubling: quadratic targets, n=500, d=30: Clarabel 5.8 s, low rank 14.1 s; n=2000, d=30:
+# 16.5 s against 32.6 s. Classification (exponential cones in the interior point): breast
+# cancer, d=30: 2.5 s against 0.13 s
+_CVXPY_MAX_FEATURES, _CVXPY_MAX_FEATURES_CLASSIFY, _CVXPY_MAX_SAMPLES = 30, 10, 2000
 
 # column generation after the refit: rounds, and draws per block and round
 _CG_ROUNDS, _CG_DRAWS = 8, 30
@@ -326,7 +327,9 @@ class _BaseQuantizedPolyNet(ConvexEstimator):
     }
 
     def _auto_solver(self, problem):
-        if problem.d <= _CVXPY_MAX_FEATURES and problem.n <= _CVXPY_MAX_SAMPLES:
+        max_d = _CVXPY_MAX_FEATURES if problem.loss_name == "squared" else \
+            _CVXPY_MAX_FEATURES_CLASSIFY
+        if problem.d <= max_d and problem.n <= _CVXPY_MAX_SAMPLES:
             return "cvxpy"
         return "burer_monteiro"
 
@@ -554,7 +557,8 @@ _PARAMS_DOC = """
     solver : {"auto", "cvxpy", "burer_monteiro"}, default="auto"
         "cvxpy": the SDP by an interior-point (Clarabel) or splitting (SCS) conic solver.
         "burer_monteiro": low-rank factors ``Z = t R R^T`` with unit rows, by L-BFGS (scales to
-        a few hundred features). "auto": "cvxpy" up to 30 features and 2,000 samples.
+        a few hundred features). "auto": "cvxpy" up to 2,000 samples and 30 features
+        (regression) or 10 (classification), "burer_monteiro" otherwise.
     cvxpy_solver : {"CLARABEL", "SCS"}, default="CLARABEL"
     rank : int or None, default=None
         Columns of the low-rank factors to start from (default ``ceil(sqrt(2 (n_features +
