@@ -258,23 +258,31 @@ def _projected_pair_norms(p, M1, Gam):
     return probe.group_norms(probe.project(V)).max(axis=1)
 
 
-@pytest.mark.parametrize("K", [1, 2])
-def test_probe_norms_project_what_the_certificate_needs(K):
-    """The fresh pairs' dual values against every column projected: the values above the floor
-    and the maximum are exact, the others upper bounds. Of the four columns of a new
-    second-layer pattern, two are distinct (projected once)."""
-    X, y = _data(60, 3)
+def _fit_and_fresh_patterns(n, K, seed, budgets, fresh):
+    """A ReLU program over ``budgets`` (first-, second-layer) sampled patterns, solved, with its
+    dual point and ``fresh`` new patterns of each layer: ``(X, Y, p, Lam, Gam, M1n, M2n)``."""
+    X, y = _data(n, 3)
     Y = np.column_stack([y * (k + 1) for k in range(K)])
-    rng = np.random.RandomState(0)
-    G = sample_gates(X, 4, random_state=rng)
-    W1, w2 = sample_subnetwork_gates(X, 3, width=2, first_layer=G, random_state=rng)
+    rng = np.random.RandomState(seed)
+    G = sample_gates(X, budgets[0], random_state=rng)
+    W1, w2 = sample_subnetwork_gates(X, budgets[1], width=2, first_layer=G, random_state=rng)
     p = ThreeLayerReLUProblem(X, Y, gate_mask(X, G), subnetwork_mask(X, W1, w2), 0.02,
                               "squared")
     res = solve_augmented_lagrangian(p, tol=1e-8, max_iter=20_000)
     U, c = unpack(res.w, p.shape)
     Lam, Gam = p.dual_point(p.forward(U), p.certificate(U, c)[2])
-    M1n = gate_mask(X, sample_gates(X, 10, random_state=rng))
-    M2n = subnetwork_mask(X, *sample_subnetwork_gates(X, 8, width=2, random_state=rng))
+    M1n = gate_mask(X, sample_gates(X, fresh[0], random_state=rng))
+    M2n = subnetwork_mask(X, *sample_subnetwork_gates(X, fresh[1], width=2,
+                                                       random_state=rng))
+    return X, Y, p, Lam, Gam, M1n, M2n
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_probe_norms_project_what_the_certificate_needs(K):
+    """The fresh pairs' dual values against every column projected: the values above the floor
+    and the maximum are exact, the others upper bounds. Of the four columns of a new
+    second-layer pattern, two are distinct (projected once)."""
+    X, Y, p, Lam, Gam, M1n, M2n = _fit_and_fresh_patterns(60, K, 0, (4, 3), (10, 8))
     G2 = M2n[:, :, None] * Lam[:, None, :]
     exact = np.concatenate([_projected_pair_norms(p, M1n, Gam),
                             _projected_pair_norms(p, np.hstack([p.mask, M1n]),
@@ -298,18 +306,7 @@ def test_probe_blocks_and_columns_in_the_enlarged_program(K):
     the same values."""
     from skconvex.neural_network._three_layer import _probe_column
 
-    X, y = _data(40, 3)
-    Y = np.column_stack([y * (k + 1) for k in range(K)])
-    rng = np.random.RandomState(1)
-    G = sample_gates(X, 3, random_state=rng)
-    W1, w2 = sample_subnetwork_gates(X, 2, width=2, first_layer=G, random_state=rng)
-    p = ThreeLayerReLUProblem(X, Y, gate_mask(X, G), subnetwork_mask(X, W1, w2), 0.02,
-                              "squared")
-    res = solve_augmented_lagrangian(p, tol=1e-8, max_iter=20_000)
-    U, c = unpack(res.w, p.shape)
-    Lam, Gam = p.dual_point(p.forward(U), p.certificate(U, c)[2])
-    M1n = gate_mask(X, sample_gates(X, 4, random_state=rng))
-    M2n = subnetwork_mask(X, *sample_subnetwork_gates(X, 3, width=2, random_state=rng))
+    X, Y, p, Lam, Gam, M1n, M2n = _fit_and_fresh_patterns(40, K, 1, (3, 2), (4, 3))
     values, blocks = p.probe_norms(Gam, Lam, M1n, M2n, floor=0.0, return_blocks=True)
     P1o, P2o, P1a, P2n = p.n_first, p.n_second, p.n_first + M1n.shape[1], M2n.shape[1]
     P2a = P2o + P2n
