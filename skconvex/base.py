@@ -101,7 +101,7 @@ class ConvexEstimator(BaseEstimator, metaclass=ABCMeta):
         if not np.all(np.isfinite(result.w)):
             raise FloatingPointError(
                 f"solver {name!r} produced non-finite weights; the problem may be badly scaled "
-                "(try standardizing X or increasing the regularization)")
+                "(try standardizing X and the targets, or increasing the regularization)")
         # a solver that handed the program to another (an interior point that failed) says so
         name = result.info.get("solver", name)
         if not result.converged:

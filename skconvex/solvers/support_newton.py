@@ -170,7 +170,7 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False,
     U, c = unpack(np.asarray(w, dtype=np.float64), problem.shape)
     U, c = U.copy(), np.array(c, dtype=np.float64)
     norms = problem.group_norms(U)
-    if not norms.size or norms.max() == 0:
+    if not norms.size or not np.all(np.isfinite(norms)) or norms.max() == 0:
         return w, False
     cols = list(zip(*np.nonzero(norms > 1e-9 * norms.max())))
     n, K = problem.n, problem.K

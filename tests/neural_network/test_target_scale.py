@@ -89,3 +89,15 @@ def test_default_fit_converges_on_targets_in_large_units(activation):
         est = ConvexReLURegressor(activation=activation, random_state=0).fit(X, y)
     assert est.duality_gap_ <= est.tol * est.objective_
     assert est.score(X, y) > 0.8
+
+
+def test_targets_too_large_for_the_arithmetic_are_a_clear_error():
+    """Targets of scale 1e40 made the interior point return non-finite values, and the Newton
+    polish then failed with "min() arg is an empty sequence"; now the fit says what is wrong."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.randn(30)
+    for solver in ("auto", "fista"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(FloatingPointError, match="non-finite weights"):
+                ConvexReLURegressor(n_patterns=5, solver=solver, random_state=0).fit(X, y * 1e40)
