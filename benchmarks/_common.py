@@ -29,8 +29,17 @@ import numpy as np
 
 @contextlib.contextmanager
 def single_thread():
-    """One thread for BLAS/LAPACK, OpenMP and numba inside the block (restored after)."""
+    """One thread for BLAS/LAPACK, OpenMP and numba inside the block (restored after).
+
+    threadpoolctl limits the libraries loaded when the block starts: every library the fits
+    use is loaded first (a benchmark that imported scikit-learn and skconvex inside the block
+    ran scipy's OpenBLAS and scikit-learn's OpenMP on two threads)."""
+    import scipy.linalg  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.neural_network  # noqa: F401
     from threadpoolctl import threadpool_limits
+
+    import skconvex  # noqa: F401
 
     try:
         import numba

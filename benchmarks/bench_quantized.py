@@ -22,6 +22,7 @@ Usage: ``python benchmarks/bench_quantized.py [--quick]``.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -189,7 +190,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+                            text=True, cwd=os.path.dirname(os.path.abspath(__file__))
+                            ).stdout.strip()
     machine_header("bench_quantized: SDP-trained binary networks vs PTQ and exhaustive search",
                    [f"commit {commit}", "quick" if args.quick else "full"])
     n = 300 if args.quick else 600

@@ -452,9 +452,13 @@ CASES = {
 }
 
 
+def _final(est):
+    """The estimator itself, or a pipeline's final step."""
+    return est.steps[-1][1] if hasattr(est, "steps") else est
+
+
 def _certificate(est):
-    if hasattr(est, "steps"):  # a pipeline: the certificate of its final estimator
-        est = est.steps[-1][1]
+    est = _final(est)
     obj = abs(getattr(est, "objective_", 0.0)) or 1.0
     if getattr(est, "optimality_gap_", None) is not None:
         # a quantized network: its distance to the SDP's bound on every binary network (its
@@ -503,7 +507,7 @@ def run_compare(names=None, quick=False, log=print):
                 "peer_fit_time": t_peer,
                 "speedup": t_peer / t_est if t_est > 0 else float("nan"),
                 "certificate": _certificate(est),
-                "solver": getattr(est, "solver_", None),
+                "solver": getattr(_final(est), "solver_", None),
                 "metric": case.metric,
             }
             rows.append(row)

@@ -89,6 +89,14 @@ def test_cli_compare_quick_json(tmp_path, capsys):
         assert r["certificate"].startswith("rel gap")
 
 
+def test_compare_rows_of_pipelines_name_the_solver():
+    """A case whose estimator is a pipeline reports its final step's solver (it was null)."""
+    from skconvex._compare import run_compare
+
+    rows = run_compare(["NewtonLESSLogistic"], quick=True, log=lambda _: None)
+    assert rows and all(r["solver"] for r in rows)
+
+
 def test_cli_errors_before_the_fits(tmp_path, capsys):
     """An unknown estimator or an unwritable --json is an error before any fit or output
     (the JSON file was opened after every fit, and its OSError was a traceback)."""
