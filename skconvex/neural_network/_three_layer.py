@@ -302,8 +302,8 @@ def _refine_blocks(full, T, Lam, M1n, M2n, values, blocks, threshold):
     ``_REFINE_COLUMNS`` columns, up to the first whose violation the best multipliers do not
     remove (the fit is then not optimal over the enlarged program, and more refinement would
     cost seconds per block to tighten numbers that certify nothing). The others keep their
-    upper bounds. Blocks are independent given ``Lam``, so
-    the enlarged program's dual point keeps the fit's multipliers elsewhere.
+    upper bounds. Blocks are independent given ``Lam``, so the enlarged program's dual point
+    keeps the fit's multipliers elsewhere.
 
     Returns ``(values, worst)``: the values with those of the refined blocks replaced, in the
     same order, and the largest norm of any column (fitted or new) of a refined block (the
