@@ -316,7 +316,7 @@ class TwoLayerReLUProblem:
         thr = step * self.alpha
         if not self.relu:
             norms = self.group_norms(U)
-            return U * np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300))[None, :, :]
+            return U * _shrink(norms, thr)[None, :, :]
         # a column whose projection provably has norm <= thr is zero: not projected (its own
         # norm bounds it, and so does its last projection's plus its distance to that point,
         # see :mod:`skconvex.problems._screening`)
@@ -326,7 +326,7 @@ class TwoLayerReLUProblem:
         P = self._prox_project(U, selected)
         norms = self.group_norms(P)
         screen.record(U, self.col_id, selected, norms)
-        scale = np.where(selected, np.maximum(0.0, 1.0 - thr / np.maximum(norms, 1e-300)), 0.0)
+        scale = np.where(selected, _shrink(norms, thr), 0.0)
         return P * scale[None, :, :]
 
     def _prox_project(self, U, selected):
@@ -489,3 +489,10 @@ class TwoLayerReLUProblem:
         U = np.stack([np.asarray(Uk.value) for Uk in Us], axis=-1)
         c = np.asarray(c.value).ravel() if self.fit_intercept else np.zeros(self.K)
         return U, c
+
+
+def _shrink(norms, thr):
+    """Group soft-thresholding factors ``(1 - thr / norm)_+``, as ``(norm - thr)_+ / norm``:
+    no overflow for tiny norms against a large threshold (targets of scale 1e13 flooded the
+    fit with numpy's overflow warnings)."""
+    return np.maximum(norms - thr, 0.0) / np.maximum(norms, 1e-300)

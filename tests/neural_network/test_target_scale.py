@@ -91,6 +91,17 @@ def test_default_fit_converges_on_targets_in_large_units(activation):
     assert est.score(X, y) > 0.8
 
 
+def test_no_overflow_warnings_at_large_target_scales():
+    """The group prox computed 1 - thr / max(norm, 1e-300): a flood of numpy overflow warnings
+    when targets of scale 1e13 make the threshold large (hundreds in one path fit)."""
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("ignore", message="the interior-point solver failed")
+        est = PathRegularizedReLURegressor(n_cells=10, random_state=0).fit(X, 2.0 ** 43 * y)
+    assert est.score(X, 2.0 ** 43 * y) > 0.9
+
+
 def test_targets_too_large_for_the_arithmetic_are_a_clear_error():
     """Targets of scale 1e40 made the interior point return non-finite values, and the Newton
     polish then failed with "min() arg is an empty sequence"; now the fit says what is wrong."""
