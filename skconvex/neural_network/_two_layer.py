@@ -426,6 +426,16 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
         w0 = self._search_warm_start(solver, problem)  # a round of the dual pattern search
         if w0 is None and self.warm_start:
             w0 = getattr(self, "_convex_weights", None)
+            G_old = getattr(self, "_gates_std", None)
+            if (w0 is not None and G_old is not None and problem.gates_.shape[0] ==
+                    G_old.shape[0] and problem.n_patterns > G_old.shape[1] and
+                    np.array_equal(problem.gates_[:, :G_old.shape[1]], G_old)):
+                # a larger budget (_build kept the fitted patterns first): the fresh patterns
+                # start at zero
+                K, n_old = problem.K, G_old.shape[1]
+                U = w0[:-K].reshape(problem.d, -1, K)
+                w0 = _extended_weights(U, w0[-K:], n_old, problem.n_patterns,
+                                       signed=problem.relu)
         return {"warm_start": w0} if _fits_program(w0, solver, problem) else {}
 
     # -- preprocessing -------------------------------------------------------------------
