@@ -318,34 +318,37 @@ def _refine_blocks(full, T, Lam, M1n, M2n, values, blocks, threshold):
     cand = cand[np.argsort(-top[cand], kind="stable")][:_REFINE_BLOCKS]
     P1o, P2o = full.n_first, full.n_second
     P2a = P2o + M2n.shape[1]
-    enlarged = ThreeLayerReLUProblem(full.X, full.Y, np.hstack([full.mask, M1n]),
-                                     np.hstack([full.mask2, M2n]), full.alpha, full.loss_name,
-                                     sample_weight=full.s, fit_intercept=full.fit_intercept)
-    # the fit's multipliers and block images in the enlarged numbering (new blocks: zero)
-    old = np.r_[np.arange(P2o), P2a + np.arange(P2o)]
-    mu = np.zeros((enlarged.n, enlarged.n_blocks, enlarged.K))
-    mu[:, old] = full.al_state["mu"]
-    H = np.zeros_like(mu)
-    H[:, old] = T
+    M1_all, M2_all = np.hstack([full.mask, M1n]), np.hstack([full.mask2, M2n])
+    n, K = Lam.shape
     hscale = float(np.max(np.abs(T))) if T.size else 0.0
     values = values.copy()
     worst = 0.0
     for b in cand:
-        cols = np.flatnonzero(enlarged.col_block == b)
-        sub = enlarged.restrict(cols)
-        norms = np.max([sub._block_multipliers(0, k, Lam[:, k], mu[:, b, k], H[:, b, k],
-                                               hscale, True, max_columns=_REFINE_COLUMNS)[1]
-                        for k in range(enlarged.K)], axis=0)
+        # the block's program alone: its second-layer pattern j with every first-layer one
+        # (the enlarged program would keep warm starts for all its columns: 4 million on
+        # diabetes' fresh patterns), the fit's multipliers and image in a fitted block
+        j, sign = b % P2a, int(b >= P2a)
+        single = ThreeLayerReLUProblem(full.X, full.Y, M1_all, M2_all[:, j:j + 1], full.alpha,
+                                       full.loss_name, sample_weight=full.s,
+                                       fit_intercept=full.fit_intercept)
+        mu_b, H_b = np.zeros((n, K)), np.zeros((n, K))
+        if j < P2o:
+            mu_b = full.al_state["mu"][:, j + sign * P2o]
+            H_b = T[:, j + sign * P2o]
+        cols = np.flatnonzero(single.col_block == sign)
+        sub = single.restrict(cols)
+        norms = np.max([sub._block_multipliers(0, k, Lam[:, k], mu_b[:, k], H_b[:, k], hscale,
+                                               True, max_columns=_REFINE_COLUMNS)[1]
+                        for k in range(K)], axis=0)
         worst = max(worst, float(norms.max()))
         # a violation the best multipliers do not remove, on a block large enough to cost
         # seconds: the refinement stops there
         stop = norms.max() > threshold and cols.size > _REFINE_COLUMNS
         # the new columns of the block, in the order probe_norms lists them: (s2, i) with i
         # over the new first-layer patterns (a fitted block) or over all (a new block)
-        pattern, sign = sub.col_pattern, sub.col_sign
-        new = pattern >= P1o if b % P2a < P2o else np.ones(cols.size, dtype=bool)
-        exact = {(float(sg), int(i)): v for sg, i, v in zip(sign[new], pattern[new],
-                                                            norms[new])}
+        pattern, s2 = sub.col_pattern, sub.col_sign
+        new = pattern >= P1o if j < P2o else np.ones(cols.size, dtype=bool)
+        exact = {(float(sg), int(i)): v for sg, i, v in zip(s2[new], pattern[new], norms[new])}
         at = np.flatnonzero(blocks == b)
         values[at] = _in_probe_order(exact, at, P1o, P2o, P1o + M1n.shape[1], M2n.shape[1])
         if stop:
