@@ -176,17 +176,9 @@ def _b_gram_matvec(Xb, V, r, u, s0):
     return _b_rmatvec(Xb, t, r, u)
 
 
-def _b_gram(Xb, r, u):
-    Bb = np.asarray(Xb, dtype=np.float64)
-    if r is not None:
-        Bb = Bb * r[:, None]
-    G = Bb.T @ Bb
-    q = None if u is None else Bb.T @ u
-    return G, q
-
-
 def _b_centred_gram(Xb, r, u, offset):
-    """``A_b^T A_b`` of the centred, weighted block (for the coded Hessian product)."""
+    """``A_b^T A_b`` of the centred, weighted block (the Gram matrix and the coded Hessian
+    product)."""
     Ab = np.asarray(Xb, dtype=np.float64)
     if r is not None:
         Ab = Ab * r[:, None]
@@ -264,13 +256,11 @@ class DaskRowOperator:
         return acc
 
     def gram(self):
-        parts = self._map(_b_gram, rows=(self.row_scale, self.u))
-        G = sum(p[0] for p in parts)
-        if self.u is not None:
-            q = sum(p[1] for p in parts)
-            o = np.asarray(self.offset, dtype=np.float64)
-            G = G - (np.outer(q, o) + np.outer(o, q)) + float(self.u @ self.u) * np.outer(o, o)
-        return G
+        """``M^T M``, summed over the blocks' centred Gram matrices (forming ``X^T X`` and
+        correcting it by the offset cancels catastrophically when a column's mean is large
+        against its spread)."""
+        return sum(self._map(_b_centred_gram, rows=(self.row_scale, self.u,
+                                                    _Const(self.offset))))
 
     def column_sq_norms(self):
         return np.maximum(np.diag(self.gram()), 0.0)
@@ -439,15 +429,23 @@ def ridge_problem(est, X, y, sample_weight=None):
 
 
 # -- logistic regression -------------------------------------------------------------------------
+def _logistic_block(Xb, yb, swb, spec):
+    """The in-memory problem of one block, its features shifted by the problem's offset."""
+    C, n_classes, fit_intercept, offset = spec
+    Xb = np.asarray(Xb)
+    if offset is not None:
+        Xb = Xb - offset.astype(Xb.dtype, copy=False)
+    return LogisticProblem(Xb, yb, C, n_classes=n_classes, sample_weight=swb,
+                           fit_intercept=fit_intercept)
+
+
 def _b_logistic(Xb, yb, swb, spec, W, hess):
     """Loss (without penalty), gradient of the loss and Hessian information of one block.
 
     ``hess`` is None (none), ``("exact",)`` (the block's exact Hessian) or
     ``("sketch", kind, m, nnz_per_row, seed)`` (the block's sketched square-root factor,
     columns in parameter order)."""
-    C, n_classes, fit_intercept = spec
-    P = LogisticProblem(np.asarray(Xb), yb, C, n_classes=n_classes, sample_weight=swb,
-                        fit_intercept=fit_intercept)
+    P = _logistic_block(Xb, yb, swb, spec)
     Z = P.margins(W)
     st = P.state(Z)
     G = P.grad_from_residual(W, st["R"])
@@ -474,9 +472,7 @@ def _b_logistic(Xb, yb, swb, spec, W, hess):
 
 def _b_logistic_losses(Xb, yb, swb, spec, W, D, steps):
     """Losses (without penalty) of one block at ``W + t D`` for every ``t`` in ``steps``."""
-    C, n_classes, fit_intercept = spec
-    P = LogisticProblem(np.asarray(Xb), yb, C, n_classes=n_classes, sample_weight=swb,
-                        fit_intercept=fit_intercept)
+    P = _logistic_block(Xb, yb, swb, spec)
     Z = P.margins(W)
     U = P.margins(D)  # the direction's margins, its intercept included
     return np.array([P._loss_resid(Z + t * U, need_resid=False)[0] for t in steps])
@@ -484,11 +480,20 @@ def _b_logistic_losses(Xb, yb, swb, spec, W, D, steps):
 
 class DaskLogisticProblem:
     """L2-regularized logistic regression over a row-chunked dask array, solved by a
-    distributed Newton sketch (:meth:`newton_sketch`)."""
+    distributed Newton sketch (:meth:`newton_sketch`).
+
+    With an intercept, the solver works on the features shifted by ``offset`` (their
+    means, set by :func:`logistic_problem`): margins ``(x - offset)^T w + b~``, the same
+    model with ``b = b~ - offset^T w``. Without the shift, a feature of large mean couples
+    its coefficient to the intercept and the Hessian's condition number grows with the
+    square of that mean (a feature of mean 1e6 stalled the solver). :meth:`newton_sketch`
+    takes and returns parameters of the unshifted model.
+    """
 
     distributed = True
 
-    def __init__(self, X, y, C, *, n_classes=2, sample_weight=None, fit_intercept=True):
+    def __init__(self, X, y, C, *, n_classes=2, sample_weight=None, fit_intercept=True,
+                 offset=None):
         X, blocks, offsets, _ = _prepare_X(X)
         self.X, self.blocks, self.offsets = X, blocks, offsets
         n, d = X.shape
@@ -504,6 +509,8 @@ class DaskLogisticProblem:
         self.y = np.asarray(y).astype(np.intp)
         self.sample_weight = sample_weight
         self.reg = np.tile(np.r_[np.ones(d), np.zeros(int(self.fit_intercept))], self.k)
+        self.offset = None if (offset is None or not self.fit_intercept) else \
+            np.asarray(offset, dtype=np.float64)
         self.n_passes = 0.0
 
     def coef(self, W):
@@ -517,7 +524,15 @@ class DaskLogisticProblem:
         return 0.5 * float(np.sum(c * c))
 
     def _spec(self):
-        return (self.C, self.n_classes, self.fit_intercept)
+        return (self.C, self.n_classes, self.fit_intercept, self.offset)
+
+    def _shift(self, W, sign):
+        """Parameters of the shifted model (``sign=+1``) from the unshifted one, or back
+        (``sign=-1``): ``b~ = b + offset^T w``."""
+        W = np.array(W, dtype=np.float64)
+        if self.offset is not None:
+            W[:, self.n_features] += sign * (self.coef(W) @ self.offset)
+        return W
 
     def _map(self, fn, *args, per_block=None):
         """``fn(X_b, y_b, s_b, spec, *args[, per_block[b]])`` for every block."""
@@ -591,7 +606,7 @@ class DaskLogisticProblem:
         log = ProgressLogger("dask-newton", verbose, tol=tol)
         W = np.zeros(self.shape)
         if warm_start is not None:
-            W[:] = warm_start
+            W[:] = self._shift(np.reshape(warm_start, self.shape), +1)
         elif self.fit_intercept:
             W[:, self.n_features] = self._intercept_only()
         adaptive = sketch_size == "adaptive"
@@ -654,7 +669,8 @@ class DaskLogisticProblem:
         info = {"sketch_size": None if (exact or m * max(1, k) >= n) else m,
                 "n_resketch": n_resketch, "effective_dim": None, "n_passes": self.n_passes}
         dual = None if gap is None else objective - gap
-        return FitResult(W, objective, dual, it, converged, history, info, gap=gap)
+        return FitResult(self._shift(W, -1), objective, dual, it, converged, history, info,
+                         gap=gap)
 
 
 def logistic_problem(est, X, y, sample_weight=None):
@@ -683,6 +699,8 @@ def logistic_problem(est, X, y, sample_weight=None):
         _b_sums, rows=(None,))
     if any(s is None for s in sums):
         raise ValueError("Input X contains NaN or infinity.")
+    if problem.fit_intercept:
+        problem.offset = sum(sums) / n
     est._classes_fit = classes
     _set_input_features(est, d)
     return problem

@@ -3,9 +3,12 @@
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
+
+from sklearn.exceptions import ConvergenceWarning
 
 from skconvex import NewtonLESSLogistic, SketchedRidge
 
@@ -83,3 +86,47 @@ def test_errors_on_dask_input():
         SketchedRidge().fit(Xd, np.ones(50), sample_weight=-np.ones(50))
     with pytest.raises(ValueError, match="2D"):
         SketchedRidge().fit(da.ones(10), np.ones(10))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_on_dask_with_a_feature_of_large_mean(n_classes):
+    # the solver shifts the features by their means: a feature of mean 1e6 couples its
+    # coefficient to the intercept, and the unshifted Hessian stalled the Newton sketch
+    rng = np.random.RandomState(0)
+    n, d = 6000, 8
+    X = rng.randn(n, d)
+    z = X @ rng.randn(d) + 0.5 * rng.randn(n)
+    y = np.digitize(z, np.quantile(z, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    X[:, 2] += 1e6
+    Xd = da.from_array(X, chunks=(1500, d))
+    ref = NewtonLESSLogistic(solver="newton", tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = NewtonLESSLogistic(random_state=0, tol=1e-10).fit(Xd, y)
+    assert est.objective_ <= ref.objective_ * (1 + 1e-10)
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    # (multinomial margins are defined up to one constant per row: compare probabilities)
+    np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-7)
+    # a warm start from the solution (given in the unshifted model) stops at once
+    est.set_params(warm_start=True).fit(Xd, y)
+    assert est.n_iter_ <= 2
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ridge_on_dask_with_a_feature_of_large_mean(weighted):
+    # the Gram matrix is summed from centred blocks: X^T X corrected by the mean cancelled
+    # (coefficients off by 1e-4 with a feature of mean 1e6)
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.RandomState(0)
+    n, d = 3000, 10
+    X = rng.randn(n, d)
+    y = X @ rng.randn(d) + 0.1 * rng.randn(n)
+    X[:, 2] += 1e6
+    sw = rng.uniform(0.5, 2.0, n) if weighted else None
+    ref = Ridge(alpha=1.0, solver="cholesky").fit(X, y, sample_weight=sw)
+    est = SketchedRidge(alpha=1.0, solver="direct").fit(
+        da.from_array(X, chunks=(700, d)), y, sample_weight=sw)
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=1e-8)
