@@ -46,7 +46,7 @@ from skconvex._linalg import small_kernel
 from skconvex.problems._cone_kernels import project_columns, row_norms
 from skconvex.problems._screening import ProjectionScreen
 from skconvex.utils._parallel import run_tasks
-from skconvex.problems._losses import LOSSES
+from skconvex.problems._losses import LOSSES, cvxpy_loss
 
 # memory for the Cholesky factors of the cone projections' active sets kept between calls
 # (one (D + 1)^2 block per column, D the column's length): refactoring a warm start's active
@@ -440,10 +440,34 @@ class TwoLayerReLUProblem:
         return bound, c_opt
 
     # -- reference -------------------------------------------------------------------------
+    def target_unit(self):
+        """The unit ``u`` of the targets: with the squared loss, their (weighted) standard
+        deviation pooled over the outputs (their root mean square when constant, 1 when
+        zero); 1 with the other losses.
+
+        The program is homogeneous: with targets ``Y / u`` and regularization ``alpha / u``
+        its solution is the original's divided by ``u`` and its value divided by ``u**2``.
+        The interior point is given that program (:meth:`to_cvxpy`), in which its absolute
+        tolerances mean the same whatever the units of the targets (targets of scale 1e-13
+        stopped it early, and at 1e13 it failed); proximal gradient keeps to double precision
+        when ``u`` is far outside single precision's range
+        (:func:`~skconvex.solvers.fista.fista`)."""
+        if self.loss_name != "squared":
+            return 1.0
+        mean = self.s @ self.Y
+        var = self.s @ (self.Y - mean) ** 2
+        for u in (np.sqrt(np.mean(var)), np.sqrt(np.mean(self.s @ self.Y ** 2))):
+            if np.isfinite(u) and u > 0:
+                return float(u)
+        return 1.0
+
     def to_cvxpy(self):
-        """The same program in cvxpy (small problems). Returns ``(problem, (U_vars, c))``."""
+        """The same program in cvxpy (small problems), its variables in the units of
+        :meth:`target_unit` (:meth:`from_cvxpy` converts back). Returns ``(problem, (U_vars,
+        c))``."""
         import cvxpy as cp
 
+        u = self._cvxpy_unit = self.target_unit()
         Us = [cp.Variable((self.d, self.Q)) for _ in range(self.K)]
         c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
         S = self.sign_mask
@@ -453,25 +477,18 @@ class TwoLayerReLUProblem:
             ck = c[k] if self.fit_intercept else 0.0
             cols.append(cp.sum(cp.multiply(S, XU), axis=1) + ck)
         Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (self.n, 1), order="F")
-        s = self.s
-        if self.loss_name == "squared":
-            data = 0.5 * cp.sum(cp.multiply(s[:, None], cp.square(Z - self.Y)))
-        elif self.loss_name == "logistic":
-            data = cp.sum(cp.multiply(s[:, None], cp.logistic(-cp.multiply(self.Y, Z))))
-        else:
-            data = cp.sum(cp.multiply(s, cp.log_sum_exp(Z, axis=1)
-                                      - cp.sum(cp.multiply(self.Y, Z), axis=1)))
+        data = cvxpy_loss(self.loss_name, Z, self.Y / u, self.s)
         if self.shared:
-            reg = self.alpha * sum(cp.normNuc(cp.hstack([Uk[:, q:q + 1] for Uk in Us]))
-                                   for q in range(self.Q))
+            reg = sum(cp.normNuc(cp.hstack([Uk[:, q:q + 1] for Uk in Us]))
+                      for q in range(self.Q))
         else:
-            reg = self.alpha * sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
+            reg = sum(cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
         cons = []
         if self.relu:
             C = np.where(self.mask[:, self.col_pattern], 1.0, -1.0)
             cons = [cp.multiply(C, self.X @ Uk) >= 0 for Uk in Us]
         self._cvxpy_cons = cons
-        return cp.Problem(cp.Minimize(data + reg), cons), (Us, c)
+        return cp.Problem(cp.Minimize(data + (self.alpha / u) * reg), cons), (Us, c)
 
     def evaluate_cvxpy(self, variables):
         """``(packed w, objective, dual bound)`` of a solved cvxpy program. The interior-point
@@ -484,10 +501,12 @@ class TwoLayerReLUProblem:
         return w, objective, bound
 
     def from_cvxpy(self, variables):
-        """``(U, c)`` arrays from solved cvxpy variables."""
+        """``(U, c)`` arrays from solved cvxpy variables (converted from the units of
+        :meth:`to_cvxpy`)."""
         Us, c = variables
-        U = np.stack([np.asarray(Uk.value) for Uk in Us], axis=-1)
-        c = np.asarray(c.value).ravel() if self.fit_intercept else np.zeros(self.K)
+        u = getattr(self, "_cvxpy_unit", 1.0)
+        U = u * np.stack([np.asarray(Uk.value) for Uk in Us], axis=-1)
+        c = u * np.asarray(c.value).ravel() if self.fit_intercept else np.zeros(self.K)
         return U, c
 
 

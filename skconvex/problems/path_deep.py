@@ -50,6 +50,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from skconvex.arrangements import _pattern_keys, merge_rows
+from skconvex.problems._losses import cvxpy_loss
 from skconvex.problems._cone_kernels import row_norms
 from skconvex.problems._path_kernels import (max_cell_violation, project_cell_columns_screened,
                                               screening_classes)
@@ -625,7 +626,8 @@ class PathDeepProblem(TwoLayerReLUProblem):
     # -- reference -------------------------------------------------------------------------
     def to_cvxpy(self):
         """The same program in cvxpy (small problems): one (d, Q l) variable per output, the
-        Frobenius groups and every node's cone constraints batched over the cells."""
+        Frobenius groups and every node's cone constraints batched over the cells; the
+        variables in the units of :meth:`target_unit`."""
         import cvxpy as cp
 
         d, ell, Q, K, n = self.d, self.n_leaves, self.Q, self.K, self.n
@@ -647,6 +649,7 @@ class PathDeepProblem(TwoLayerReLUProblem):
                 coef[:, :, p] = c
             internal.append((coef.reshape(n, Q * ell),
                              np.where(self.masks[:, cells, u], 1.0, -1.0)))
+        u = self._cvxpy_unit = self.target_unit()  # the variables' unit (from_cvxpy)
         Vs = [cp.Variable((d, Q * ell)) for _ in range(K)]
         c = cp.Variable(K) if self.fit_intercept else np.zeros(K)
         cols, cons, reg = [], [], 0
@@ -659,20 +662,14 @@ class PathDeepProblem(TwoLayerReLUProblem):
                 cons.append(cp.multiply(sign, cp.multiply(coef, XV) @ Bsum) >= 0)
             reg = reg + cp.sum(cp.norm(cp.reshape(Vs[k], (d * ell, Q), order="F"), 2, axis=0))
         Z = cp.vstack(cols).T if K > 1 else cp.reshape(cols[0], (n, 1), order="F")
-        s = self.s
-        if self.loss_name == "squared":
-            data = 0.5 * cp.sum(cp.multiply(s[:, None], cp.square(Z - self.Y)))
-        elif self.loss_name == "logistic":
-            data = cp.sum(cp.multiply(s[:, None], cp.logistic(-cp.multiply(self.Y, Z))))
-        else:
-            data = cp.sum(cp.multiply(s, cp.log_sum_exp(Z, axis=1)
-                                      - cp.sum(cp.multiply(self.Y, Z), axis=1)))
+        data = cvxpy_loss(self.loss_name, Z, self.Y / u, self.s)
         self._cvxpy_cons = cons
-        return cp.Problem(cp.Minimize(data + self.alpha * reg), cons), (Vs, c)
+        return cp.Problem(cp.Minimize(data + (self.alpha / u) * reg), cons), (Vs, c)
 
     def from_cvxpy(self, variables):
         Vs, c = variables
-        V = np.stack([np.asarray(Vk.value) for Vk in Vs], axis=-1)  # (d, Q l, K)
+        u = getattr(self, "_cvxpy_unit", 1.0)
+        V = u * np.stack([np.asarray(Vk.value) for Vk in Vs], axis=-1)  # (d, Q l, K)
         U = self._from_op(V)
-        c = np.asarray(c.value).ravel() if self.fit_intercept else np.zeros(self.K)
+        c = u * np.asarray(c.value).ravel() if self.fit_intercept else np.zeros(self.K)
         return U, c

@@ -569,6 +569,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         ``(Us, c, XUs, Hs, objective)`` (``XUs[k] = X U_k`` (n, Q), ``Hs[k]`` (n, B))."""
         import cvxpy as cp
 
+        u = self._cvxpy_unit = self.target_unit()  # the variables' unit (from_cvxpy)
         Us = [cp.Variable((self.d, self.Q)) for _ in range(self.K)]
         c = cp.Variable(self.K) if self.fit_intercept else np.zeros(self.K)
         agg = np.zeros((self.Q, self.n_blocks_active))
@@ -578,7 +579,7 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
         cols = [cp.sum(cp.multiply(self.out_mask, H), axis=1)
                 + (c[k] if self.fit_intercept else 0.0) for k, H in enumerate(Hs)]
         Z = cp.vstack(cols).T if self.K > 1 else cp.reshape(cols[0], (self.n, 1), order="F")
-        objective = cvxpy_loss(self.loss_name, Z, self.Y, self.s) + self.alpha * sum(
+        objective = cvxpy_loss(self.loss_name, Z, self.Y / u, self.s) + (self.alpha / u) * sum(
             cp.sum(cp.norm(Uk, 2, axis=0)) for Uk in Us)
         return Us, c, XUs, Hs, objective
 
@@ -632,11 +633,14 @@ class ThreeLayerReLUProblem(TwoLayerReLUProblem):
     def evaluate_cvxpy(self, variables):
         """``(packed w, objective, dual bound)`` of a solved cvxpy program. The first-layer
         cones are restored exactly by projection; the second-layer multipliers are the
-        solver's duals (``nu = s mu``), which the certificate uses."""
+        solver's duals (``nu = s mu``, in the program's units: the duals of the program of
+        :meth:`target_unit` ``u`` are ``1 / u`` times the original's), which the certificate
+        uses."""
         U, c = self.from_cvxpy(variables)
         U = self.project(U)
-        nu = np.stack([np.asarray(con.dual_value, dtype=np.float64).reshape(self.n, -1)
-                       for con in self._cvxpy_second], axis=-1)
+        nu = self._cvxpy_unit * np.stack(
+            [np.asarray(con.dual_value, dtype=np.float64).reshape(self.n, -1)
+             for con in self._cvxpy_second], axis=-1)
         mu = np.array(self.al_state["mu"], dtype=np.float64)  # other blocks keep theirs
         mu[:, self.blocks] = np.maximum(nu, 0.0) / self.s[:, None, None]
         self.set_multipliers(mu, 0.0)

@@ -70,7 +70,8 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
     L = max(L, 1e-12)
     L_start = L
     coarse = (coarse_gap is not None and coarse_gap > tol
-              and getattr(problem, "mixed_precision", False))
+              and getattr(problem, "mixed_precision", False)
+              and _single_precision_range(problem))
     if coarse and np.any(U0):
         obj, bound = gap_fn(U0, np.asarray(c0, dtype=np.float64), problem.forward(U0))
         coarse = obj - bound > coarse_gap * max(abs(obj), 1e-300)
@@ -84,6 +85,13 @@ def fista(problem, U0, c0, *, max_iter, tol, gap_fn, check_every=10, lipschitz=N
         if coarse:
             problem.set_precision(np.float64)
     return result
+
+
+def _single_precision_range(problem):
+    """Whether the targets' unit (``problem.target_unit()``) leaves single precision room:
+    within 1e-20 to 1e20 (targets of scale 1e40 overflowed its products)."""
+    unit = getattr(problem, "target_unit", None)
+    return unit is None or 1e-20 <= unit() <= 1e20
 
 
 def _fista_loop(problem, U0, c0, L, L_start, coarse, coarse_gap, *, max_iter, tol, gap_fn,

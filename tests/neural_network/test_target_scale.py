@@ -32,12 +32,11 @@ REGRESSORS = [
 ]
 
 
-# targets far from unit scale. The quantized network solves its SDP on y / y_scale_; the
-# others solve in the units of y, where the interior-point solver's absolute tolerances do
-# not follow: at 1e13 the two- and three-layer fits fall back on proximal gradient (with a
-# warning), and the path regressor's Clarabel solve at 1e-13 stops early (left out)
-EXTREME_UNITS = [(est, a) for est in REGRESSORS[:3] for a in (2.0 ** -43, 2.0 ** 43)] + [
-    (REGRESSORS[4], 2.0 ** -43), (REGRESSORS[4], 2.0 ** 43), (REGRESSORS[3], 2.0 ** 43)]
+# targets far from unit scale. The interior point solves every program in the units of the
+# targets' spread (``target_unit``): in the units of y its absolute tolerances stopped the path
+# regressor's solve early at 1e-13 and failed the two- and three-layer ones at 1e13 (which fell
+# back on proximal gradient)
+EXTREME_UNITS = [(est, a) for est in REGRESSORS for a in (2.0 ** -43, 2.0 ** 43)]
 
 
 @pytest.mark.parametrize("est, a, b", [(est, 8.0, -3.0) for est in REGRESSORS]
@@ -59,6 +58,7 @@ def test_fit_is_equivariant_to_the_units_of_y(est, a, b):
     assert_allclose(moved.predict(X), a * base.predict(X) + b, rtol=1e-6,
                     atol=1e-6 * a * base.y_scale_)
     assert moved.objective_ == pytest.approx(a**2 * base.objective_, rel=1e-6)
+    assert moved.solver_ == base.solver_  # the same solver (no fallback) in any units
 
 
 def test_target_scale_weighted_pooled_and_constant():
@@ -102,13 +102,32 @@ def test_no_overflow_warnings_at_large_target_scales():
     assert est.score(X, 2.0 ** 43 * y) > 0.9
 
 
+@pytest.mark.parametrize("solver", ["auto", "fista"])
+@pytest.mark.parametrize("a", [1e-40, 1e40])
+def test_targets_beyond_single_precision_fit(solver, a):
+    """Targets of scale 1e40 (or 1e-40): the interior point solves in the targets' units,
+    and proximal gradient keeps to double precision (its single-precision phase overflowed at
+    1e40: "non-finite weights")."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.randn(30)
+    # (tight tol: at scale 1 the proximal gradient's first phase is in single precision, so
+    # the two fits' iterates differ to within tol)
+    params = dict(n_patterns=5, solver=solver, tol=1e-10, random_state=0)
+    base = ConvexReLURegressor(**params).fit(X, y)
+    est = ConvexReLURegressor(**params).fit(X, a * y)
+    assert est.solver_ == base.solver_
+    assert_allclose(est.predict(X), a * base.predict(X), rtol=1e-6, atol=1e-6 * a)
+    assert est.objective_ == pytest.approx(a**2 * base.objective_, rel=1e-6)
+
+
 def test_targets_too_large_for_the_arithmetic_are_a_clear_error():
-    """Targets of scale 1e40 made the interior point return non-finite values, and the Newton
-    polish then failed with "min() arg is an empty sequence"; now the fit says what is wrong."""
+    """Targets of scale 1e160 (their squares overflow) make the solvers return non-finite
+    values; the fit says what is wrong (the Newton polish once failed with "min() arg is an
+    empty sequence")."""
     rng = np.random.RandomState(0)
     X, y = rng.randn(30, 3), rng.randn(30)
     for solver in ("auto", "fista"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with pytest.raises(FloatingPointError, match="non-finite weights"):
-                ConvexReLURegressor(n_patterns=5, solver=solver, random_state=0).fit(X, y * 1e40)
+                ConvexReLURegressor(n_patterns=5, solver=solver, random_state=0).fit(X, y * 1e160)
