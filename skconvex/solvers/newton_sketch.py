@@ -35,7 +35,10 @@ model (unit counts, below) then picks the cheapest predicted way to reduce the d
 a sketch of ``c d_eff`` rows (``c`` in 4..32), the exact Hessian (small or very sparse problems:
 quadratic convergence), or no sketch at all, Newton-CG with the diagonal of ``H`` as
 preconditioner (sparse problems whose passes are cheap and whose Hessian is well conditioned
-once its diagonal is scaled out; the condition number is estimated on ``H_S``). Afterwards the
+once its diagonal is scaled out; the condition number is estimated on ``H_S``). Where that
+last method costs less than the next sketch, it is tried first on the first Newton system
+(at most 50 passes) and its measured convergence decides: before the first sketch, or before a
+doubling of a saturated one; when it wins no (further) sketch is drawn. Afterwards the
 size is doubled when a step in the quadratic regime (no margin moved by more than one by the
 full step) fails: the line search backtracks, or the decrement does not fall by the factor
 ``rho``, or the cost model predicts that a twice larger sketch reaches ``tol`` for less work
