@@ -21,7 +21,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 
 from skconvex.arrangements import gate_mask, sample_gates
 from skconvex.neural_network._classifier import fitted_label_indices
-from skconvex.problems._losses import LOSSES
+from skconvex.problems._losses import LOSSES, centered_targets
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
 
 
@@ -238,6 +238,10 @@ def _certify_mlp(mlp, X, y, *, sample_weight, n_patterns, n_anchors, rtol, gap_t
     W1, W2 = (np.asarray(W, dtype=np.float64) for W in mlp.coefs_)
     b1, b2 = (np.asarray(b, dtype=np.float64) for b in mlp.intercepts_)
     beta = scale * mlp.alpha / S
+    # the output intercept is free: centred targets and intercept, as the programs take them
+    # (accurate residuals and dual value for targets far from zero)
+    Y, y_offset = centered_targets(Y, s, loss_name, True)
+    b2 = b2 - y_offset
     loss = LOSSES[loss_name](Y, s)
     H = np.maximum(X @ W1 + b1, 0.0)
     Z0 = H @ W2

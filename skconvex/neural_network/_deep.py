@@ -349,7 +349,7 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
         self.n_subnetworks_ = len(raw_nets)
         self.n_cells_ = int(problem.n_cells)
         self.widths_ = tree.widths
-        self.intercept_ = np.asarray(c, dtype=np.float64)
+        self.intercept_ = np.asarray(c, dtype=np.float64) + problem.y_offset  # centred in it
         self.max_violation_ = problem.max_violation(U)
         self._std_nets = std_nets
         self._mean, self._scale = problem.mean_, problem.scale_

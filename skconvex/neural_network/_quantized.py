@@ -412,7 +412,8 @@ class _BaseQuantizedPolyNet(ConvexEstimator):
         W2 = np.zeros((h, K))
         W2[np.arange(h), out] = a
         self.coefs_ = [U, W2]
-        self.intercepts_ = [np.zeros(h), np.asarray(c, dtype=np.float64)]
+        # (the program's intercept is relative to its targets' mean)
+        self.intercepts_ = [np.zeros(h), np.asarray(c, dtype=np.float64) + problem.y_offset]
         self.input_mean_, self.input_scale_ = problem.mean_, problem.scale_
         self.activation_coefs_ = coefs
         self.n_hidden_ = int(h)

@@ -493,7 +493,7 @@ class _BaseConvexThreeLayer(ConvexEstimator):
             V1d[:, sl], vb[sl], V2[sl, r] = Vr[:-1], Vr[-1], vr
             off += h
         self.coefs_ = [W1, W2, W3]
-        self.intercepts_ = [b1, np.zeros(R), np.asarray(c, dtype=np.float64)]
+        self.intercepts_ = [b1, np.zeros(R), np.asarray(c, dtype=np.float64) + problem.y_offset]
         self.gate_coefs_ = [G1, V1d, V2]
         self.gate_intercepts_ = [g1, vb]
         self.n_patterns_ = (int(problem.n_first), int(problem.n_second))
@@ -544,7 +544,8 @@ class _BaseConvexThreeLayer(ConvexEstimator):
             W3[r] = w3
             off += h
         self.coefs_ = [W1, W2, W3]
-        self.intercepts_ = [b1, np.zeros(len(subnets)), np.asarray(c, dtype=np.float64)]
+        self.intercepts_ = [b1, np.zeros(len(subnets)),
+                            np.asarray(c, dtype=np.float64) + problem.y_offset]
         self.n_patterns_ = (int(problem.n_first), int(problem.n_second))
         self.max_violation_ = problem.max_violation(U)
         self._convex_weights = result.w

@@ -575,7 +575,7 @@ class _BaseConvexReLU(_ColumnSearchMixin, ConvexEstimator):
         GW = Gs[:d] / problem.scale_[:, None]
         gb = (cb * Gs[d] if self.fit_intercept else np.zeros(h)) - problem.mean_ @ GW
         self.coefs_ = [W1, W2]
-        c = np.asarray(c, dtype=np.float64)
+        c = np.asarray(c, dtype=np.float64) + problem.y_offset  # the program's is centred
         if problem.loss_name == "cross_entropy":
             # the softmax is unchanged by a common shift of the output intercepts, which the
             # program leaves free: report the centered ones (a deterministic decision_function)

@@ -46,7 +46,7 @@ from skconvex._linalg import small_kernel
 from skconvex.problems._cone_kernels import project_columns, row_norms
 from skconvex.problems._screening import ProjectionScreen
 from skconvex.utils._parallel import run_tasks
-from skconvex.problems._losses import LOSSES, cvxpy_loss
+from skconvex.problems._losses import LOSSES, centered_targets, cvxpy_loss
 
 # memory for the Cholesky factors of the cone projections' active sets kept between calls
 # (one (D + 1)^2 block per column, D the column's length): refactoring a warm start's active
@@ -135,10 +135,12 @@ class TwoLayerReLUProblem:
             if not keep.all():
                 X, Y, mask, sample_weight = X[keep], Y[keep], mask[keep], sample_weight[keep]
         self.X = np.ascontiguousarray(X)
-        self.Y = Y
         n, d = self.X.shape
         s = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / np.sum(sample_weight)
         self.s = s
+        # squared loss with an intercept: the program works on centred targets, its intercept
+        # ``c`` relative to ``y_offset`` (the network's output intercept is ``c + y_offset``)
+        self.Y, self.y_offset = centered_targets(Y, s, loss, fit_intercept)
         self.loss = LOSSES[loss](self.Y, s)
         self.loss_name = loss
         self.alpha = float(alpha)

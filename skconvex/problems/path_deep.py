@@ -416,6 +416,7 @@ class PathDeepProblem(TwoLayerReLUProblem):
                                             fit_intercept=fit_intercept, relu=False)
         op = self._op_base
         self.X, self.Y, self.s, self.loss, self.loss_name = op.X, op.Y, op.s, op.loss, op.loss_name
+        self.y_offset = op.y_offset  # centred targets (TwoLayerReLUProblem)
         self.alpha, self.fit_intercept, self.n, self.d, self.K = (op.alpha, op.fit_intercept,
                                                                    op.n, op.d, op.K)
         self.relu = True

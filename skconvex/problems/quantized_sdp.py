@@ -38,7 +38,7 @@ import numba
 import numpy as np
 from scipy.linalg import eigh
 
-from skconvex.problems._losses import LOSSES
+from skconvex.problems._losses import LOSSES, centered_targets
 
 ACTIVATIONS = {
     # sigma(t) = t^2: the case where the relaxation is (near) tight
@@ -180,7 +180,6 @@ class QuantizedSDPProblem:
             if not keep.all():
                 X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
         self.X = np.ascontiguousarray(X)
-        self.Y = Y
         self.n, self.d = self.X.shape
         self.N = self.d + 1
         self.K = Y.shape[1]
@@ -190,6 +189,9 @@ class QuantizedSDPProblem:
         s = (np.full(self.n, 1.0 / self.n) if sample_weight is None
              else sample_weight / np.sum(sample_weight))
         self.s = s
+        # squared loss with an intercept: centred targets, the intercept ``c0`` relative to
+        # ``y_offset`` (the network's output intercept is ``c0 + y_offset``)
+        self.Y, self.y_offset = centered_targets(Y, s, loss, fit_intercept)
         self.loss_name = loss
         self.loss = LOSSES[loss](self.Y, s)
         self.alpha = float(alpha)

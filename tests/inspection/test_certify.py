@@ -97,6 +97,23 @@ def test_mlp_certificate_agrees_with_the_convex_optimum():
     assert np.all(vals > cert.regularization)
 
 
+def test_mlp_certificate_with_targets_far_from_zero():
+    """The certificate works on centred targets and intercept: the same network shifted by 1e9
+    (its output intercept and the targets) gets the same objective, bound and gap (the dual
+    value of the uncentred targets cancelled catastrophically)."""
+    import copy
+
+    X, y = _data_1d()
+    mlp = _fit(_mlp(alpha=2.0, random_state=0), X, y)
+    shifted = copy.deepcopy(mlp)
+    shifted.intercepts_[1] = shifted.intercepts_[1] + 1e9
+    ref = certify(mlp, X, y, n_anchors=len(y), random_state=0)
+    cert = certify(shifted, X, y + 1e9, n_anchors=len(y), random_state=0)
+    assert_allclose(cert.objective, ref.objective, rtol=1e-6)
+    assert_allclose(cert.dual_bound, ref.dual_bound, rtol=1e-6)
+    assert cert.is_certified == ref.is_certified
+
+
 def test_dead_network_stalls_and_is_refuted():
     # every hidden unit inactive on every sample: the gradient of the hidden layer is zero,
     # gradient-based training cannot move it, and the network is the constant mean

@@ -102,7 +102,8 @@ def test_estimator_objective_equals_recovered_network(depth, widths):
     masks, sigs = est._cells
     p = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree(widths), est.alpha * est.y_scale_)
     U, c = unpack(est._convex_weights, p.shape)
-    assert_allclose(est.predict(X), p.forward(U)[:, 0] + c[0], rtol=1e-8, atol=1e-10)
+    assert_allclose(est.predict(X), p.forward(U)[:, 0] + c[0] + p.y_offset[0], rtol=1e-8,
+                    atol=1e-10)
     # and the forward pass through the layered (block-diagonal) weights agrees
     f = est.intercept_[0] + sum(
         _net_forward(np.hstack([X, np.ones((len(X), 1))]),
@@ -141,7 +142,9 @@ def test_intercept_scaling_penalizes_the_first_layer_biases_less():
         p = PathDeepProblem(Xt, y[:, None], masks, sigs, CellTree((2,)),
                             est.alpha * est.y_scale_)
         U, c0 = unpack(est._convex_weights, p.shape)
-        assert_allclose(est.predict(X), p.forward(U)[:, 0] + c0[0], rtol=1e-8, atol=1e-10)
+        # (the program's intercept is relative to the targets' mean)
+        assert_allclose(est.predict(X), p.forward(U)[:, 0] + c0[0] + p.y_offset[0], rtol=1e-8,
+                        atol=1e-10)
     for a, b in zip(fits[1.0]._cells, fits[4.0]._cells):
         assert_array_equal(a, b)
     assert fits[4.0].objective_ <= fits[1.0].objective_ * (1 + 1e-8)

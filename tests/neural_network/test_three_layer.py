@@ -128,7 +128,8 @@ def test_recovered_network_equals_convex_model(solver):
     # predict (the forward pass) equals the convex model's prediction on the training data
     p = est._make_problem(X, y)
     U, c = unpack(est._convex_weights, p.shape)
-    assert_allclose(est.predict(X), p.scores(p.forward(U), c)[:, 0], atol=1e-6)
+    # (the program's intercept is relative to the targets' mean)
+    assert_allclose(est.predict(X), p.scores(p.forward(U), c + p.y_offset)[:, 0], atol=1e-6)
     # every first-layer unit follows its pattern: the forward pass of each sub-network
     for W1, w2, w3 in est.subnetworks_:
         assert W1.shape == (3, w2.size) and w3.shape == (1,)
@@ -160,7 +161,8 @@ def test_intercept_scaling_penalizes_the_first_layer_biases_less(activation):
             assert_allclose(np.linalg.norm(np.vstack([w_std, b_std / c])), 1.0, rtol=1e-9)
         p = est._make_problem(X, y)
         U, c0 = unpack(est._convex_weights, p.shape)
-        assert_allclose(est.predict(X), p.scores(p.forward(U), c0)[:, 0], atol=1e-6)
+        assert_allclose(est.predict(X), p.scores(p.forward(U), c0 + p.y_offset)[:, 0],
+                        atol=1e-6)
     for old, new in zip((fits[1.0]._gates_std, fits[1.0]._subnet_gates_std[0]),
                         (fits[4.0]._gates_std, fits[4.0]._subnet_gates_std[0])):
         assert_allclose(new[..., :-1, :], old[..., :-1, :])

@@ -136,7 +136,7 @@ def test_recovered_gated_network_equals_convex_model(solver):
     p = est._make_problem(X, y)
     assert isinstance(p, GatedThreeLayerProblem)
     U, c = unpack(est._convex_weights, p.shape)
-    convex_pred = p.scores(p.forward(U), c)[:, 0]
+    convex_pred = p.scores(p.forward(U), c + p.y_offset)[:, 0]  # (centred intercept)
     assert_allclose(est.predict(X), convex_pred, rtol=1e-9, atol=1e-9)
     assert_allclose(_forward_by_subnetwork(est, X)[:, 0], convex_pred, rtol=1e-9, atol=1e-9)
     for (W1, w2, w3), (G1, V1, v2) in zip(est.subnetworks_, est.subnetwork_gates_):
