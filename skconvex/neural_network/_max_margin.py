@@ -43,8 +43,13 @@ def _solve_max_margin(problem, *, tol=1e-8, verbose=0, prune_tol=1e-6, **_):
     log = ProgressLogger("cvxpy CLARABEL", verbose)
     log.message(f"solving the {'hard' if problem.hard else 'soft'}-margin program over "
                 f"{problem.Q} columns")
-    prob.solve(solver=cp.CLARABEL, verbose=verbose > 1, tol_gap_abs=tol, tol_gap_rel=tol,
-               tol_feas=tol)
+    try:
+        prob.solve(solver=cp.CLARABEL, verbose=verbose > 1, tol_gap_abs=tol, tol_gap_rel=tol,
+                   tol_feas=tol)
+    except cp.error.SolverError as exc:
+        raise RuntimeError("the interior-point solver (Clarabel) failed on the max-margin "
+                           "program; features on very different scales are the usual cause: "
+                           "rescale them (StandardScaler)") from exc
     if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
         raise ValueError("the data are not separable by a two-layer ReLU network with the "
                          f"{problem.n_patterns} sampled activation patterns (hard margin is "
@@ -56,43 +61,71 @@ def _solve_max_margin(problem, *, tol=1e-8, verbose=0, prune_tol=1e-6, **_):
     # that costs more than tol of the objective (hard margin: a sample's margin can rest on
     # small columns, and the rescaling to margin 1 then pays for them: 0.25% on a
     # barely separable set at prune_tol 1e-6)
+    # candidates, preferred in this order unless a later one is better by more than its
+    # threshold: pruned and merged; merged (tol); and, a guard against a merge gone wrong,
+    # the interior point's own columns (unmerged: many near-copies of each neuron on
+    # degenerate data, so only when the merged network is worse by 1e-3 or infeasible)
     norms = problem.group_norms(U)
-    U_all = problem.project(_merge_parallel(problem, problem.project(U)))
-    U = U * (norms > prune_tol * max(float(norms.max()) if norms.size else 0.0, 1e-300))
-    U = problem.project(_merge_parallel(problem, problem.project(U)))
-    objective, bound, lam = problem.certificate(U, margin)
+    U_kept = U * (norms > prune_tol * max(float(norms.max()) if norms.size else 0.0, 1e-300))
+    candidates = [(problem.project(_merge_parallel(problem, problem.project(U_kept))), 0.0)]
     if prune_tol > 0:
-        obj_all, bound_all, lam_all = problem.certificate(U_all, margin)
-        if objective - obj_all > tol * abs(obj_all):
-            U, objective, bound, lam = U_all, obj_all, bound_all, lam_all
-    log_result(log, prob, objective, max(objective - bound, 0.0))
+        candidates.append((problem.project(_merge_parallel(problem, problem.project(U))), tol))
+    candidates.append((problem.project(U), 1e-3))
+    best = None
+    for Uc, threshold in candidates:
+        cert = problem.certificate(Uc, margin)
+        if best is None or cert[0] < best[1][0] - threshold * abs(cert[0]):
+            best = (Uc, cert)
+    U, (objective, bound, lam) = best
+    if not np.isfinite(objective):
+        raise RuntimeError("the interior-point solution misclassifies training samples once "
+                           "projected onto its cones (hard margin); rescale the features "
+                           "(StandardScaler) or use margin='soft'")
+    gap = max(objective - bound, 0.0)
+    log_result(log, prob, objective, gap)
     n_iter = max(1, int(getattr(prob.solver_stats, "num_iters", 1) or 1))
-    result = FitResult(U.ravel(), objective, bound, n_iter, prob.status == cp.OPTIMAL,
-                       gap=max(objective - bound, 0.0))
+    # the certificate of the returned network decides, not the solver's status alone
+    converged = prob.status == cp.OPTIMAL and gap <= max(100.0 * tol, 1e-6) * abs(objective)
+    result = FitResult(U.ravel(), objective, bound, n_iter, converged, gap=gap)
     result.info["dual"] = lam
     return result
 
 
-def _merge_parallel(problem, U, tol=1e-7):
+def _merge_parallel(problem, U, tol=1e-7, cone_tol=1e-3):
     """Columns of the same sign and output with the same direction make one neuron:
-    ``relu(X u1) + relu(X u2) = relu(X (u1 + u2))`` and ``||u1|| + ||u2|| = ||u1 + u2||``, and
-    the sum stays in the first column's cone. Degenerate data (e.g. orthogonal separable:
-    the optimal neurons lie on the boundary of many cells) give interior-point solutions
-    spread over many equal columns."""
+    ``relu(X u1) + relu(X u2) = relu(X (u1 + u2))`` and ``||u1|| + ||u2|| = ||u1 + u2||`` when
+    ``u2`` lies in ``u1``'s cone. Degenerate data (e.g. orthogonal separable: the optimal
+    neurons lie on the boundary of many cells) give interior-point solutions spread over many
+    equal columns.
+
+    A column joins another only when its direction agrees to ``cos >= 1 - tol`` AND it lies in
+    the other's cone up to ``cone_tol`` (relative to ``max |X u|``: the interior point's
+    columns on cell boundaries are up to 1e-4 outside on orthogonal separable data), so the sum
+    stays near that cone, onto which it is projected next: near-parallel directions can fall on either side of a sample (a
+    feature of scale 1e4 carries coefficients of 1e-4 that barely move the cosine and decide
+    signs), and merging them made a hard-margin network misclassify 12 % of its training set.
+    The caller keeps the unmerged network when merging costs more than its tolerance."""
     U = U.copy()
     norms = problem.group_norms(U)
+    C = np.where(problem.mask[:, problem.col_pattern], 1.0, -1.0)  # (n, Q) cone signs
     for k in range(U.shape[2]):
         for sign in (1.0, -1.0):
             cols = np.flatnonzero((norms[:, k] > 0) & (problem.col_sign == sign))
             if cols.size < 2:
                 continue
             dirs = U[:, cols, k] / norms[cols, k]
+            XD = problem.X @ dirs  # (n, len(cols)): the directions on the data
+            floor = cone_tol * np.max(np.abs(XD), axis=0)
             done = np.zeros(cols.size, dtype=bool)
             for i in range(cols.size):
                 if done[i]:
                     continue
                 same = (~done) & (dirs[:, i] @ dirs >= 1.0 - tol)
                 same[i] = False
+                if same.any():
+                    # the candidates inside column i's cone
+                    inside = np.all(C[:, cols[i], None] * XD >= -floor, axis=0)
+                    same &= inside
                 if same.any():
                     U[:, cols[i], k] += U[:, cols[same], k].sum(axis=1)
                     U[:, cols[same], k] = 0.0
@@ -127,15 +160,19 @@ class MaxMarginReLUProblem(TwoLayerReLUProblem):
 
     def certificate(self, U, margin_constraints=()):
         """``(objective, dual bound, lam)`` at a cone-feasible ``U``. Hard margin: ``U`` is
-        rescaled to margin exactly 1 first (the program is homogeneous)."""
+        rescaled to margin exactly 1 first (the program is homogeneous); a ``U`` that
+        misclassifies a sample (margin <= 0) is infeasible, its objective ``inf``."""
         if self.hard:
             m = float(np.min(self.margins(U))) if U.size else 0.0
             if m > 0:
                 U *= 1.0 / m
+            else:
+                objective = np.inf
         lam = np.column_stack([np.maximum(np.asarray(c.dual_value, float).ravel(), 0.0)
                                for c in margin_constraints]) if len(margin_constraints) \
             else np.zeros(self.Y.shape)
-        objective = self.objective_at(U)
+        if not (self.hard and m <= 0):
+            objective = self.objective_at(U)
         return objective, self.dual_value(lam), lam
 
     def dual_value(self, lam):

@@ -149,3 +149,47 @@ def test_bad_input():
         certify_max_margin(np.ones((3, 1)), np.array([-1.0]), X, y)
     with pytest.raises(ValueError, match="shape"):
         certify_max_margin(np.ones((2, 1)), np.array([1.0]), X, y)
+
+
+@pytest.mark.parametrize("seed, scale", [(0, 1e4), (2, 3e3), (5, 3e4)])
+def test_hard_margin_with_a_feature_on_a_large_scale(seed, scale):
+    """Columns are merged only when one lies in the other's cone: merging near-parallel
+    columns by their cosine alone (a feature of scale 1e4 carries coefficients of 1e-4) gave
+    networks with negative training margins reported with a zero duality gap."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(100, 4)
+    y = (np.maximum(X @ rng.randn(4), 0) + 0.1 * rng.randn(100) > 0.5).astype(int)
+    if seed == 0:  # the reviewer's data
+        rng = np.random.RandomState(0)
+        X = rng.randn(150, 4)
+        y = (np.maximum(X @ [1, -2, .5, 1.], 0) + 0.1 * rng.randn(150) > 0.8).astype(int)
+    X = X * [1, 1, 1, scale]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer distinct patterns than asked
+        est = ConvexMaxMarginReLUClassifier(margin="hard", random_state=0).fit(X, y)
+    margins = (2 * y - 1) * est.decision_function(X)
+    assert margins.min() >= 1 - 1e-6
+    assert est.score(X, y) == 1.0
+    assert 0 <= est.duality_gap_ <= 1e-5 * est.objective_
+    if seed == 0:  # soft margin: the merged network had a certified gap of 89 %
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            soft = ConvexMaxMarginReLUClassifier(random_state=0).fit(X, y)
+        assert 0 <= soft.duality_gap_ <= 1e-6 * soft.objective_
+
+
+def test_merge_keeps_columns_in_their_cones():
+    from skconvex.neural_network._max_margin import MaxMarginReLUProblem, _merge_parallel
+    from skconvex.arrangements import gate_mask
+
+    # two columns of nearly the same direction on either side of one sample
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1e-6]])
+    G = np.array([[1.0, 1.0], [1e-3, -1e-3]])  # the patterns of u1 and u2 below
+    p = MaxMarginReLUProblem(X, np.ones((3, 1)), gate_mask(X, G), 1.0, hard=True)
+    U = np.zeros(p.shape)
+    U[:, 0, 0] = [1.0, 1e-3]
+    U[:, 1, 0] = [1.0, -1e-3]
+    assert p.max_violation(U) == 0.0
+    merged = _merge_parallel(p, U, tol=1e-5, cone_tol=1e-9)  # cosines agree to 2e-6
+    assert p.max_violation(merged) == 0.0
+    assert_allclose(merged, U)  # not merged: u2 is outside u1's cone
