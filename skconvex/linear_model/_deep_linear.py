@@ -5,6 +5,7 @@ data (Wang, Ergen & Pilanci, arXiv:2110.06482; spec p3_parallel_deep_duality.md)
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.linalg as sla
 from sklearn.base import MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
@@ -62,7 +63,12 @@ def _solve_prox_grad(problem, *, tol=1e-6, max_iter=1000, verbose=0, **_):
         W, _ = unpack(res.w, problem.shape)
         return _finish(problem, W, res.n_iter, res.converged, res.history)
     log = ProgressLogger("prox_grad", verbose, tol=tol)
-    W, *_ = np.linalg.lstsq(problem.X, problem.Y, rcond=None)
+    # start from the ridge solution with the layers' own weight decay: bounded whatever the
+    # design (the unregularized least-squares start was 1e7 on near-duplicate columns, and
+    # the relative move test then stopped at once, 8000 times above a feasible point)
+    G = problem.X.T @ problem.X
+    G[np.diag_indices_from(G)] += problem.beta
+    W = sla.solve(G, problem.X.T @ problem.Y, assume_a="pos")
     step = 1.0 / problem.lipschitz()
     obj = problem.objective(W)
     converged, it, history = False, 0, []

@@ -170,7 +170,9 @@ class DeepLinearProblem:
         g = float(np.linalg.norm(self.X.T @ R, 2)) if R.size else 0.0
         t_max = lam / g if g > 0 else np.inf
         lin, quad = float(np.sum(R * self.Y)), float(np.sum(R * R))
-        t = t_max if quad <= 0 else float(np.clip(lin / quad, 0.0, t_max))
+        if quad <= 0:  # a zero residual: the dual point 0 (t_max may be inf)
+            return 0.0
+        t = float(np.clip(lin / quad, 0.0, t_max))
         return t * lin - 0.5 * t * t * quad
 
     def dual_bound(self, W, c=None, T=None):

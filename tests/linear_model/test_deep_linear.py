@@ -278,3 +278,22 @@ def test_default_fit_converges_on_diabetes():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = DeepLinearRegressor().fit(X, y)
     assert 1000 < reg.n_iter_ < reg.max_iter
+
+
+def test_standard_network_on_near_duplicate_columns():
+    """The non-convex prox-gradient starts from the ridge solution with the layers' weight
+    decay: from the unregularized least squares (coefficients of 1e7 on a near-duplicate
+    column) its relative move test stopped after one step, 8000 times above a feasible point."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 3)
+    y = X @ [1.0, -0.5, 0.3] + 0.5 * rng.randn(120)
+    ref = DeepLinearRegressor(alpha=1.0, depth=3).fit(X, y)
+    Xd = np.column_stack([X, X[:, 0] + 1e-9 * rng.randn(120)])
+    est = DeepLinearRegressor(alpha=1.0, depth=3).fit(Xd, y)
+    # a feasible point: the 3-column network with a zero weight on the copy
+    assert est.objective_ <= ref.objective_ * (1 + 1e-6)
+    assert np.abs(est.coef_).max() < 2.0
+    # the same network as with an exact copy (the column's weight split between the two)
+    exact = DeepLinearRegressor(alpha=1.0, depth=3).fit(np.column_stack([X, X[:, 0]]), y)
+    assert_allclose(est.objective_, exact.objective_, rtol=1e-6)
+    assert_allclose(est.predict(Xd), exact.predict(Xd), atol=1e-4)

@@ -10,7 +10,8 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import _regression_dataset
 
-from skconvex import (ConvexReLURegressor, ConvexThreeLayerRegressor,
+from skconvex import (ConvexReLURegressor, ConvexThreeLayerRegressor, DeepLinearRegressor,
+                      ParallelDeepLinearRegressor,
                       PathRegularizedReLURegressor, QuantizedPolyNet)
 from skconvex.neural_network._regressor import _target_scale
 
@@ -152,3 +153,20 @@ def test_targets_with_a_large_offset(est, offset):
     assert moved.objective_ == pytest.approx(base.objective_, rel=1e-6)
     assert moved.duality_gap_ <= max(10 * base.duality_gap_, 1e-7 * base.objective_)
     assert_allclose(moved.predict(X) - offset, base.predict(X), atol=1e-5 * np.std(y))
+
+
+@pytest.mark.parametrize("est", REGRESSORS + [DeepLinearRegressor(),
+                                              ParallelDeepLinearRegressor()],
+                         ids=lambda e: type(e).__name__)
+def test_constant_targets_converge_at_once(est):
+    """A constant target (a CV fold can have one) is fitted exactly and certified: centred,
+    it is exactly zero (a rounding-level residual gave optimum 1e-63, which no relative gap
+    test certifies: max_iter runs and ConvergenceWarnings), and the nuclear-norm dual bound
+    of a zero residual is 0, not inf * 0 = NaN."""
+    X = np.random.RandomState(0).randn(80, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = est.__class__(**est.get_params()).fit(X, np.full(len(X), 3.0))
+    assert_allclose(est.predict(X), 3.0, atol=1e-12)
+    assert est.duality_gap_ == 0.0
+    assert est.objective_ <= 1e-28
