@@ -168,6 +168,12 @@ class TwoLayerReLUProblem:
             self._set_columns(np.arange(P), np.ones(P), np.arange(P))
         self._xnorm = None
 
+    def kernel_flops(self):
+        """Flops of the program's largest product, ``forward`` over every column (the
+        estimators solve programs below ``skconvex.base.TINY_PROGRAM_FLOPS`` on one BLAS
+        thread)."""
+        return 2.0 * self.n * self.d * self.Q * self.K
+
     def _set_columns(self, col_pattern, col_sign, col_id):
         self.col_id = np.asarray(col_id, dtype=np.intp)
         self.col_pattern = np.asarray(col_pattern, dtype=np.intp)

@@ -435,6 +435,10 @@ class PathDeepProblem(TwoLayerReLUProblem):
         self._classes = screening_classes(tree.leaf_lo, tree.leaf_hi)
         self._xnorm = row_norms(self.X)
 
+    def kernel_flops(self):
+        """Flops of ``forward`` over every column (each column a path per leaf)."""
+        return 2.0 * self.n * self.d * self.Q * self.n_leaves * self.K
+
     def _set_columns(self, col_pattern, col_sign, col_id):
         # col_pattern: the cell of each column (the name the shared machinery uses)
         self.col_id = np.asarray(col_id, dtype=np.intp)

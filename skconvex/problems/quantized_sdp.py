@@ -199,6 +199,12 @@ class QuantizedSDPProblem:
         self.fit_intercept = bool(fit_intercept)
         self.shape = (self.n_blocks, self.N, self.N)
 
+    def kernel_flops(self):
+        """Flops of the program's largest product, ``adjoint`` over every block (the
+        estimators solve programs below ``skconvex.base.TINY_PROGRAM_FLOPS`` on one BLAS
+        thread)."""
+        return 2.0 * self.n * self.d * self.d * self.K
+
     # -- layout ----------------------------------------------------------------------------
     def pack(self, Zs, c0):
         return np.concatenate([np.asarray(Zs, dtype=np.float64).ravel(),

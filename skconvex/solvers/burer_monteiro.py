@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.utils import check_random_state
 
+from skconvex._linalg import small_kernel
 from skconvex._result import FitResult
 from skconvex.utils._progress import ProgressLogger
 
@@ -180,6 +181,18 @@ def solve_burer_monteiro(problem, *, tol=1e-6, max_iter=2000, verbose=0, random_
         ``w`` packs the blocks ``Z_j = t_j R_j R_j^T`` and the optimal intercepts;
         ``info["factors"] = (t, R, c0)``.
     """
+    # L-BFGS on small factors: its kernels (products with X of a few columns per block, small
+    # eigenproblems) run on one BLAS thread unless X is large (skconvex._linalg.small_kernel)
+    n_cols = getattr(problem, "n_blocks", 1) * (rank or 8)
+    with small_kernel(2.0 * problem.X.size * n_cols):
+        return _solve_burer_monteiro(problem, tol=tol, max_iter=max_iter, verbose=verbose,
+                                     random_state=random_state, rank=rank,
+                                     warm_start=warm_start, check_every=check_every)
+
+
+def _solve_burer_monteiro(problem, *, tol=1e-6, max_iter=2000, verbose=0, random_state=None,
+                          rank=None, warm_start=None, check_every=100):
+    """The body of :func:`solve_burer_monteiro`."""
     missing = [name for name in REQUIRED if not hasattr(problem, name)]
     if missing:
         raise TypeError(f"burer_monteiro needs {missing} from the problem "

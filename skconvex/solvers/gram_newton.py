@@ -17,6 +17,7 @@ with the certificate of the whole program.
 import numpy as np
 import scipy.linalg
 
+from skconvex._linalg import small_kernel
 from skconvex.solvers.fista import pack, unpack
 
 # rows per block times the number of variables: entries of one block of the Jacobian
@@ -200,7 +201,6 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
     if not norms.size or norms.max() == 0:
         return w, False
     cols = [(int(q), int(k)) for q, k in zip(*np.nonzero(norms > 0))]
-    alpha, loss, d = problem.alpha, problem.loss, problem.d
     const_hessian = problem.loss_name == "squared"
     sup = _Support(problem, cols)
     if sup.n_var ** 2 > MAX_HESSIAN_SIZE:
@@ -208,6 +208,17 @@ def polish_gram_newton(problem, w, *, max_iter=50, stop=None):
     structured = problem.K == 1 and getattr(problem, "mask2", None) is not None
     if not structured and problem.n * problem.K ** 2 * sup.n_var ** 2 > MAX_DENSE_FLOPS:
         return w, False
+    # the Newton systems' kernels: a factorization and (dense case) the Hessian's
+    # accumulation; small ones run on one BLAS thread (see skconvex._linalg.small_kernel)
+    flops = sup.n_var ** 3 / 3.0 + (0.0 if structured else
+                                    problem.n * problem.K ** 2 * float(sup.n_var) ** 2)
+    with small_kernel(flops):
+        return _polish(problem, w, U, c, cols, sup, const_hessian, max_iter, stop)
+
+
+def _polish(problem, w, U, c, cols, sup, const_hessian, max_iter, stop):
+    """The body of :func:`polish_gram_newton`."""
+    alpha, loss, d = problem.alpha, problem.loss, problem.d
     x = sup.from_point(U, c)
     # the whole objective at the starting point (every nonzero group is in the support)
     f0 = loss.value(sup.scores(x)) + problem.penalty(U)

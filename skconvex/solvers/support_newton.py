@@ -12,7 +12,8 @@ are cut at the cone rows they would cross (which then join the face: an active-s
 the polished point is accepted only if it stays in the cones and does not increase the
 objective.
 
-The Jacobian is formed densely (up to ``MAX_JACOBIAN_SIZE`` entries): the estimators use it
+The Jacobian is formed densely (up to ``MAX_JACOBIAN_SIZE`` entries, and ``MAX_VARIABLES``
+variables): the estimators use it
 after the interior-point reference solver on tiny problems and between the proximal-gradient
 rounds of the path-regularized programs (n = 10,000 with ~150 free variables).
 """
@@ -20,11 +21,16 @@ rounds of the path-regularized programs (n = 10,000 with ~150 free variables).
 import numpy as np
 import scipy.linalg
 
+from skconvex._linalg import small_kernel
 from skconvex.solvers.fista import pack, unpack
 from skconvex.solvers.rounds import accept_polish
 
 # the polish gives up on programs whose dense Jacobian would have more entries than this
 MAX_JACOBIAN_SIZE = 4_000_000
+# ... or whose Newton system would have more variables than this (a dense factorization each
+# step, and a least-squares solve when it is singular: wide data, n=20 and d=200, gave a
+# 9,805-variable system whose every step took minutes)
+MAX_VARIABLES = 2_000
 # the active-set steps stop after this many cone rows added per column (on average)
 _MAX_FACE_CHANGES_PER_COLUMN = 4
 # inactive cone rows kept per column as candidates to block a step: at least this many per
@@ -152,6 +158,16 @@ def _solve_spd(H, g):
 
 def polish_support_newton(problem, w, *, max_iter=30, active_set=False,
                           max_jacobian_size=MAX_JACOBIAN_SIZE):
+    """See :func:`_polish_support_newton`; on one BLAS thread (its kernels are small by the
+    size limits: a threaded factorization of a few hundred variables cost 0.17 s against
+    0.2 ms on one thread on a loaded 2-core machine, 10-30x slower fits)."""
+    with small_kernel(0.0):
+        return _polish_support_newton(problem, w, max_iter=max_iter, active_set=active_set,
+                                      max_jacobian_size=max_jacobian_size)
+
+
+def _polish_support_newton(problem, w, *, max_iter=30, active_set=False,
+                           max_jacobian_size=MAX_JACOBIAN_SIZE):
     """Polish ``w`` (packed ``(U, c)``, an almost optimal point) by Newton's method on its
     support. Returns ``(w, improved)``; ``w`` is returned unchanged when the polish would not
     lower the objective.
@@ -166,7 +182,8 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False,
     up where a step would leave the cones or a group shrinks to zero (then its discrete
     decisions cannot follow rounding: the tiny programs of scikit-learn's sample-weight
     checks). The polish gives up when its dense Jacobian would have more than
-    ``max_jacobian_size`` entries."""
+    ``max_jacobian_size`` entries or its Newton system more than ``MAX_VARIABLES``
+    variables."""
     U, c = unpack(np.asarray(w, dtype=np.float64), problem.shape)
     U, c = U.copy(), np.array(c, dtype=np.float64)
     norms = problem.group_norms(U)
@@ -192,7 +209,7 @@ def polish_support_newton(problem, w, *, max_iter=30, active_set=False,
         sizes = [B.shape[1] for B in bases]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         n_var = int(offs[-1]) + n_icpt
-        if n * K * n_var > max_jacobian_size:
+        if n * K * n_var > max_jacobian_size or n_var > MAX_VARIABLES:
             return None
         J = np.zeros((n, K, n_var))  # Jacobian of the scores: column (q, k) moves output k
         for b, ((q, k), B) in enumerate(zip(cols, bases)):
