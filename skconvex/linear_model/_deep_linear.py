@@ -30,13 +30,15 @@ def _finish(problem, W, n_iter, converged, history=None, info=None):
     """FitResult of ``W``: the primal objective of the network program and its dual value
     (nuclear-norm dual for the convex programs, the Lagrangian dual of the standard network
     otherwise)."""
-    objective = problem.objective(W)
+    const = getattr(problem, "const_", 0.0)  # the part of the data term no W reaches
+    objective = problem.objective(W) + const
     info = dict(info or {})
     if problem.convex:
-        bound = problem.nuclear_dual_bound(W)
+        bound = problem.nuclear_dual_bound(W) + const
     else:
         bound, upper = standard_dual_value(problem)
-        info["dual_value_upper"] = upper
+        bound += const
+        info["dual_value_upper"] = upper + const
     return FitResult(_packed(problem, W), objective, bound, n_iter, converged, history or [],
                      info, gap=max(objective - bound, 0.0))
 
@@ -63,12 +65,17 @@ def _solve_prox_grad(problem, *, tol=1e-6, max_iter=1000, verbose=0, **_):
         W, _ = unpack(res.w, problem.shape)
         return _finish(problem, W, res.n_iter, res.converged, res.history)
     log = ProgressLogger("prox_grad", verbose, tol=tol)
-    # start from the ridge solution with the layers' own weight decay: bounded whatever the
-    # design (the unregularized least-squares start was 1e7 on near-duplicate columns, and
-    # the relative move test then stopped at once, 8000 times above a feasible point)
+    # start from the better of the least-squares solution and the ridge solution with the
+    # layers' own weight decay (bounded whatever the design: the least-squares start was 1e7
+    # on near-duplicate columns, and the relative move test then stopped at once, 8000 times
+    # above a feasible point)
     G = problem.X.T @ problem.X
     G[np.diag_indices_from(G)] += problem.beta
-    W = sla.solve(G, problem.X.T @ problem.Y, assume_a="pos")
+    XtY = problem.X.T @ problem.Y
+    W = sla.solve(G, XtY, assume_a="pos")
+    W_ls = np.linalg.lstsq(problem.X, problem.Y, rcond=None)[0]
+    if problem.objective(W_ls) < problem.objective(W):
+        W = W_ls
     step = 1.0 / problem.lipschitz()
     obj = problem.objective(W)
     converged, it, history = False, 0, []
@@ -140,8 +147,20 @@ class _BaseDeepLinear(MultiOutputMixin, RegressorMixin, ConvexEstimator):
         else:
             x_mean, y_mean = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
         r = np.sqrt(s)[:, None]
-        problem = DeepLinearProblem(r * (X - x_mean), r * (Y - y_mean), self.alpha, self.depth,
-                                    parallel=self._parallel)
+        Xw, Yw = r * (X - x_mean), r * (Y - y_mean)
+        const = 0.0
+        if Xw.shape[0] > Xw.shape[1] > 0:
+            # the same program on d rows: ||X W - Y||^2 = ||R W - Q^T Y||^2 + ||(I - Q Q^T) Y||^2
+            # (thin QR); the iterations cost d rows instead of n (16-19x faster parallel fits
+            # at n = 20,000, d = 100)
+            Q, R = np.linalg.qr(Xw)
+            QY = Q.T @ Yw
+            const = 0.5 * float(np.sum((Yw - Q @ QY) ** 2))
+            problem = DeepLinearProblem(R, QY, self.alpha, self.depth, parallel=self._parallel)
+        else:
+            problem = DeepLinearProblem(Xw, Yw, self.alpha, self.depth, parallel=self._parallel)
+        problem.const_ = const  # added to every objective value and bound (_finish)
+        problem.X_full_, problem.Y_full_ = Xw, Yw
         problem.x_mean_, problem.y_mean_, problem.root_weights_ = x_mean, y_mean, r[:, 0]
         return problem
 
@@ -174,8 +193,9 @@ class _BaseDeepLinear(MultiOutputMixin, RegressorMixin, ConvexEstimator):
                             + [root[:, None] * Vr])
         # the fit's dual point (parallel / convex): the residual scaled into the dual ball
         if problem.convex:
-            Rt = problem.Y - problem.X @ W
-            g = float(np.linalg.norm(problem.X.T @ Rt, 2)) if Rt.size else 0.0
+            Xf, Yf = getattr(problem, "X_full_", problem.X), getattr(problem, "Y_full_", problem.Y)
+            Rt = Yf - Xf @ W
+            g = float(np.linalg.norm(Xf.T @ Rt, 2)) if Rt.size else 0.0
             t = min(1.0, problem.beta / g) if g > 0 else 1.0
             self.dual_coef_ = t * problem.root_weights_[:, None] * Rt
         if not problem.convex and result.info.get("dual_value_upper") is not None:

@@ -244,7 +244,7 @@ def min_concave_plus_envelope(phi, slopes, intercepts, floor):
     return float(vals[k]), float(cand[k])
 
 
-def standard_dual_value(problem, *, n_path=16, fista_tol=1e-9, max_iter=3000):
+def standard_dual_value(problem, *, n_path=16, fista_tol=1e-6, max_iter=3000):
     """A lower bound ``D_lb`` on the Lagrangian dual value of the standard deep linear network,
     ``D = min_r phi(r) + V(r)`` with ``phi(r) = (beta L / 2) r^{2/L}`` and
     ``V(r) = min_{||W||_* <= r} 1/2 ||XW - Y||^2``, and an upper estimate ``D_ub`` (the same
