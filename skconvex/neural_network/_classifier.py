@@ -102,9 +102,16 @@ class NetworkClassifierMixin:
         return self._build(X, Y, sample_weight, loss)
 
     def decision_function(self, X):
-        """Network output: shape (n_samples,) for the logistic loss, else (n_samples, K)."""
+        """Confidence scores. Two classes: shape (n_samples,), the score of ``classes_[1]``
+        (the network output for the logistic loss; the difference of the two outputs,
+        the log-odds, for the cross-entropy), as scikit-learn's scorers and meta-estimators
+        expect. More classes: the network outputs, (n_samples, n_classes)."""
         out = self._forward(X)
-        return out[:, 0] if self._loss_ == "logistic" else out
+        if self._loss_ == "logistic":
+            return out[:, 0]
+        if out.shape[1] == 2:
+            return out[:, 1] - out[:, 0]
+        return out
 
     def predict_proba(self, X):
         """Class probabilities (sigmoid or softmax of the network output)."""
