@@ -33,6 +33,11 @@ def _not_converged_message(estimator, name, result):
     head = f"{type(estimator).__name__}: solver {name!r}"
     gap = result.duality_gap
     max_iter = getattr(estimator, "max_iter", None)
+    stopping = (result.info or {}).get("stopping")
+    if stopping is not None:  # a solver that stops on another measure than the gap
+        measure, value = stopping
+        return (f"{head} stopped at max_iter={max_iter} with a {measure} of {value:.1e}, "
+                f"above tol={estimator.tol}. Increase max_iter or tol.")
     if max_iter is None or result.n_iter >= max_iter or gap is None:
         # how far it got: the certified relative gap, and the constraint violation of the
         # solvers that reach feasibility only in the limit (the augmented Lagrangian)

@@ -223,6 +223,7 @@ class ProCoGAN(BaseEstimator):
                 if self.bias:
                     A = _with_bias(A)
         self.resolutions_ = res
+        self._bias_fit = bool(self.bias)  # what sample() uses, whatever set_params does later
         self.image_shape_ = (h, w)
         self.n_features_in_ = h * w
         self.fit_time_ = time.perf_counter() - t0
@@ -250,12 +251,13 @@ class ProCoGAN(BaseEstimator):
         if not 0 <= last < len(self.stages_):
             raise ValueError(f"stage must be in [0, {len(self.stages_) - 1}], got {stage!r}")
         rng = check_random_state(random_state)
-        # the fitted latent dimension (the first stage's rows, less its bias row), not the
-        # parameter, which may have been set since
-        latent = self.stages_[0].shape[0] - (1 if self.bias else 0)
+        # the fitted latent dimension and bias column (the first stage's rows, less its bias
+        # row), not the parameters, which may have been set since
+        bias = getattr(self, "_bias_fit", self.bias)
+        latent = self.stages_[0].shape[0] - (1 if bias else 0)
         A = rng.standard_normal((n_samples, latent))
         for s in range(last + 1):
-            if self.bias:
+            if bias:
                 A = _with_bias(A)
             A = A @ self.stages_[s]
             r = self.resolutions_[s]

@@ -90,7 +90,10 @@ def _solve_prox_grad(problem, *, tol=1e-6, max_iter=1000, verbose=0, **_):
         if move <= tol:
             converged = True
             break
-    return _finish(problem, W, it, converged, history)
+    # it stops on the step, not on a duality gap (the non-convex program keeps a gap to its
+    # Lagrangian dual at its optimum): the ConvergenceWarning quotes the step
+    return _finish(problem, W, it, converged, history,
+                   info={"stopping": ("relative step", move if it else 0.0)})
 
 
 def _solve_cvxpy(problem, **kwargs):

@@ -2,6 +2,7 @@
 unregularized two-layer ReLU network implicitly solves (Wang & Pilanci, arXiv:2110.06488;
 spec p4_gradient_flow_implicit_bias.md)."""
 
+import warnings
 from numbers import Integral, Real
 
 import cvxpy as cp
@@ -44,8 +45,10 @@ def _solve_max_margin(problem, *, tol=1e-8, verbose=0, prune_tol=1e-6, **_):
     log.message(f"solving the {'hard' if problem.hard else 'soft'}-margin program over "
                 f"{problem.Q} columns")
     try:
-        prob.solve(solver=cp.CLARABEL, verbose=verbose > 1, tol_gap_abs=tol, tol_gap_rel=tol,
-                   tol_feas=tol)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            prob.solve(solver=cp.CLARABEL, verbose=verbose > 1, tol_gap_abs=tol,
+                       tol_gap_rel=tol, tol_feas=tol)
     except cp.error.SolverError as exc:
         raise RuntimeError("the interior-point solver (Clarabel) failed on the max-margin "
                            "program; features on very different scales are the usual cause: "
@@ -56,6 +59,11 @@ def _solve_max_margin(problem, *, tol=1e-8, verbose=0, prune_tol=1e-6, **_):
                          "infeasible); use margin='soft' or more patterns")
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise RuntimeError(f"cvxpy (Clarabel) returned no solution: {prob.status}")
+    # cvxpy's warnings (e.g. "Solution may be inaccurate") only for a solution that is used:
+    # the certificate below says how accurate it is; an infeasible program raises above
+    for w in caught:
+        if "Solution may be inaccurate" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     U = np.stack([np.asarray(Uk.value) for Uk in Us], axis=-1)
     # interior-point solutions carry many columns at the solver's tolerance: drop them, unless
     # that costs more than tol of the objective (hard margin: a sample's margin can rest on

@@ -300,3 +300,19 @@ def test_procogan_bad_input():
         ProCoGAN().fit(np.zeros((5, 8, 4)))
     with pytest.raises(ValueError, match="NaN"):
         ProCoGAN().fit(np.full((5, 8, 8), np.nan))
+
+
+def test_procogan_samples_with_the_fitted_bias_column():
+    """sample() uses the bias column the model was fitted with: after set_params(bias=...)
+    without a refit, a two-stage model failed with a matmul error and a one-stage model drew
+    from another distribution."""
+    from sklearn.datasets import load_digits
+
+    img = load_digits().images[:200]
+    two = ProCoGAN(truncations=[8, 8], latent_dim=16, random_state=0).fit(img)
+    ref = two.sample(5, random_state=0)
+    np.testing.assert_array_equal(two.set_params(bias=True).sample(5, random_state=0), ref)
+    one = ProCoGAN(resolutions=[8], truncations=8, latent_dim=16, bias=True,
+                   random_state=0).fit(img)
+    ref = one.sample(5, random_state=0)
+    np.testing.assert_array_equal(one.set_params(bias=False).sample(5, random_state=0), ref)

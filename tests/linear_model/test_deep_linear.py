@@ -297,3 +297,15 @@ def test_standard_network_on_near_duplicate_columns():
     exact = DeepLinearRegressor(alpha=1.0, depth=3).fit(np.column_stack([X, X[:, 0]]), y)
     assert_allclose(est.objective_, exact.objective_, rtol=1e-6)
     assert_allclose(est.predict(Xd), exact.predict(Xd), atol=1e-4)
+
+
+def test_standard_network_warning_names_its_stopping_rule():
+    """The non-convex prox-gradient stops on its relative step; its ConvergenceWarning quotes
+    the step (it quoted the duality gap, which the non-convex program keeps at its optimum)."""
+    from sklearn.datasets import make_regression
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = make_regression(300, 5, noise=5.0, random_state=0)
+    Y = np.column_stack([y, X[:, 0] * 3 + 1, y - X[:, 1]])
+    with pytest.warns(ConvergenceWarning, match="relative step of .* above tol"):
+        DeepLinearRegressor(alpha=500.0, max_iter=1).fit(X, Y)
