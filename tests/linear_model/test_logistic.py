@@ -1,5 +1,7 @@
 """NewtonLESSLogistic against scikit-learn's LogisticRegression (newton-cholesky, tol=1e-10)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -379,3 +381,20 @@ def test_dense_multinomial_is_not_charged_a_pass_per_class(n_classes):
     assert est.sketch_size_ == 0  # no sketch, no exact Hessian
     ref = NewtonLESSLogistic(solver="newton", tol=1e-10).fit(X, y)
     assert _rel(_params(est), _params(ref)) < 1e-5
+
+
+@pytest.mark.parametrize("solver", ["newton-less", "newton"])
+def test_warm_start_worse_than_the_intercept_model_is_dropped(solver):
+    """A refit with warm_start=True after the features change units (x100) started from
+    margins 100x too large and crept (steps of 2^-18, 12x the optimum after max_iter); a warm
+    start worse than the intercept-only model is now dropped."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 3)
+    y = (np.maximum(X @ [1, -2, .5], 0) + 0.1 * rng.randn(80) > 0.5).astype(int)
+    warm = NewtonLESSLogistic(warm_start=True, solver=solver, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warm.fit(100 * X, y)
+    cold = NewtonLESSLogistic(solver=solver, random_state=0).fit(100 * X, y)
+    assert warm.objective_ == pytest.approx(cold.objective_, rel=1e-8)
+    assert warm.n_iter_ <= cold.n_iter_ + 2
