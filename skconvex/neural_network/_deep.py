@@ -499,7 +499,8 @@ _DOC_PARAMS = """
     tol : float, default=1e-4
         Target relative duality gap.
     max_iter : int, default=10000
-        Maximum number of proximal-gradient iterations. Fits that converge stop earlier
+        Maximum number of proximal-gradient iterations (the interior-point solver of small
+        programs runs to its own tolerance whatever ``max_iter``). Fits that converge stop earlier
         (default regressors on diabetes and on scikit-learn's regression check data: 3,120 and
         4,040 iterations, the rounds' Newton polish included).
     random_state : int, RandomState instance or None, default=None

@@ -607,7 +607,8 @@ _PARAMS_DOC = """
     tol : float, default=1e-5
         Target relative gap of the SDP solve (objective minus its dual bound).
     max_iter : int, default=2000
-        L-BFGS iterations of the low-rank solver.
+        L-BFGS iterations of the low-rank solver (the interior-point solver runs to its own
+        tolerance whatever ``max_iter``).
     random_state : int, RandomState instance or None, default=None
         Seed of the rounding and of the low-rank solver's start.
     verbose : int, default=0

@@ -818,7 +818,9 @@ class ConvexThreeLayerRegressor(RegressorMixin, _BaseConvexThreeLayer):
     tol : float, default=1e-6
         Target relative duality gap.
     max_iter : int, default=5000
-        Maximum number of proximal-gradient iterations (all subproblems together).
+        Maximum number of proximal-gradient iterations (all subproblems together). The
+        interior-point solver and the conic polish of small ReLU programs run to their own
+        tolerances whatever ``max_iter``.
     random_state : int, RandomState instance or None, default=None
         Seed of the pattern samplers.
     verbose : int, default=0

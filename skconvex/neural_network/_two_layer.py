@@ -687,7 +687,10 @@ class ConvexReLURegressor(MultiOutputMixin, RegressorMixin, _BaseConvexReLU):
     tol : float, default=1e-6
         Target relative duality gap ``(objective - dual bound) / objective``.
     max_iter : int, default=2000
-        Maximum number of (inner) proximal-gradient iterations.
+        Maximum number of (inner) proximal-gradient iterations. The interior-point solver
+        (``solver="cvxpy"``, which ``"auto"`` picks for small programs) runs to its own
+        tolerance whatever ``max_iter``; ``n_iter_`` then counts its iterations and those of
+        the polish that follows.
     random_state : int, RandomState instance or None, default=None
         Seed of the pattern sampler.
     verbose : int, default=0
