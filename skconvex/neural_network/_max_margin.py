@@ -109,10 +109,11 @@ def _merge_parallel(problem, U, tol=1e-7, cone_tol=1e-3):
     A column joins another only when its direction agrees to ``cos >= 1 - tol`` AND it lies in
     the other's cone up to ``cone_tol`` (relative to ``max |X u|``: the interior point's
     columns on cell boundaries are up to 1e-4 outside on orthogonal separable data), so the sum
-    stays near that cone, onto which it is projected next: near-parallel directions can fall on either side of a sample (a
-    feature of scale 1e4 carries coefficients of 1e-4 that barely move the cosine and decide
-    signs), and merging them made a hard-margin network misclassify 12 % of its training set.
-    The caller keeps the unmerged network when merging costs more than its tolerance."""
+    stays near that cone, onto which it is projected next. Near-parallel directions can fall
+    on either side of a sample (a feature of scale 1e4 carries coefficients of 1e-4 that
+    barely move the cosine and decide signs), and merging them made a hard-margin network
+    misclassify 12 % of its training set. The caller keeps the unmerged network when merging
+    costs more than its tolerance."""
     U = U.copy()
     norms = problem.group_norms(U)
     C = np.where(problem.mask[:, problem.col_pattern], 1.0, -1.0)  # (n, Q) cone signs
