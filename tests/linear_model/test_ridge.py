@@ -297,3 +297,21 @@ def test_sparse_ill_conditioned_columns_diagonal_then_sketch():
     assert _rel(est.coef_, ref.coef_) < 1e-7
     assert est.n_iter_ < 40
     assert est.sketch_size_ < X.shape[1]
+
+
+def test_auto_solver_with_many_targets():
+    """Dense X with many targets: PCG's passes grow with the number of targets and the Gram
+    matrix does not, so "auto" solves directly from one target per 100 rows of the short side
+    (at 200 targets PCG took 4x as long as the direct solver)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 800)
+    one = SketchedRidge(alpha=10.0, random_state=0).fit(X, X[:, 0] + rng.randn(3000))
+    assert one.solver_ == "pcg"
+    Y = X[:, :10] + rng.randn(3000, 10)
+    many = SketchedRidge(alpha=10.0, random_state=0).fit(X, Y)
+    assert many.solver_ == "direct"
+    ref = Ridge(alpha=10.0, solver="cholesky").fit(X, Y)
+    np.testing.assert_allclose(many.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    # sparse X keeps PCG (its Gram is dense and costly)
+    Xs = sp.random(3000, 800, density=0.01, format="csr", random_state=0)
+    assert SketchedRidge(alpha=10.0).fit(Xs, Y).solver_ == "pcg"
