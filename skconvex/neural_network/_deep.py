@@ -326,6 +326,21 @@ class _BasePathReLU(_ColumnSearchMixin, ConvexEstimator):
         return problem
 
     # -- recovery ------------------------------------------------------------------------
+    # the fitted cells (activation masks on the training rows, and their signatures), kept
+    # for warm starts and the certificate, stored as packed bits: a fitted model's pickle
+    # was 2.4 MB at 8,000 rows, 500 times the weights that predict needs
+    @property
+    def _cells(self):
+        packed, shape, sigs = self._cells_packed
+        bits = np.unpackbits(packed, count=int(np.prod(shape)))
+        return bits.reshape(shape).astype(bool), sigs
+
+    @_cells.setter
+    def _cells(self, cells):
+        masks, sigs = cells
+        masks = np.asarray(masks, dtype=bool)
+        self._cells_packed = (np.packbits(masks.ravel()), masks.shape, sigs)
+
     def _set_fitted(self, result, problem):
         U, c = unpack(result.w, problem.shape)
         subnets = problem.subnetworks(U)
