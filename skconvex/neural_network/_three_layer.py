@@ -214,7 +214,7 @@ def _solve_cvxpy(problem, **kwargs):
     result = None
     # a tight tolerance first; Clarabel sometimes fails there on the exponential cones of the
     # classification losses and succeeds at its default one
-    for ipm_tol in (min(user_tol, 1e-10), 1e-8):
+    for ipm_tol in (min(user_tol, 1e-12), min(user_tol, 1e-10), 1e-8):
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate",
