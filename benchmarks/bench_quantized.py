@@ -102,7 +102,9 @@ def net_scores(est, problem, U, out, a, c, X_te, y_te):
     H = polynomial(Xt @ U, est.activation_coefs_)
     A = np.zeros((U.shape[1], problem.K))
     A[np.arange(U.shape[1]), out] = a
-    S = (H @ A + c) * est._y_unit  # the program's network, in the units of y
+    # the program's network (its intercept relative to the program's centred targets), in
+    # the units of y
+    S = (H @ A + c + problem.y_offset) * est._y_unit
     if problem.loss_name == "squared":
         r = S[:, 0] - y_te
         return 1 - np.sum(r ** 2) / np.sum((y_te - y_te.mean()) ** 2)
