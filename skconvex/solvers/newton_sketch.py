@@ -510,7 +510,10 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         return sketch == "exact" or (adaptive and rule.m >= exact_from) or \
             (not adaptive and rule.m >= n)
 
-    mode = {"jacobi": False, "factor": None}
+    # jacobi: no sketch (Newton-CG with the diagonal preconditioner); no_jacobi: ruled out
+    # after it fell short; short: consecutive CG runs short of their forcing term
+    mode = {"jacobi": False, "factor": None, "no_jacobi": False, "short": 0,
+            "recalibrate": False}
 
     def current_m():
         return 0 if mode["jacobi"] else (None if use_exact() else int(rule.m))
@@ -591,7 +594,9 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
             pre, D = probe[1], probe[2]
         else:
             pre, s_used = build(st)
-        if it == 1 and not use_exact() and not mode["jacobi"]:
+        calibrate = it == 1 or mode["recalibrate"]
+        mode["recalibrate"] = False
+        if calibrate and not use_exact() and not mode["jacobi"]:
             effective_dim = pre.effective_dimension()
             if adaptive:
                 pre, s_used, effective_dim, D = _calibrate(pre, s_used, build, st, rule,
@@ -602,13 +607,29 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         else:
             n_inner = _inner_steps(cost, rule.m, use_exact(), max_inner)
         if D is None:
-            D = _direction(problem, pre, G, st, n_inner, eta=min(0.1, measure_prev))
+            eta = min(0.1, measure_prev)
+            cg = {}
+            D = _direction(problem, pre, G, st, n_inner, eta=eta, info=cg)
+            short = cg.get("steps", 0) >= n_inner and cg.get("ratio", 0.0) > eta * eta
+        else:
+            short = False
         lam = -float(np.sum(G * D))
         if not np.isfinite(lam):
             raise FloatingPointError("non-finite Newton decrement; the problem may be badly "
                                      "scaled")
         hn2 = problem.quad_form(W, Z, st)
         measure = math.sqrt(max(lam, 0.0) / hn2) if hn2 > 0 else math.inf
+        if mode["jacobi"]:
+            # the diagonal method was chosen on the first Newton system; where CG then runs
+            # out of steps short of its forcing term and the decrement falls by less than
+            # half, twice in a row (the Hessian's conditioning grew near the optimum: linear
+            # convergence, 100 iterations where sketches take 11), the solver sketches again
+            slow = short and measure > 0.5 * measure_prev
+            mode["short"] = mode["short"] + 1 if slow else 0
+            if mode["short"] >= 2:
+                mode["jacobi"], mode["no_jacobi"], mode["recalibrate"] = False, True, True
+                log.message("Newton-CG with the diagonal preconditioner falls short of its "
+                            "forcing term and the decrement stalls: back to sketching")
         if lam <= 0:  # zero gradient: optimal
             converged = True
             _record(history, log, it, F, measure, 0.0, current_m(), problem, G)
@@ -758,7 +779,7 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, use_exact, cost, mode
 
     while not use_exact() and np.isfinite(d_eff) and d_eff > 0.5 * k * rule.m \
             and rule.m < problem.p * _SKETCH_PER_DEFF:
-        if probe is None and _probe_pays(problem, cost, 2 * rule.m):
+        if probe is None and not mode["no_jacobi"] and _probe_pays(problem, cost, 2 * rule.m):
             probe = _jacobi_probe(problem, G, st, cost)
             if probe[0] < min(cheapest_sketch(d_eff)[0], exact):
                 use_jacobi()
@@ -778,12 +799,14 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, use_exact, cost, mode
         # 200 with 5 classes the estimate said 40 passes per e-fold, and the exact Hessian
         # was chosen: 4.7 s against 0.4 s for lbfgs)
         iteration = cost.t_pass + (_exact_flops(problem) if exact < best else cost.flops(best_m))
-        if probe is None and iteration > _JACOBI_MAX_INNER * cost.t_pass + _diag_units(problem):
-            probe = _jacobi_probe(problem, G, st, cost)
-        if probe is not None:
-            jacobi = probe[0]
+        if mode["no_jacobi"]:
+            jacobi = math.inf  # it fell short on this problem (the solve loop)
         else:
-            jacobi = _jacobi_per_decade(problem, pre, mode["factor"], st, cost, rng)
+            if probe is None and \
+                    iteration > _JACOBI_MAX_INNER * cost.t_pass + _diag_units(problem):
+                probe = _jacobi_probe(problem, G, st, cost)
+            jacobi = probe[0] if probe is not None else \
+                _jacobi_per_decade(problem, pre, mode["factor"], st, cost, rng)
         if jacobi < min(best, exact):
             use_jacobi()
             if probe is not None:

@@ -398,3 +398,22 @@ def test_warm_start_worse_than_the_intercept_model_is_dropped(solver):
     cold = NewtonLESSLogistic(solver=solver, random_state=0).fit(100 * X, y)
     assert warm.objective_ == pytest.approx(cold.objective_, rel=1e-8)
     assert warm.n_iter_ <= cold.n_iter_ + 2
+
+
+def test_diagonal_newton_cg_that_falls_short_goes_back_to_sketching():
+    """The diagonal preconditioner is chosen on the first Newton system; where CG then falls
+    short of its forcing term twice in a row (features on scales 1 to 100, 10 classes: the
+    scaled Hessian's conditioning grows near the optimum), the solver sketches again (it ran
+    100 iterations at linear speed, where sketches take 11)."""
+    rng = np.random.default_rng(0)
+    n, d, k = 8000, 100, 10
+    scales = np.logspace(0, 2, d)
+    X = rng.standard_normal((n, d)) * scales
+    y = np.argmax(X @ (rng.standard_normal((d, k)) / scales[:, None])
+                  + rng.gumbel(size=(n, k)), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = NewtonLESSLogistic(random_state=0).fit(X, y)
+    assert est.n_iter_ <= 20
+    ref = NewtonLESSLogistic(solver="newton", tol=1e-10).fit(X, y)
+    assert _rel(_params(est), _params(ref)) < 1e-5
