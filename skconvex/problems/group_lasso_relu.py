@@ -449,9 +449,9 @@ class TwoLayerReLUProblem:
 
     # -- reference -------------------------------------------------------------------------
     def target_unit(self):
-        """The unit ``u`` of the targets: with the squared loss, their (weighted) standard
-        deviation pooled over the outputs (their root mean square when constant, 1 when
-        zero); 1 with the other losses.
+        """The unit ``u`` of the targets: with the squared loss, their (weighted) root mean
+        square pooled over the outputs (the program's targets are centred when the intercept
+        is free: then their standard deviation), 1 when zero; 1 with the other losses.
 
         The program is homogeneous: with targets ``Y / u`` and regularization ``alpha / u``
         its solution is the original's divided by ``u`` and its value divided by ``u**2``.
@@ -462,12 +462,10 @@ class TwoLayerReLUProblem:
         (:func:`~skconvex.solvers.fista.fista`)."""
         if self.loss_name != "squared":
             return 1.0
-        mean = self.s @ self.Y
-        var = self.s @ (self.Y - mean) ** 2
-        for u in (np.sqrt(np.mean(var)), np.sqrt(np.mean(self.s @ self.Y ** 2))):
-            if np.isfinite(u) and u > 0:
-                return float(u)
-        return 1.0
+        # not the spread of uncentred targets (fit_intercept=False): targets of mean 1e3 and
+        # spread 1e-2 reached the interior point 8e4 times too large, and it failed
+        u = float(np.sqrt(np.mean(self.s @ self.Y ** 2)))
+        return u if np.isfinite(u) and u > 0 else 1.0
 
     def to_cvxpy(self):
         """The same program in cvxpy (small problems), its variables in the units of

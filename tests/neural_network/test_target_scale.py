@@ -170,3 +170,20 @@ def test_constant_targets_converge_at_once(est):
     assert_allclose(est.predict(X), 3.0, atol=1e-12)
     assert est.duality_gap_ == 0.0
     assert est.objective_ <= 1e-28
+
+
+@pytest.mark.parametrize("est", REGRESSORS[:4], ids=lambda e: type(e).__name__)
+def test_uncentred_targets_without_intercept(est):
+    """Without an intercept the targets are not centred, and the interior point gets them
+    in units of their root mean square (in units of their spread, targets of mean 1e3 and
+    spread 1e-2 were 8e4 times too large: the interior point failed and the fallback stopped
+    at a relative gap of 0.1 to 1)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)) + 1.0
+    y = 1e3 + 1e-2 * (np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2 + 0.1 * rng.standard_normal(40))
+    params = {**est.get_params(), "fit_intercept": False, "solver": "cvxpy", "alpha": 1e-2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback, no ConvergenceWarning
+        fit = est.__class__(**params).fit(X, y)
+    assert fit.solver_ == "cvxpy"
+    assert fit.duality_gap_ <= 1e-6 * fit.objective_
