@@ -13,8 +13,9 @@ in the hundreds is neither a near-interpolation nor a proximal-gradient run that
 The programs themselves (:class:`~skconvex.problems.group_lasso_relu.TwoLayerReLUProblem` and
 the others) take the targets centred when the output intercept is free (``y_offset``, their
 weighted mean; the fitted network's output intercept adds it back), and their interior-point
-form is solved in the units of the targets' spread (``target_unit``): a fit is the same, to
-rounding, whatever the offset and units of ``y``.
+form is solved in the units of the targets (``target_unit``): an interior-point fit is the same,
+to rounding, whatever the offset and units of ``y``, and a first-order fit the same to its
+tolerance.
 """
 
 import numpy as np
