@@ -587,10 +587,7 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         if probe is not None and probe[0] < min(_sketch_lower_bound(cost, rule),
                                                 _exact_per_efold(problem, cost)):
             # Newton-CG with the diagonal preconditioner beats any sketch: draw none
-            mode["jacobi"] = True
-            log.message("a pass costs so little against a sketch, and the Hessian scaled by "
-                        "its diagonal is so well conditioned, that Newton-CG with the "
-                        "diagonal preconditioner is predicted faster: no sketch")
+            _use_jacobi(mode, rule, log)
             pre, D = probe[1], probe[2]
         else:
             pre, s_used = build(st)
@@ -769,20 +766,12 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, use_exact, cost, mode
                 best, best_m = per_efold, mm
         return best, best_m
 
-    def use_jacobi():
-        mode["jacobi"] = True
-        rule.n_resketch = 0
-        log.message(f"effective dimension estimate {d_eff:.0f}: a pass costs so little "
-                    "against a sketch, and the Hessian scaled by its diagonal is so well "
-                    "conditioned, that Newton-CG with the diagonal preconditioner is "
-                    "predicted faster: no sketch")
-
     while not use_exact() and np.isfinite(d_eff) and d_eff > 0.5 * k * rule.m \
             and rule.m < problem.p * _SKETCH_PER_DEFF:
         if probe is None and not mode["no_jacobi"] and _probe_pays(problem, cost, 2 * rule.m):
             probe = _jacobi_probe(problem, G, st, cost)
             if probe[0] < min(cheapest_sketch(d_eff)[0], exact):
-                use_jacobi()
+                _use_jacobi(mode, rule, log, d_eff)
                 return probe[1], None, d_eff, probe[2]
         rule.double()
         log.message(f"effective dimension estimate {d_eff:.0f} saturated: sketch size -> "
@@ -808,7 +797,7 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, use_exact, cost, mode
             jacobi = probe[0] if probe is not None else \
                 _jacobi_per_decade(problem, pre, mode["factor"], st, cost, rng)
         if jacobi < min(best, exact):
-            use_jacobi()
+            _use_jacobi(mode, rule, log, d_eff)
             if probe is not None:
                 return probe[1], None, d_eff, probe[2]
             pre, s_used = build(st)
@@ -827,6 +816,16 @@ def _calibrate(pre, s_used, build, st, rule, problem, log, use_exact, cost, mode
             pre, s_used = build(st)
     rule.n_resketch = 0
     return pre, s_used, d_eff, None
+
+
+def _use_jacobi(mode, rule, log, d_eff=None):
+    """Switch the solve to Newton-CG with the diagonal preconditioner (no sketch), saying so."""
+    mode["jacobi"] = True
+    rule.n_resketch = 0
+    head = "" if d_eff is None else f"effective dimension estimate {d_eff:.0f}: "
+    log.message(f"{head}a pass costs so little against a sketch, and the Hessian scaled by "
+                "its diagonal is so well conditioned, that Newton-CG with the diagonal "
+                "preconditioner is predicted faster: no sketch")
 
 
 def _exact_per_efold(problem, cost):
