@@ -30,6 +30,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from skconvex._linalg import AffineOperator
 from skconvex._result import FitResult
 from skconvex.problems import LogisticProblem, RidgeProblem
+from skconvex.problems.logistic import (drop_null_component, lift_null_space,
+                                        shift_intercepts, solve_lifted)
 from skconvex.sketching import Sketch
 from skconvex.utils._progress import ProgressLogger
 
@@ -529,10 +531,7 @@ class DaskLogisticProblem:
     def _shift(self, W, sign):
         """Parameters of the shifted model (``sign=+1``) from the unshifted one, or back
         (``sign=-1``): ``b~ = b + offset^T w``."""
-        W = np.array(W, dtype=np.float64)
-        if self.offset is not None:
-            W[:, self.n_features] += sign * (self.coef(W) @ self.offset)
-        return W
+        return shift_intercepts(W, self.offset, self.n_features, sign)
 
     def _map(self, fn, *args, per_block=None):
         """``fn(X_b, y_b, s_b, spec, *args[, per_block[b]])`` for every block."""
@@ -567,6 +566,8 @@ class DaskLogisticProblem:
             else:
                 F = sum(p["F"] for p in parts)
                 out["H"] = F.T @ F
+            if self.multinomial:
+                lift_null_space(out["H"], self.k, self.p, self.n_features)
         return out
 
     def _intercept_only(self):
@@ -607,6 +608,8 @@ class DaskLogisticProblem:
         W = np.zeros(self.shape)
         if warm_start is not None:
             W[:] = self._shift(np.reshape(warm_start, self.shape), +1)
+            if self.multinomial:
+                drop_null_component(W, self.n_features)
         elif self.fit_intercept:
             W[:, self.n_features] = self._intercept_only()
         adaptive = sketch_size == "adaptive"
@@ -626,10 +629,18 @@ class DaskLogisticProblem:
             st = self._pass(W, hess, rng)
             g = st["grad"].ravel()
             H = st["H"] + np.diag(reg)
-            scale = max(float(np.trace(H)) / H.shape[0], 1.0)
-            H[np.diag_indices_from(H)] += 1e-12 * scale
-            D = -sla.cho_solve(sla.cho_factor(H, lower=True, check_finite=False), g,
-                               check_finite=False)
+            # a jitter relative to each diagonal entry (the multinomial intercepts' null
+            # direction); one relative to the mean entry swamped the coefficients of small
+            # features next to one on a scale of 1e8 (the solver crept to max_iter)
+            diag = H.diagonal().copy()
+            H[np.diag_indices_from(H)] += 1e-12 * np.where(diag > 0, diag, 1.0)
+            factor = sla.cho_factor(H, lower=True, check_finite=False)
+
+            def solve(v):
+                return sla.cho_solve(factor, v, check_finite=False)
+
+            D = -(solve_lifted(solve, g, k, p, self.n_features) if self.multinomial
+                  else solve(g))
             D = D.reshape(self.shape)
             if self.multinomial and self.fit_intercept:
                 D[:, self.n_features] -= D[:, self.n_features].mean()

@@ -15,6 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skconvex.base import ConvexEstimator
 from skconvex.problems import LogisticProblem
+from skconvex.problems.logistic import drop_null_component, feature_offset, shift_intercepts
 from skconvex.sketching import SKETCH_KINDS
 from skconvex.solvers import solve_newton_sketch
 
@@ -185,6 +186,15 @@ default="less_uniform"
     Sparse input must be CSR or CSC with 32-bit integer indices (a matrix with 64-bit
     indices is refused with an explicit error rather than copied).
 
+    Unscaled features are handled without a warning. With an intercept, dense features
+    whose mean is large against their spread (far enough that eliminating the intercept
+    from the Hessian would lose most digits, e.g. a column of mean 1e6 and unit spread) are
+    centred on a copy of ``X`` and the intercepts moved back: the same model, the same
+    ``coef_``. In the multinomial case the coefficient rows sum to zero (as at the optimum:
+    adding one vector to every row leaves the loss unchanged), and the solvers give those
+    null directions of the Hessian a curvature, so that a feature on a scale of 1e8 does not
+    swamp the penalty's.
+
     References
     ----------
     M. Dereziński, J. Lacotte, M. Pilanci and M. W. Mahoney, "Newton-LESS: Sparsification
@@ -276,8 +286,17 @@ default="less_uniform"
                     f"{type(self).__name__} needs samples of at least 2 classes with a "
                     "positive sample_weight, but those samples contain only one class.")
         self._classes_fit = classes
-        return LogisticProblem(X, y_enc, self.C, n_classes=len(classes),
-                               sample_weight=sample_weight, fit_intercept=self.fit_intercept)
+        offset = None
+        if self.fit_intercept and not sp.issparse(X):
+            # features of large mean are centred (on a copy): see feature_offset
+            offset = feature_offset(X, self.C, multinomial=len(classes) > 2,
+                                    sample_weight=sample_weight)
+            if offset is not None:
+                X = X - offset.astype(X.dtype)
+        problem = LogisticProblem(X, y_enc, self.C, n_classes=len(classes),
+                                  sample_weight=sample_weight, fit_intercept=self.fit_intercept)
+        problem.feature_offset = offset
+        return problem
 
     def _warm_start_weights(self, problem):
         if not (self.warm_start and hasattr(self, "coef_")):
@@ -292,7 +311,8 @@ default="less_uniform"
         W[:, : problem.n_features] = self.coef_
         if problem.fit_intercept:
             W[:, problem.n_features] = self.intercept_
-        return W
+        return shift_intercepts(W, getattr(problem, "feature_offset", None),
+                                problem.n_features, +1)
 
     def _solver_kwargs(self, solver, problem):
         kwargs = {"warm_start": self._warm_start_weights(problem)}
@@ -305,10 +325,14 @@ default="less_uniform"
 
     def _set_fitted(self, result, problem):
         W = np.asarray(result.w, dtype=np.float64).reshape(problem.shape)
+        W = shift_intercepts(W, getattr(problem, "feature_offset", None), problem.n_features,
+                             -1)
         coef = problem.coef(W).copy()
         intercept = problem.intercept(W).copy()
-        if problem.multinomial and problem.fit_intercept:
-            intercept -= intercept.mean()
+        if problem.multinomial:
+            drop_null_component(coef, problem.n_features)  # (rounding along it)
+            if problem.fit_intercept:
+                intercept -= intercept.mean()
         self.classes_ = self._classes_fit
         del self._classes_fit
         self.coef_ = np.ascontiguousarray(coef, dtype=problem.dtype)

@@ -65,6 +65,107 @@ def _log1pexp(z):
     return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
 
 
+def feature_offset(X, C, *, multinomial, sample_weight=None):
+    """Column offsets to subtract from a dense ``X`` before a fit with an intercept, or None.
+
+    The solvers eliminate the unpenalized intercepts from the Hessian ``[X, 1]^T diag(h) [X, 1]``
+    by a Schur complement, which cancels: a column of mean ``m`` and variance ``v`` leaves a
+    rounding error of about ``eps c m^2`` (``c = C sum_i s_i / 4``, the largest curvature of
+    the loss) on a true curvature of ``c v + 1`` (binary) or, along the multinomial loss's
+    flat direction (one vector added to every class's coefficients), of 1 (the penalty
+    alone). A feature of mean 1e6 made that Schur complement indefinite (Cholesky failed on 3
+    classes; 1e8 on 2). The model does not change when the features are shifted and the
+    intercepts moved by ``offset^T w`` (:func:`shift_intercepts`), so the features are
+    centred (on a copy) when that error exceeds ``1e-4`` of the curvature for some column.
+    Returns the offsets rounded to ``X``'s precision (the copy is shifted by them exactly),
+    as float64, or None when no column needs it.
+    """
+    n, d = X.shape
+    s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = float(n if s is None else s.sum())
+    if not total > 0 or d == 0:
+        return None
+    rows = int(max(64, _GRAM_BLOCK_BYTES // max(1, d * X.itemsize)))
+    w = np.ones(n) if s is None else s
+    mean = np.zeros(d)
+    for a in range(0, n, rows):  # one pass (GEMV), in float64
+        mean += w[a:a + rows] @ np.asarray(X[a:a + rows], dtype=np.float64)
+    mean /= total
+    c = float(C) * total / 4.0
+    error = float(np.finfo(np.float64).eps) * c * mean * mean
+    if not np.any(error > 1e-4):  # below the least curvature (1) whatever the variance
+        return None
+    if not multinomial:
+        sq = np.zeros(d)
+        for a in range(0, n, rows):
+            Rb = np.asarray(X[a:a + rows], dtype=np.float64) - mean
+            sq += w[a:a + rows] @ (Rb * Rb)
+        if not np.any(error > 1e-4 * (c * sq / total + 1.0)):
+            return None
+    return mean.astype(X.dtype).astype(np.float64)
+
+
+def lift_null_space(H, k, p, n_features):
+    """Give the multinomial loss's null directions a curvature, in place.
+
+    Adding one vector ``v`` to every class's coefficients does not change the multinomial
+    loss: its Hessian ``H`` (k p, k p) is zero along ``1_k kron v`` and the penalty's identity
+    alone makes ``H + I`` definite there. A computed ``H`` carries rounding errors of about
+    ``eps`` times its entries along those directions: a feature on a scale of 1e6 gave errors
+    of the order of the penalty, and the Cholesky factorization failed. This adds ``beta_j
+    (1 1^T / k)`` on coefficient ``j``'s entries of every class pair (``beta_j`` the mean over
+    classes of its diagonal), which moves only those directions' eigenvalues: they and their
+    complement are invariant subspaces of ``H``, of the lifted matrix and of the penalty,
+    and on the complement the two matrices agree (:func:`solve_lifted`).
+    """
+    if k < 2 or n_features == 0:
+        return H
+    H4 = H.reshape(k, p, k, p)
+    j = np.arange(n_features)
+    # H4[:, j, :, j] has shape (n_features, k, k): coefficient j's entries of every class pair
+    beta = np.einsum("jaa->j", H4[:, j, :, j]) / k
+    H4[:, j, :, j] += (beta / k)[:, None, None]
+    return H
+
+
+def drop_null_component(W, n_features):
+    """Make the coefficient rows of a multinomial ``W`` (k, p) sum to zero, in place.
+
+    Adding one vector to every class's coefficients does not change the multinomial loss and
+    only raises the penalty; the optimum's rows sum to zero. The solvers keep their iterates
+    so (their starts, and every direction: a direction from Newton-CG with the diagonal
+    preconditioner has a component along those null directions), and along them the
+    gradient of such an iterate is zero. A single row (the binary model) is left alone.
+    """
+    if W.shape[0] > 1:
+        W[:, :n_features] -= W[:, :n_features].mean(axis=0)
+    return W
+
+
+def solve_lifted(solve, g, k, p, n_features):
+    """The Newton direction ``(H + diag(reg))^{-1} g`` of the multinomial loss off its null
+    directions, given ``solve``, the inverse of that matrix with ``H`` lifted by
+    :func:`lift_null_space`.
+
+    For an iterate whose coefficient rows sum to zero (:func:`drop_null_component`) the exact
+    gradient has no component along the null directions; the computed one is rounding,
+    about ``eps`` times the products ``X^T R`` that cancel in it (with a feature on a scale
+    of 1e8, a full step along it kept the solver from converging). It is dropped.
+    """
+    G = drop_null_component(np.array(g, dtype=np.float64).reshape(k, p), n_features)
+    D = np.asarray(solve(G.ravel()), dtype=np.float64).reshape(k, p)
+    return drop_null_component(D, n_features).ravel()
+
+
+def shift_intercepts(W, offset, n_features, sign):
+    """Parameters ``[w, b]`` (k, p) of the model on features shifted by ``offset`` (``sign=+1``:
+    ``b~ = b + offset^T w``) or back (``sign=-1``); a copy, unchanged when ``offset`` is None."""
+    W = np.array(W, dtype=np.float64)
+    if offset is not None:
+        W[:, n_features] += sign * (W[:, :n_features] @ offset)
+    return W
+
+
 class LogisticProblem:
     """The (weighted, binary or multinomial) L2-regularized logistic regression program.
 
@@ -119,6 +220,9 @@ class LogisticProblem:
         self._row_sq_norms = None
         self._sq_X = None
         self.n_passes = 0.0
+        # columns' offsets when X holds features shifted by them (set by the estimator, see
+        # feature_offset); None when X is the user's data
+        self.feature_offset = None
 
     # -- bookkeeping ------------------------------------------------------------------------
     @property

@@ -47,18 +47,47 @@ class SketchPreconditioner:
             reg = np.maximum(reg, 1e-12 * scale)
             self._c = 1.0 / np.sqrt(reg)
             self._SMc = SM.scale_columns(self._c)
+        elif not np.any(reg > 0):
             with small_kernel(small * small * big):
-                K = self._SMc.outer_gram()
-            K[np.diag_indices_from(K)] += 1.0
-        else:
-            with small_kernel(small * small * big):
-                K = SM.gram()
-            if not np.any(reg > 0):
-                reg = np.full(d, 1e-12 * max(float(np.trace(K)) / max(d, 1), 1.0))
-            K[np.diag_indices_from(K)] += reg
+                trace = float(np.sum(SM.gram().diagonal()))
+            reg = np.full(d, 1e-12 * max(trace / max(d, 1), 1.0))
         self.reg = reg
-        with small_kernel(small**3 / 3.0):
-            self.factor = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+        cost = small * small * big
+        # the matrix is at least diag(reg) (at least I for the capacitance) in exact
+        # arithmetic, so every pivot of its Cholesky factor is at least the least reg so far
+        # (1). A computed Gram of columns on scales far apart (a multinomial factor with a
+        # feature on a scale of 1e8, equal columns of 1e9) carries rounding errors larger
+        # than that along its near-null directions: the factorization failed, or pivots came
+        # out far below the bound (a factor of rounding noise). Then it is factored by
+        # eigenvalues, its diagonal scaled to one and eigenvalues below the rounding level
+        # raised to it: the directions rounding decides get a small step, not a wild one
+        bound = np.ones(small) if self.woodbury else np.minimum.accumulate(reg)
+        try:
+            K = self._matrix(cost)
+            with small_kernel(small**3 / 3.0):
+                self.factor = sla.cho_factor(K, lower=True, overwrite_a=True,
+                                             check_finite=False)
+            if np.any(self.factor[0].diagonal() ** 2 < 0.5 * bound):
+                raise np.linalg.LinAlgError("pivots below the matrix's lower bound")
+        except np.linalg.LinAlgError:
+            self.factor = None
+            K = self._matrix(cost)
+            dsc = np.sqrt(np.maximum(K.diagonal(), np.finfo(np.float64).tiny))
+            K /= dsc[:, None]
+            K /= dsc[None, :]
+            bound = 1.0 if self.woodbury else reg
+            floor = max(float(np.min(bound / (dsc * dsc))),
+                        10.0 * K.shape[0] * float(np.finfo(np.float64).eps))
+            with small_kernel(4.0 * small**3):
+                lam, V = np.linalg.eigh(K)
+            self._eig = (V, np.maximum(lam, floor), dsc)
+
+    def _matrix(self, cost):
+        """The matrix to factor: ``SM^T SM + diag(reg)`` or the capacitance matrix."""
+        with small_kernel(cost):
+            K = self._SMc.outer_gram() if self.woodbury else self.SM.gram()
+        K[np.diag_indices_from(K)] += 1.0 if self.woodbury else self.reg
+        return K
 
     @staticmethod
     def _gram_scale(SM):
@@ -67,21 +96,35 @@ class SketchPreconditioner:
         return max(float(np.sum(np.asarray(SM.rmatvec(ones)) ** 2)) / max(SM.shape[1], 1)
                    / max(SM.shape[0], 1), 1e-300)
 
+    def _solve_K(self, Z):
+        """The factored matrix's inverse applied to Z."""
+        k = 1 if Z.ndim == 1 else Z.shape[1]
+        size = self.m if self.woodbury else self.d
+        with small_kernel(4.0 * size**2 * k):
+            if self.factor is not None:
+                return sla.cho_solve(self.factor, Z, check_finite=False)
+            V, lam, dsc = self._eig
+            s = dsc if Z.ndim == 1 else dsc[:, None]
+            w = lam if Z.ndim == 1 else lam[:, None]
+            return (V @ ((V.T @ (Z / s)) / w)) / s
+
     def solve(self, Z):
         """``H_S^{-1} Z`` for Z of shape (d',) or (d', k)."""
-        k = 1 if Z.ndim == 1 else Z.shape[1]
         if not self.woodbury:
-            with small_kernel(2.0 * self.d**2 * k):
-                return sla.cho_solve(self.factor, Z, check_finite=False)
+            return self._solve_K(Z)
         c = self._c if Z.ndim == 1 else self._c[:, None]
         Y = c * Z
-        T = np.asarray(self._SMc.matvec(Y), dtype=np.float64)
-        with small_kernel(2.0 * self.m**2 * k):
-            T = sla.cho_solve(self.factor, T, check_finite=False)
+        T = self._solve_K(np.asarray(self._SMc.matvec(Y), dtype=np.float64))
         return c * (Y - np.asarray(self._SMc.rmatvec(T), dtype=np.float64))
 
     def effective_dimension(self):
         """``tr(G (G + diag(reg))^{-1})`` of the sketched Gram G: an estimate of ``d_eff``."""
+        if self.factor is None:  # factored by eigenvalues: diag(K^{-1}) from them
+            V, lam, dsc = self._eig
+            inv_diag = np.sum(V * V / lam, axis=1) / (dsc * dsc)
+            if self.woodbury:
+                return float(self.m - np.sum(inv_diag))
+            return float(self.d - np.sum(self.reg * inv_diag))
         L = np.tril(self.factor[0])
         with small_kernel(L.shape[0] ** 3 / 3.0):
             Linv, info = sla.lapack.dtrtri(L, lower=1)

@@ -55,7 +55,9 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from skconvex._linalg import AffineOperator, small_kernel
-from skconvex.problems.logistic import _GEMV_MAX_COLS, SPARSE_GRAM_DENSE_MAX_COLS
+from skconvex.problems.logistic import (_GEMV_MAX_COLS, SPARSE_GRAM_DENSE_MAX_COLS,
+                                        drop_null_component, lift_null_space,
+                                        solve_lifted)
 from skconvex._result import FitResult
 from skconvex.sketching import SKETCH_KINDS, Sketch
 from skconvex.solvers._sketch_precond import AdaptiveSketchSize, SketchPreconditioner
@@ -293,6 +295,23 @@ def _inverse_factor(B, U):
     return _UnpenalizedSchur.from_factor(B, U, 1.0)
 
 
+class _LiftedNullSpace:
+    """``H^{-1}`` for the multinomial loss's exact Hessian (plus the penalty), factored with
+    its null directions lifted (:func:`~skconvex.problems.logistic.lift_null_space`): the
+    rounding errors along them exceed the penalty when a feature's scale is 1e6 or more."""
+
+    def __init__(self, H, problem):
+        self.k, self.p, self.d = problem.k, problem.p, problem.n_features
+        lift_null_space(H, self.k, self.p, self.d)
+        self.inner = _inverse_gram(H, problem.reg)
+
+    def solve(self, g):
+        return solve_lifted(self.inner.solve, g, self.k, self.p, self.d)
+
+    def effective_dimension(self):
+        return self.inner.effective_dimension()
+
+
 def _inverse_gram(G, reg):
     """``H^{-1}`` for ``H = G + diag(reg)`` (exact Hessian), zeros of reg eliminated exactly."""
     if np.all(reg > 0):
@@ -524,6 +543,8 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         mode["factor"] = None
         if use_exact():
             H = problem.hessian(st)
+            if getattr(problem, "multinomial", False):
+                return _LiftedNullSpace(H, problem), None
             return _inverse_gram(H, problem.reg), None
         mm = rule.m
         s = nnz_per_row
@@ -560,6 +581,8 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
         # curvature and the line search crept by steps of 2^-18 (12x the optimum after 100
         # iterations, where a cold fit takes 13)
         W_w = np.array(warm_start, dtype=np.float64).reshape(problem.shape)
+        if getattr(problem, "multinomial", False):
+            drop_null_component(W_w, problem.n_features)
         Z_w = problem.margins(W_w) if np.any(W_w) else np.zeros((n, problem.k))
         st_w = problem.state(Z_w)
         F_w = st_w["loss"] + problem.penalty(W_w)
@@ -610,6 +633,8 @@ def solve_newton_sketch(problem, *, sketch="less_uniform", sketch_size="adaptive
             short = cg.get("steps", 0) >= n_inner and cg.get("ratio", 0.0) > eta * eta
         else:
             short = False
+        if getattr(problem, "multinomial", False):
+            D = drop_null_component(np.array(D, dtype=np.float64), problem.n_features)
         lam = -float(np.sum(G * D))
         if not np.isfinite(lam):
             raise FloatingPointError("non-finite Newton decrement; the problem may be badly "

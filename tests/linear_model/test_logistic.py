@@ -417,3 +417,86 @@ def test_diagonal_newton_cg_that_falls_short_goes_back_to_sketching():
     assert est.n_iter_ <= 20
     ref = NewtonLESSLogistic(solver="newton", tol=1e-10).fit(X, y)
     assert _rel(_params(est), _params(ref)) < 1e-5
+
+
+def _softmax_reference(X, y, n_classes, scales, C=1.0):
+    """Multinomial optimum of ``X diag(scales)`` by L-BFGS in the rescaled coefficients
+    ``U = W diag(scales)`` (a well-conditioned problem: features of natural scale, penalty
+    ``|U_j|^2 / scales_j^2``); returns W (rows summing to zero) and the intercepts."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+
+    n, d = X.shape
+    Y = np.eye(n_classes)[y]
+    pen = 1.0 / scales**2
+
+    def fun(theta):
+        U, b = theta[: n_classes * d].reshape(n_classes, d), theta[n_classes * d:]
+        Z = X @ U.T + b
+        lse = logsumexp(Z, axis=1)
+        R = C * (np.exp(Z - lse[:, None]) - Y)
+        f = C * float(np.sum(lse - np.sum(Y * Z, axis=1))) + 0.5 * float(np.sum(U * U * pen))
+        return f, np.r_[(R.T @ X + U * pen).ravel(), R.sum(axis=0)]
+
+    res = minimize(fun, np.zeros(n_classes * (d + 1)), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 20000, "gtol": 1e-12, "ftol": 0.0, "maxcor": 50})
+    U = res.x[: n_classes * d].reshape(n_classes, d)
+    U -= U.mean(axis=0)
+    b = res.x[n_classes * d:]
+    return U / scales, b - b.mean()
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e8])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("solver", ["newton-less", "newton-less-fixed", "newton"])
+def test_multinomial_with_a_feature_on_a_large_scale(scale, sparse, solver):
+    # adding one vector to every class's coefficients leaves the multinomial loss unchanged:
+    # the computed Hessian's rounding along those directions (eps times entries of 1e16)
+    # swamped the penalty's curvature and the Cholesky factorization failed (scale 1e6:
+    # "19-th leading minor not positive definite"); the coefficients of that feature carried
+    # errors of 0.5% where it did not
+    X, y = _data(n=1500, d=5, n_classes=3)
+    scales = np.ones(5)
+    scales[2] = scale
+    W_ref, b_ref = _softmax_reference(X, y, 3, scales)
+    Xs = X * scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = _estimator(solver, tol=1e-10, random_state=0).fit(
+            sp.csr_matrix(Xs) if sparse else Xs, y)
+    assert_allclose(est.coef_ * scales, W_ref * scales, rtol=1e-6, atol=1e-8)
+    assert_allclose(est.intercept_, b_ref, atol=1e-6)
+    assert np.all(np.abs(est.coef_.sum(axis=0)) * scales <= 1e-12)  # rows sum to zero
+    from scipy.special import softmax
+
+    assert_allclose(est.predict_proba(Xs), softmax(X @ (W_ref * scales).T + b_ref, axis=1),
+                    atol=1e-7)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("mean", [1e6, 1e8])
+@pytest.mark.parametrize("solver", ["newton-less", "newton"])
+def test_feature_of_large_mean(n_classes, mean, solver):
+    # the intercepts' Schur complement cancels: a feature of mean m leaves rounding errors of
+    # eps m^2 on curvatures of its variance (binary; the Cholesky factorization failed at
+    # 1e8) or of the penalty (multinomial; failed at 1e6). The features are centred on a
+    # copy and the intercepts moved back. The data are exact in binary (20 fractional bits
+    # plus the mean), so the shifted problem is the same problem
+    X, y = _data(n=1500, d=5, n_classes=n_classes)
+    X = np.round(X * 2**20) / 2**20
+    ref = NewtonLESSLogistic(solver="newton", tol=1e-10).fit(X, y)
+    Xm = X.copy()
+    Xm[:, 2] += mean
+    assert np.array_equal(Xm[:, 2] - mean, X[:, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = NewtonLESSLogistic(solver=solver, tol=1e-10, random_state=0).fit(Xm, y)
+    assert_allclose(est.coef_, ref.coef_, rtol=1e-7, atol=1e-10)
+    assert_allclose(est.intercept_ + est.coef_[:, 2] * mean, ref.intercept_, atol=1e-6)
+    assert_allclose(est.predict_proba(Xm), ref.predict_proba(X), atol=1e-8)
+    assert est.objective_ == pytest.approx(ref.objective_, rel=1e-10)
+    # a warm start (given in the user's units) is mapped into the centred problem; the
+    # user's intercept holds offset^T w (1e7 at 1e8) to its rounding, a step or two more
+    est.set_params(warm_start=True).fit(Xm, y)
+    assert est.n_iter_ <= 3
+    assert_allclose(est.coef_, ref.coef_, rtol=1e-7, atol=1e-10)

@@ -68,3 +68,54 @@ def test_zero_regularization_on_one_coordinate_cholesky_path():
     H = B.T @ B + np.diag(reg)
     z = rng.randn(5)
     assert_allclose(P.solve(z), np.linalg.solve(H, z), rtol=1e-10)
+
+
+def test_gram_rounded_to_a_singular_matrix():
+    # two equal columns on a scale of 1e9 and a penalty of 1: M^T M + I is definite (its
+    # least eigenvalue is 1) but the computed Gram rounds the 1 away. Whether Cholesky then
+    # fails (the eigenvalue fallback) or returns pivots of rounding noise depends on the
+    # BLAS; either way the solve is finite, exact on the well-determined directions, and
+    # never longer than the exact one along the near-null direction. (The Woodbury path,
+    # m < d, is not exact there: its capacitance matrix I + M M^T has a condition number of
+    # 1e19 whatever the scaling)
+    shape = (50, 8)
+    rng = np.random.RandomState(3)
+    B = rng.randn(*shape)
+    B[:, 1] = B[:, 0]
+    B[:, :2] *= 1e9
+    P = SketchPreconditioner(AffineOperator(B), 1.0)
+    H = B.T @ B + np.eye(shape[1])
+    lam, V = np.linalg.eigh(H)
+    Z = rng.randn(shape[1], 3)
+    X = P.solve(Z)
+    assert np.all(np.isfinite(X))
+    null = np.zeros(shape[1])
+    null[:2] = [1.0, -1.0]
+    null /= np.sqrt(2)
+    keep = np.abs(V.T @ null) < 1e-3
+    assert_allclose(V[:, keep].T @ X, (V[:, keep].T @ Z) / lam[keep][:, None], rtol=1e-6,
+                    atol=1e-12)
+    assert np.all(np.abs(null @ X) <= np.abs(null @ Z) * (1 + 1e-6))
+    assert np.isfinite(P.effective_dimension())
+
+
+@pytest.mark.parametrize("shape", [(50, 8), (6, 20)])
+def test_eigenvalue_fallback_is_exact_on_a_definite_matrix(shape, monkeypatch):
+    # where Cholesky fails, the matrix is factored by eigenvalues: on a well-conditioned
+    # matrix that factorization is the exact inverse (the floor changes nothing)
+    import skconvex.solvers._sketch_precond as mod
+
+    def fail(*args, **kwargs):
+        raise np.linalg.LinAlgError("forced")
+
+    monkeypatch.setattr(mod.sla, "cho_factor", fail)
+    rng = np.random.RandomState(4)
+    B = rng.randn(*shape)
+    reg = rng.rand(shape[1]) + 0.1
+    P = SketchPreconditioner(AffineOperator(B), reg)
+    assert P.factor is None
+    H = B.T @ B + np.diag(reg)
+    Z = rng.randn(shape[1], 2)
+    assert_allclose(P.solve(Z), np.linalg.solve(H, Z), rtol=1e-9, atol=1e-10)
+    assert_allclose(P.solve(Z[:, 0]), np.linalg.solve(H, Z[:, 0]), rtol=1e-9, atol=1e-10)
+    assert_allclose(P.effective_dimension(), np.trace(B.T @ B @ np.linalg.inv(H)), rtol=1e-8)
