@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skconvex import DeepLinearRegressor, ParallelDeepLinearRegressor
@@ -91,13 +92,15 @@ def test_parallel_branches_recover_the_convex_solution(depth):
     assert_allclose(reg.predict(X), X @ reg.coef_.T + reg.intercept_)
 
 
-def test_parallel_general_data_matches_cvxpy():
+@pytest.mark.parametrize("solver", ["auto", "prox_grad"])
+def test_parallel_general_data_matches_cvxpy(solver):
     X, Y = _general()
     W_ref, val = _nuclear_cvxpy(X, Y, 5.0)
-    # 200 iterations (43,470 before the line search checked steps on the gradients once the
-    # objective values agree to rounding)
-    reg = ParallelDeepLinearRegressor(alpha=5.0, tol=1e-10, max_iter=2000).fit(X, Y)
-    assert reg.solver_ == "prox_grad"
+    # prox_grad: 200 iterations (43,470 before the line search checked steps on the gradients
+    # once the objective values agree to rounding)
+    reg = ParallelDeepLinearRegressor(alpha=5.0, tol=1e-10, max_iter=2000,
+                                      solver=solver).fit(X, Y)
+    assert reg.solver_ == ("admm" if solver == "auto" else solver)
     assert_allclose(reg.coef_.T, W_ref, atol=1e-5)
     assert abs(reg.objective_ - val) <= 1e-8 * val
     assert 0 <= reg.duality_gap_ <= 1e-9 * reg.objective_
@@ -271,7 +274,6 @@ def test_default_fit_converges_on_diabetes():
     """The default budget covers a standard data set: depth 3 on scikit-learn's diabetes
     needs 1,193 proximal-gradient steps (the default was 1,000 and warned)."""
     from sklearn.datasets import load_diabetes
-    from sklearn.exceptions import ConvergenceWarning
 
     X, y = load_diabetes(return_X_y=True)
     with warnings.catch_warnings():
@@ -303,9 +305,33 @@ def test_standard_network_warning_names_its_stopping_rule():
     """The non-convex prox-gradient stops on its relative step; its ConvergenceWarning quotes
     the step (it quoted the duality gap, which the non-convex program keeps at its optimum)."""
     from sklearn.datasets import make_regression
-    from sklearn.exceptions import ConvergenceWarning
+
 
     X, y = make_regression(300, 5, noise=5.0, random_state=0)
     Y = np.column_stack([y, X[:, 0] * 3 + 1, y - X[:, 1]])
     with pytest.warns(ConvergenceWarning, match="relative step of .* above tol"):
         DeepLinearRegressor(alpha=500.0, max_iter=1).fit(X, Y)
+
+
+@pytest.mark.parametrize("spread", [1e3, 1e4, 1e6])
+def test_parallel_with_features_on_scales_far_apart(spread):
+    # proximal gradient takes steps of 1 / ||X||_2^2: with column scales 1 to 1e3 it stopped
+    # at max_iter=5000 with a relative gap of 2e-2 (1e4: 0.83, R2 0.82 against 0.97); ADMM's
+    # least-squares step is exact
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 6) * np.logspace(0, np.log10(spread), 6)
+    Y = (X / np.logspace(0, np.log10(spread), 6)) @ rng.randn(6, 3) + 0.5 * rng.randn(300, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ParallelDeepLinearRegressor(alpha=10.0, tol=1e-9).fit(X, Y)
+    assert reg.solver_ == "admm"
+    assert 0 <= reg.duality_gap_ <= 1e-9 * reg.objective_
+    with warnings.catch_warnings():  # ("Solution may be inaccurate" at 1e6: the reference's)
+        warnings.simplefilter("ignore", UserWarning)
+        W_ref, val = _nuclear_cvxpy(X, Y, 10.0)
+    assert reg.objective_ <= val * (1 + 1e-9)
+    assert_allclose(reg.objective_, val, rtol=1e-8)
+    if spread <= 1e4:  # (Clarabel's own accuracy on the coefficients of the largest column)
+        assert_allclose(reg.coef_.T, W_ref, rtol=1e-5, atol=1e-8 / spread)
+    # the non-convex network recovered from it has the same objective
+    assert_allclose(reg.network_objective(X, Y), reg.objective_, rtol=1e-10)
