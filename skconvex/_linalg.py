@@ -112,6 +112,13 @@ class AffineOperator:
         V = np.asarray(V)
         W = V * (self.col_scale[:, None] if V.ndim == 2 else self.col_scale) \
             if self.col_scale is not None else V
+        heavy = self._heavy()
+        if heavy is not None:  # those columns' part from their centred dense copy
+            W = np.array(W)
+            V = np.array(V)
+            Vh = V[heavy[0]].copy()
+            W[heavy[0]] = 0
+            V[heavy[0]] = 0
         out = self.B @ W.astype(self.dtype, copy=False)
         out = np.asarray(out)
         if self.row_scale is not None:
@@ -119,6 +126,8 @@ class AffineOperator:
         if self.u is not None:
             out = out - (np.outer(self.u, self.offset @ V) if V.ndim == 2
                          else self.u * (self.offset @ V))
+        if heavy is not None:
+            out = out + heavy[1] @ Vh
         return out
 
     def rmatvec(self, U):
@@ -132,6 +141,10 @@ class AffineOperator:
         if self.u is not None:
             out = out - (np.outer(self.offset, self.u @ U) if U.ndim == 2
                          else self.offset * (self.u @ U))
+        heavy = self._heavy()
+        if heavy is not None:
+            out = np.array(out, dtype=np.float64)
+            out[heavy[0]] = heavy[1].T @ U
         return out
 
     def gram_matvec(self, V):
@@ -214,6 +227,59 @@ class AffineOperator:
                 Bb = Bb * self.col_scale.astype(Bb.dtype, copy=False)
             yield Bb
 
+    # columns whose rank-one part leaves fewer digits than this ratio of squared norms
+    # (uncentred over centred) are formed densely by the sparse Gram matrices
+    _HEAVY_RATIO = 1e4
+
+    def _heavy_columns(self):
+        """Columns of a sparse ``M = B' - u o^T`` (``B' = diag(r) B diag(c)``) that the
+        expanded Gram ``B'^T B' - q o^T - o q^T + (u.u) o o^T`` would get wrong: those whose
+        squared norm in ``B'`` exceeds that in ``M`` by ``_HEAVY_RATIO`` (a sparse feature of
+        mean 1e6 and spread 1: the expansion cancelled 12 digits, and the ridge coefficients
+        came out wrong by 1e-2 to 1 without a warning, or the solvers failed). The squared
+        norm in ``M`` is a sum of nonnegative terms, over the stored entries and the zeros."""
+        Bs = self._scaled_B_sparse()
+        u = np.asarray(self.u, dtype=np.float64)
+        o = np.asarray(self.offset, dtype=np.float64)
+        C = Bs.tocsc()
+        rows = C.indices
+        cols = np.repeat(np.arange(C.shape[1]), np.diff(C.indptr))
+        diff = np.asarray(C.data, dtype=np.float64) - u[rows] * o[cols]
+        on_nz = np.bincount(cols, weights=diff * diff, minlength=C.shape[1])
+        u_nz = np.bincount(cols, weights=u[rows] ** 2, minlength=C.shape[1])
+        centred = on_nz + o * o * np.maximum(float(u @ u) - u_nz, 0.0)
+        raw = np.bincount(cols, weights=np.asarray(C.data, dtype=np.float64) ** 2,
+                          minlength=C.shape[1])
+        return np.flatnonzero(raw > self._HEAVY_RATIO * centred)
+
+    def _heavy(self):
+        """``(columns, their centred dense copy)`` for a sparse operator with a rank-one part
+        whose heavy columns (:meth:`_heavy_columns`) fit in memory beside ``B``, else None.
+        Products use the copy for those columns: through the expansion ``B' x - u (o . x)``
+        a column of mean 1e8 left rounding errors of 1e-8 relative in every product, a floor
+        the iterative solvers' measures could not get under."""
+        if not (self.issparse and self.u is not None):
+            return None
+        if not hasattr(self, "_heavy_cache"):
+            cols = self._heavy_columns()
+            n = self.shape[0]
+            ok = cols.size and n * cols.size <= max(4 * self.B.nnz, 1 << 20)
+            self._heavy_cache = (cols, self._dense_columns(cols)) if ok else None
+        return self._heavy_cache
+
+    def _scaled_B_sparse(self):
+        Bs = self.B
+        if self.row_scale is not None:
+            Bs = sp.diags(self.row_scale) @ Bs
+        if self.col_scale is not None:
+            Bs = Bs @ sp.diags(self.col_scale)
+        return sp.csr_matrix(Bs)
+
+    def _dense_columns(self, cols):
+        """Columns ``cols`` of ``M`` as a dense (n, len(cols)) float64 array."""
+        Bc = self._scaled_B_sparse()[:, cols].toarray().astype(np.float64)
+        return Bc - np.outer(self.u, np.asarray(self.offset, dtype=np.float64)[cols])
+
     def gram(self):
         """``M.T @ M`` as a dense (d, d) float64 array."""
         d = self.shape[1]
@@ -248,11 +314,30 @@ class AffineOperator:
             o = np.asarray(self.offset, dtype=np.float64)
             G -= np.outer(q, o) + np.outer(o, q)
             G += float(self.u @ self.u) * np.outer(o, o)
+            cached = self._heavy()
+            if cached is not None:
+                # their rows and columns from the centred columns: M^T M_h = B'^T M_h -
+                # o (u^T M_h), with u^T M_h small (centred), and M_h^T M_h directly
+                heavy, Mh = cached
+                cross = np.asarray(self._scaled_B_sparse().T @ Mh) - np.outer(o, self.u @ Mh)
+                G[:, heavy] = cross
+                G[heavy, :] = cross.T
+                G[np.ix_(heavy, heavy)] = Mh.T @ Mh
         return G
 
     def outer_gram(self):
         """``M @ M.T`` as a dense (n, n) float64 array."""
-        return self.T.gram()
+        cached = self._heavy()
+        if cached is None:
+            return self.T.gram()
+        heavy, Mh = cached
+        # M M^T is a sum over columns: the heavy ones from their centred dense columns, the
+        # others by the expansion (no large offsets left in it)
+        light = np.setdiff1d(np.arange(self.shape[1]), heavy)
+        Bs = self._scaled_B_sparse()
+        rest = AffineOperator(Bs[:, light], u=self.u,
+                              offset=np.asarray(self.offset, dtype=np.float64)[light])
+        return rest.T.gram() + Mh @ Mh.T
 
     def _scaled_rmatvec_B(self, U):
         """``(diag(r) B diag(c)).T @ U`` (no rank-one part), float64."""

@@ -85,3 +85,23 @@ def test_weighted_moments_constant_test_is_per_column():
     assert_allclose(scale[:2], ref[:2])
     # constant columns (0.1 is not exact in binary: its variance is rounding) get scale 1
     assert_allclose(scale[2:], 1.0)
+
+
+@pytest.mark.parametrize("parts", ["rank1", "all"])
+def test_sparse_gram_of_columns_with_a_large_offset(parts):
+    # the expanded sparse Gram cancelled for a column whose offset dominates it; such
+    # columns are formed densely, in M^T M and in M M^T
+    rng = np.random.RandomState(0)
+    B = rng.randn(60, 8)
+    B[rng.rand(*B.shape) < 0.6] = 0
+    B[:, 2] = 1e8 + rng.randn(60)
+    B[:, 5] = -3e6 + 1e-2 * rng.randn(60)
+    kw = {"u": np.ones(60), "offset": B.mean(axis=0)}
+    if parts == "all":
+        w = rng.rand(60) + 0.5
+        kw = {"row_scale": w, "col_scale": rng.rand(8) + 0.5, "u": w,
+              "offset": (w * w) @ B / (w @ w)}
+    M = AffineOperator(sp.csr_matrix(B), **kw)
+    D = M.toarray()
+    assert_allclose(M.gram(), D.T @ D, rtol=1e-9, atol=1e-9 * np.abs(D.T @ D).max())
+    assert_allclose(M.outer_gram(), D @ D.T, rtol=1e-9, atol=1e-9 * np.abs(D @ D.T).max())

@@ -181,6 +181,31 @@ def test_features_of_a_large_mean(weighted):
     assert_allclose(est.coef_, exact, atol=1e-8 * np.abs(exact).max())
 
 
+@pytest.mark.parametrize("solver", ["direct", "pcg", "ihs"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(1500, 40), (300, 900)])
+def test_sparse_features_of_a_large_mean(solver, weighted, shape):
+    """The sparse Gram (and kernel) matrices were B^T B - q o^T - o q^T + (u.u) o o^T: for a
+    stored column of mean 1e8 the expansion cancelled (a diagonal entry of -61440 for 1417);
+    the coefficients came out wrong by 3e-2 to 27 without a warning (direct), or the
+    iterative solvers failed. Such columns are now centred densely."""
+    n, d = shape
+    rng = np.random.RandomState(1)
+    X = rng.randn(n, d)
+    X[rng.rand(n, d) > 0.3] = 0.0
+    X[:, 0] = 1e8 + rng.randn(n)
+    y = X[:, 1:] @ rng.randn(d - 1) + (X[:, 0] - 1e8) + 0.1 * rng.randn(n) + 3.0
+    sw = np.exp(rng.uniform(-2, 2, n)) if weighted else None
+    Xc = X.copy()
+    Xc[:, 0] -= 1e8  # (exact: the column is 1e8 plus numbers of order one)
+    ref = Ridge(alpha=1.0, solver="cholesky").fit(Xc, y, sample_weight=sw).coef_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = SketchedRidge(alpha=1.0, solver=solver, tol=1e-10, max_iter=1000,
+                            random_state=0).fit(sp.csr_matrix(X), y, sample_weight=sw)
+    assert_allclose(est.coef_, ref, atol=1e-6 * np.abs(ref).max())
+
+
 def test_alpha_zero_is_least_squares():
     X, y = _problem(300, 20)
     est = SketchedRidge(alpha=0.0).fit(X, y)
