@@ -340,3 +340,22 @@ def test_auto_solver_with_many_targets():
     # sparse X keeps PCG (its Gram is dense and costly)
     Xs = sp.random(3000, 800, density=0.01, format="csr", random_state=0)
     assert SketchedRidge(alpha=10.0).fit(Xs, Y).solver_ == "pcg"
+
+
+@pytest.mark.parametrize("solver", ["pcg", "ihs"])
+def test_objective_is_that_of_the_coefficients_without_intercept(solver):
+    """The iterative solvers' objective came from the expansion 1/2 <W, G - A^T b> +
+    1/2 ||b||^2, which cancels when the fit is close to targets of a large norm: with a
+    feature of mean 1e8 and no intercept, objective_ was negative (-2e6 for 1e2)."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(1500, 40)
+    X[:, 0] += 1e8
+    y = X @ rng.randn(40) + 0.1 * rng.randn(1500) + 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = SketchedRidge(alpha=1.0, fit_intercept=False, solver=solver,
+                            random_state=0).fit(X, y)
+    r = X @ est.coef_ - y
+    value = 0.5 * float(r @ r) + 0.5 * float(est.coef_ @ est.coef_)
+    assert est.objective_ > 0
+    assert_allclose(est.objective_, value, rtol=1e-6)
