@@ -11,7 +11,7 @@ from skconvex.solvers._sketch_precond import (
     initial_sketch_size,
     make_preconditioner,
 )
-from skconvex.solvers.pcg import _coldot, _finish, initial_preconditioner
+from skconvex.solvers.pcg import _coldot, _finish, initial_preconditioner, solve_pcg
 from skconvex.utils._progress import ProgressLogger
 
 # Step sizes for the progress threshold rho = 0.95 (from the authors' experiments).
@@ -87,4 +87,17 @@ def solve_ihs(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
         converged = measure <= tol
     info = {"sketch_size": rule.m, "n_resketch": rule.n_resketch,
             "effective_dim": precond.effective_dimension(), "dual": system.dual}
-    return _finish(problem, system, X, it, converged, history, info)
+    result = _finish(problem, system, X, it, converged, history, info)
+    zero = problem.objective(np.zeros_like(np.asarray(result.w, dtype=np.float64)))
+    if not converged and not result.objective <= zero:
+        # diverged: its decrement is measured with the sketched Hessian, which a badly
+        # conditioned problem (a feature of mean 1e8 without an intercept, d > n) makes
+        # wrong, so the progress test kept accepting steps while the iterate grew to 1e38.
+        # Conjugate gradients with the same preconditioner are robust to it: they take over
+        log.message("the iterate diverged (objective above that of zero): conjugate "
+                    "gradients take over")
+        result = solve_pcg(problem, tol=tol, max_iter=max_iter, sketch=sketch,
+                           sketch_size=sketch_size, nnz_per_row=nnz_per_row,
+                           random_state=rng, verbose=verbose)
+        result.info["solver"] = "pcg"
+    return result

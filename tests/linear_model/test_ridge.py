@@ -359,3 +359,19 @@ def test_objective_is_that_of_the_coefficients_without_intercept(solver):
     value = 0.5 * float(r @ r) + 0.5 * float(est.coef_ @ est.coef_)
     assert est.objective_ > 0
     assert_allclose(est.objective_, value, rtol=1e-6)
+
+
+def test_ihs_that_diverges_hands_over_to_pcg():
+    """IHS measures its decrement with the sketched Hessian; without an intercept, a feature
+    of mean 1e8 and d > n made that wrong, and its iterate grew to 1e38 (objective 1e82)
+    with the progress test passing. A diverged IHS hands the problem to PCG."""
+    rng = np.random.RandomState(1)
+    X = rng.randn(300, 900)
+    X[:, 0] += 1e8
+    y = X @ (rng.randn(900) / X.std(0)) + 0.1 * rng.randn(300) + 3.0
+    # (the SVD: backward stable where the normal equations' condition number is 1e19)
+    ref = Ridge(alpha=1.0, fit_intercept=False, solver="svd").fit(X, y).coef_
+    est = SketchedRidge(alpha=1.0, fit_intercept=False, solver="ihs", random_state=0,
+                        max_iter=200).fit(X, y)
+    assert est.solver_ == "pcg"
+    assert_allclose(est.coef_, ref, atol=1e-6 * np.abs(ref).max())
