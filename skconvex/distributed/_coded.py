@@ -256,6 +256,15 @@ class PolarCodedMatVec(_CodedMatVec):
     decode_flops_ : int
         Additions and subtractions of the last :meth:`decode`.
 
+    Notes
+    -----
+    Accuracy is normwise: a decoded block is recovered as sums and differences of coded results that mix
+    it with the other blocks, so its rounding error is of the order of the largest blocks'
+    products, ``eps * max ||A_j x||``. Rows far smaller than the largest lose their relative
+    accuracy (rows spanning 1e-8..1e8 in float64: relative errors near 1e-2 on the small
+    ones; float32 rows spanning 1e-4..1e4: errors larger than the values). Scale such rows
+    to similar norms before coding, and scale the result back.
+
     See Also
     --------
     MDSCodedMatVec, UncodedMatVec, polarize_cdf
@@ -488,6 +497,15 @@ class MDSCodedMatVec(_CodedMatVec):
     coded_blocks_ : ndarray of shape (n_workers, ceil(M / k), d)
     decode_flops_ : int
         Flops of the last decode (LU of the ``k x k`` system plus the solves).
+
+    Notes
+    -----
+    Accuracy is normwise: a decoded block is recovered as a linear combination of coded results that mix
+    it with the other blocks, so its rounding error is of the order of the largest blocks'
+    products, ``eps * max ||A_j x||``. Rows far smaller than the largest lose their relative
+    accuracy (rows spanning 1e-8..1e8 in float64: relative errors near 1e-2 on the small
+    ones; float32 rows spanning 1e-4..1e4: errors larger than the values). Scale such rows
+    to similar norms before coding, and scale the result back.
 
     Examples
     --------
