@@ -6,6 +6,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from skconvex.generative import ConvexWGAN, ProCoGAN
 
@@ -316,3 +317,25 @@ def test_procogan_samples_with_the_fitted_bias_column():
                    random_state=0).fit(img)
     ref = one.sample(5, random_state=0)
     np.testing.assert_array_equal(one.set_params(bias=False).sample(5, random_state=0), ref)
+
+
+def test_relu_program_with_a_feature_on_a_large_scale():
+    """In raw units a feature of scale 1e6 gave the relu SDP entries spanning 1e12, and
+    Clarabel declared it infeasible ("increase beta") although the data covariance satisfies
+    every constraint; it is now solved in the features' units. The certificate decides
+    convergence, not Clarabel's status."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(500, 4) @ rng.randn(4, 4)
+    X[:, 0] *= 1e6
+    beta = 0.2 * np.sqrt(np.trace(np.cov(X.T))) / np.sqrt(2 * np.pi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # (its certified gap: 2e-2)
+        g = ConvexWGAN("relu", beta=beta, random_state=0, n_neurons=50).fit(X)
+    assert g.constraint_value_ <= beta * (1 + 1e-6)
+    assert 0 <= g.duality_gap_ <= 0.05 * g.objective_
+    # the same data in its own units: the fit of the program is unchanged there
+    tame = X.copy()
+    tame[:, 0] /= 1e6
+    beta_t = 0.2 * np.sqrt(np.trace(np.cov(tame.T))) / np.sqrt(2 * np.pi)
+    t = ConvexWGAN("relu", beta=beta_t, random_state=0, n_neurons=50).fit(tame)
+    assert t.duality_gap_ <= 1e-6 * t.objective_
