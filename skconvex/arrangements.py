@@ -99,43 +99,6 @@ def sample_gates(X, n_patterns, *, generator="gaussian", max_rounds=20, sample_w
     return np.column_stack(gens) if gens else np.zeros((d, 0))
 
 
-def standardizing_map(X, sample_weight=None):
-    """A matrix ``A`` (d, d) such that ``X A`` has columns of unit spread, centred through a
-    bias column when ``X`` has one.
-
-    A generator ``g`` drawn on the view ``X A`` is the generator ``A g`` on ``X``: the same
-    activation pattern (a pattern is the sign pattern of ``X A g``). Gaussian generators on
-    raw data whose columns have means or scales far apart (a feature of mean 1e6) cut almost
-    no data: every pattern came out the same. On the view they cut through the data cloud,
-    as on standardized features. Non-constant columns are scaled by their standard deviation
-    when ``X`` has a constant nonzero column (the first one is the bias; the others are
-    centred through it) and by their root mean square otherwise; constant columns are scaled
-    to one, zero columns left alone. Rows of zero weight are ignored.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    n, d = X.shape
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    keep = w > 0
-    Xk, wk = X[keep], w[keep] / w[keep].sum()
-    mean = wk @ Xk
-    spread = np.sqrt(np.maximum(wk @ (Xk - mean) ** 2, 0.0))
-    rms = np.sqrt(wk @ (Xk * Xk))
-    const = spread <= 1e-12 * np.maximum(rms, np.finfo(np.float64).tiny)
-    A = np.eye(d)
-    bias = np.flatnonzero(const & (rms > 0))
-    b = int(bias[0]) if bias.size else None
-    for j in range(d):
-        if const[j]:
-            if rms[j] > 0:
-                A[j, j] = 1.0 / rms[j]
-        elif b is not None:
-            A[j, j] = 1.0 / spread[j]
-            A[b, j] = -mean[j] / (spread[j] * mean[b])
-        else:
-            A[j, j] = 1.0 / rms[j]
-    return A
-
-
 def refine_gates(X, G, score, *, n_trials=10, step=0.3, exclude=(), random_state=None):
     """Local search on generators for patterns of a high score (column generation).
 

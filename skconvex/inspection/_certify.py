@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
-from skconvex.arrangements import gate_mask, sample_gates, standardizing_map
+from skconvex.arrangements import gate_mask, sample_gates
 from skconvex.neural_network._classifier import fitted_label_indices
 from skconvex.problems._losses import LOSSES, centered_targets
 from skconvex.problems.group_lasso_relu import TwoLayerReLUProblem
@@ -520,11 +520,8 @@ def certify_max_margin(W, a, X, y, *, n_patterns=1000, active_tol=1e-3, tol=1e-3
     lam[act] = lam_a
     v = (lam * y)[:, None]
     own = W[:, np.linalg.norm(W, axis=0) > 0]
-    if n_patterns > 0:  # drawn on the standardized view: the same patterns, spread over X
-        A = standardizing_map(X)
-        G = np.hstack([own, A @ sample_gates(X @ A, n_patterns, random_state=random_state)])
-    else:
-        G = own
+    G = np.hstack([own, sample_gates(X, n_patterns, random_state=random_state)]) \
+        if n_patterns > 0 else own
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_patterns=", category=UserWarning)
         prob = TwoLayerReLUProblem(X, np.ones((X.shape[0], 1)), gate_mask(X, G), 1.0,

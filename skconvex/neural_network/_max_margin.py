@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skconvex._result import FitResult
-from skconvex.arrangements import gate_mask, sample_gates, standardizing_map
+from skconvex.arrangements import gate_mask, sample_gates
 from skconvex.base import ConvexEstimator
 from skconvex.solvers.cvxpy_backend import log_result
 from skconvex.utils._progress import ProgressLogger
@@ -229,10 +229,7 @@ class ConvexMaxMarginReLUClassifier(ClassifierMixin, ConvexEstimator):
     alpha : float, default=1e-2
         Soft margin: weight of the group norm against the mean hinge loss (> 0).
     n_patterns : int, default=50
-        Budget of distinct sampled activation patterns. The generating hyperplanes are drawn
-        at random on the standardized features (centred when ``fit_intercept``) and mapped
-        back: patterns of the raw data, spread through it whatever the features' means and
-        scales.
+        Budget of distinct sampled activation patterns.
     fit_intercept : bool, default=True
         Hidden-unit biases (a ones column appended to ``X``).
     solver : {"cvxpy"}, default="cvxpy"
@@ -321,12 +318,8 @@ class ConvexMaxMarginReLUClassifier(ClassifierMixin, ConvexEstimator):
         K = len(self.classes_)
         Y = (2.0 * yi - 1.0)[:, None] if K == 2 else 2.0 * np.eye(K)[yi] - 1.0
         Xt = self._augment(X)
-        # drawn on the standardized view of the data (the same patterns: the program and
-        # its geometry are the raw data's), so that a feature of large mean or scale does
-        # not leave every sampled hyperplane outside the data
-        A = standardizing_map(Xt, sample_weight)
-        G = A @ sample_gates(Xt @ A, self.n_patterns, sample_weight=sample_weight,
-                             random_state=check_random_state(self.random_state))
+        G = sample_gates(Xt, self.n_patterns, sample_weight=sample_weight,
+                         random_state=check_random_state(self.random_state))
         problem = MaxMarginReLUProblem(Xt, Y, gate_mask(Xt, G), self.alpha,
                                        hard=self.margin == "hard", sample_weight=sample_weight)
         problem.gates_ = G
