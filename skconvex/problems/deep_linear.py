@@ -244,7 +244,7 @@ def min_concave_plus_envelope(phi, slopes, intercepts, floor):
     return float(vals[k]), float(cand[k])
 
 
-def standard_dual_value(problem, *, n_path=16, path_tol=1e-6, max_iter=3000):
+def standard_dual_value(problem, *, n_path=16, fista_tol=1e-6, max_iter=3000):
     """A lower bound ``D_lb`` on the Lagrangian dual value of the standard deep linear network,
     ``D = min_r phi(r) + V(r)`` with ``phi(r) = (beta L / 2) r^{2/L}`` and
     ``V(r) = min_{||W||_* <= r} 1/2 ||XW - Y||^2``, and an upper estimate ``D_ub`` (the same
@@ -254,12 +254,12 @@ def standard_dual_value(problem, *, n_path=16, path_tol=1e-6, max_iter=3000):
     ``V(r) >= P_lam - lam r`` (and ``V >= `` the least-squares value), so ``V`` is bounded below
     by a convex piecewise-linear envelope of such lines (with certified lower bounds of
     ``P_lam``), and :func:`min_concave_plus_envelope` minimizes exactly. For whitened data the
-    path is in closed form and dense; otherwise ``n_path`` programs are solved by ADMM
-    (warm-started, one factorization shared) and the grid refined around the minimizer.
+    path is in closed form and dense; otherwise ``n_path`` programs are solved by FISTA
+    (warm-started) and the grid refined around the minimizer once.
 
     Returns ``(D_lb, D_ub)``.
     """
-    from skconvex.solvers.admm import solve_admm_spectral
+    from skconvex.solvers.fista import solve_fista, unpack
 
     L, beta = problem.depth, problem.beta
     phi = lambda r: beta * L / 2.0 * max(r, 0.0) ** (2.0 / L)  # noqa: E731
@@ -303,16 +303,16 @@ def standard_dual_value(problem, *, n_path=16, path_tol=1e-6, max_iter=3000):
     else:
         sub = DeepLinearProblem(problem.X, problem.Y, 1.0, 2, parallel=True)
 
-    cache = {}  # the Gram matrix and ADMM's factor, shared along the path
-
-    def solve_path(lams, W=None):
+    def solve_path(lams, w0=None):
         out = []
         for lam in sorted(lams, reverse=True):
             sub.beta = float(lam)
-            W, *_ = solve_admm_spectral(sub, tol=path_tol, max_iter=max_iter, warm_start=W,
-                                        cache=cache)
+            res = solve_fista(sub, tol=fista_tol, max_iter=max_iter, warm_start=w0,
+                              working_set=False)
+            w0 = res.w
+            W, _ = unpack(res.w, sub.shape)
             V = sub.smooth_value(sub.X @ W) + const
-            out.append((lam, sub.nuclear_dual_bound(W) + const,
+            out.append((lam, res.dual_bound + const,
                         float(np.sum(np.linalg.svd(W, compute_uv=False))), V))
         return out
 

@@ -9,12 +9,16 @@ as ``W = Z``::
     U <- U + W - Z
 
 The first step is exact whatever the conditioning of ``X^T X``: proximal gradient methods
-take steps of ``1 / ||X||_2^2`` and stall on every direction of small curvature when the
-features' scales differ by 1e3 or more, where this method does not. The step uses a Cholesky
-factor of ``X^T X + rho I``, whose accuracy (unlike an eigendecomposition's) does not suffer
-from columns on scales far apart; ``rho`` is balanced between the primal and dual residuals
-(Boyd et al., section 3.4.1), by factors of 2 and at most every few iterations (each change
-refactors). Both iterates are feasible points; the method stops when one's duality gap (the
+take steps of ``1 / ||X||_2^2`` and, with features on scales 1e3 apart and a small penalty,
+stalled where this method converges in tens of iterations. Its rate is still set by the
+spread of the spectrum of ``X^T X`` where the penalty is active (directions of curvature
+``lam`` contract by about ``|lam - rho| / (lam + rho)`` per step): with a large penalty (a
+solution of low rank) on such features it stalls where restarted proximal gradient
+converges, and the estimators hand over to it then. The step uses a Cholesky factor of
+``X^T X + rho I``, whose accuracy (unlike an eigendecomposition's) does not suffer from
+columns on scales far apart; ``rho`` is balanced between the primal and dual residuals (Boyd
+et al., section 3.4.1), by factors of 2 and at most every few iterations (each change
+refactors). Every iterate is a feasible point; the method stops when one's duality gap (the
 problem's own certificate) is at most ``tol`` relative to its objective.
 """
 
@@ -39,8 +43,7 @@ def _truncate(W, Z):
     return (U[:, :r] * sw[:r]) @ Vt[:r]
 
 
-def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_start=None,
-                        cache=None):
+def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_start=None):
     """ADMM on ``min 1/2 ||X W - Y||^2 + g(W)``.
 
     Parameters
@@ -54,10 +57,6 @@ def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_sta
     max_iter : int, default=5000
     verbose : int, default=0
     warm_start : ndarray of shape (d, K) or None
-    cache : dict or None
-        Shared by the solves of a path of programs with the same data and penalties
-        ``problem.beta`` varying: the Gram matrix, ``rho`` and its factor, and the scaled dual
-        variable (rescaled by the ratio of the penalties) carry over.
 
     Returns
     -------
@@ -68,28 +67,21 @@ def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_sta
     X, Y = problem.X, problem.Y
     d, K = X.shape[1], Y.shape[1]
     log = ProgressLogger("admm", verbose, tol=tol)
-    cache = {} if cache is None else cache
-    if "G" not in cache:
-        G = X.T @ X
-        diag = G.diagonal().copy()
-        pos = diag[diag > 1e-12 * max(float(diag.max(initial=0.0)), 1e-300)]
-        # the geometric middle of the curvatures: directions far above rho converge in a
-        # step (their W-step is exact), those far below are the penalty's
-        rho = float(np.exp(np.mean(np.log(pos)))) if pos.size else 1.0
-        cache.update(G=G, XtY=X.T @ Y, rho=rho, factor=None)
-    G, XtY, rho = cache["G"], cache["XtY"], cache["rho"]
+    G = X.T @ X
+    XtY = X.T @ Y
+    diag = G.diagonal().copy()
+    pos = diag[diag > 1e-12 * max(float(diag.max(initial=0.0)), 1e-300)]
+    # the geometric middle of the curvatures
+    rho = float(np.exp(np.mean(np.log(pos)))) if pos.size else 1.0
 
     def factor(rho):
         H = G.copy()
         H[np.diag_indices_from(H)] += rho
         return sla.cho_factor(H, lower=True, check_finite=False)
 
-    F = cache["factor"] if cache["factor"] is not None else factor(rho)
+    F = factor(rho)
     Z = np.zeros((d, K)) if warm_start is None else np.array(warm_start, dtype=np.float64)
     U = np.zeros((d, K))
-    beta = getattr(problem, "beta", None)
-    if warm_start is not None and "U" in cache and cache.get("beta") and beta is not None:
-        U = cache["U"] * (beta / cache["beta"])  # U is the penalty's subgradient / rho
     last_change = 0
     best = (math.inf, Z)
     history, converged, it = [], False, 0
@@ -126,5 +118,4 @@ def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_sta
                 rho, U = rho * f, U / f
                 F = factor(rho)
                 last_change = it
-    cache.update(rho=rho, factor=F, U=U, beta=beta)
     return best[1], it, converged, history

@@ -335,3 +335,23 @@ def test_parallel_with_features_on_scales_far_apart(spread):
         assert_allclose(reg.coef_.T, W_ref, rtol=1e-5, atol=1e-8 / spread)
     # the non-convex network recovered from it has the same objective
     assert_allclose(reg.network_objective(X, Y), reg.objective_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("factor", [1e-4, 0.2])
+def test_parallel_small_and_large_penalty_on_scaled_features(factor):
+    # features on scales 1 to 1e3: with a small penalty FISTA stalled (5000 steps, gap 4e-4)
+    # where ADMM takes 60 iterations; with a large one ADMM alone stalled (5000, gap 7e-4)
+    # where FISTA takes 40: ADMM hands over to FISTA after 200 iterations
+    rng = np.random.RandomState(5)
+    n, d, K = 1000, 40, 4
+    sc = 10 ** rng.uniform(0, 3, d)
+    X = rng.randn(n, d) * sc
+    Y = X @ (rng.randn(d, 2) / sc[:, None]) @ rng.randn(2, K) + 10 * rng.randn(n, K)
+    s0 = np.linalg.norm((X - X.mean(0)).T @ (Y - Y.mean(0)), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = ParallelDeepLinearRegressor(alpha=factor * s0).fit(X, Y)
+    assert reg.solver_ == "admm"
+    assert reg.n_iter_ < 1000
+    _, val = _nuclear_cvxpy(X, Y, factor * s0)
+    assert_allclose(reg.objective_, val, rtol=1e-6)
