@@ -289,8 +289,7 @@ default="less_uniform"
         offset = None
         if self.fit_intercept and not sp.issparse(X):
             # features of large mean are centred (on a copy): see feature_offset
-            offset = feature_offset(X, self.C, multinomial=len(classes) > 2,
-                                    sample_weight=sample_weight)
+            offset = feature_offset(X, self.C, sample_weight=sample_weight)
             if offset is not None:
                 X = X - offset.astype(X.dtype)
         problem = LogisticProblem(X, y_enc, self.C, n_classes=len(classes),

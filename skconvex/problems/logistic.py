@@ -65,20 +65,19 @@ def _log1pexp(z):
     return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
 
 
-def feature_offset(X, C, *, multinomial, sample_weight=None):
+def feature_offset(X, C, *, sample_weight=None):
     """Column offsets to subtract from a dense ``X`` before a fit with an intercept, or None.
 
     The solvers eliminate the unpenalized intercepts from the Hessian ``[X, 1]^T diag(h) [X, 1]``
     by a Schur complement, which cancels: a column of mean ``m`` and variance ``v`` leaves a
     rounding error of about ``eps c m^2`` (``c = C sum_i s_i / 4``, the largest curvature of
-    the loss) on a true curvature of ``c v + 1`` (binary) or, along the multinomial loss's
-    flat direction (one vector added to every class's coefficients), of 1 (the penalty
-    alone). A feature of mean 1e6 made that Schur complement indefinite (Cholesky failed on 3
-    classes; 1e8 on 2). The model does not change when the features are shifted and the
-    intercepts moved by ``offset^T w`` (:func:`shift_intercepts`), so the features are
-    centred (on a copy) when that error exceeds ``1e-4`` of the curvature for some column.
-    Returns the offsets rounded to ``X``'s precision (the copy is shifted by them exactly),
-    as float64, or None when no column needs it.
+    the loss) on a true curvature of ``c v + 1``. A feature of mean 1e8 made that Schur
+    complement indefinite (binary; with 3 classes 1e6, before the multinomial loss's null
+    directions were lifted: :func:`lift_null_space`). The model does not change when the
+    features are shifted and the intercepts moved by ``offset^T w`` (:func:`shift_intercepts`),
+    so the features are centred (on a copy) when that error exceeds ``1e-4`` of the curvature
+    for some column. Returns the offsets rounded to ``X``'s precision (the copy is shifted by
+    them exactly), as float64, or None when no column needs it.
     """
     n, d = X.shape
     s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -95,13 +94,12 @@ def feature_offset(X, C, *, multinomial, sample_weight=None):
     error = float(np.finfo(np.float64).eps) * c * mean * mean
     if not np.any(error > 1e-4):  # below the least curvature (1) whatever the variance
         return None
-    if not multinomial:
-        sq = np.zeros(d)
-        for a in range(0, n, rows):
-            Rb = np.asarray(X[a:a + rows], dtype=np.float64) - mean
-            sq += w[a:a + rows] @ (Rb * Rb)
-        if not np.any(error > 1e-4 * (c * sq / total + 1.0)):
-            return None
+    sq = np.zeros(d)
+    for a in range(0, n, rows):
+        Rb = np.asarray(X[a:a + rows], dtype=np.float64) - mean
+        sq += w[a:a + rows] @ (Rb * Rb)
+    if not np.any(error > 1e-4 * (c * sq / total + 1.0)):
+        return None
     return mean.astype(X.dtype).astype(np.float64)
 
 
