@@ -186,11 +186,13 @@ default="less_uniform"
     Sparse input must be CSR or CSC with 32-bit integer indices (a matrix with 64-bit
     indices is refused with an explicit error rather than copied).
 
-    Unscaled features are handled without a warning. With an intercept, dense features
-    whose mean is large against their spread (far enough that eliminating the intercept
-    from the Hessian would lose most digits, e.g. a column of mean 1e6 and unit spread) are
-    centred on a copy of ``X`` and the intercepts moved back: the same model, the same
-    ``coef_``. In the multinomial case the coefficient rows sum to zero (as at the optimum:
+    Unscaled features are handled without a warning. With an intercept, when a dense
+    feature's mean is more than ten times its spread (a year, a timestamp, a constant
+    column), the features are centred on a copy of ``X`` and the intercepts moved back: the
+    same model, the same ``coef_``, and no digits lost when the intercept is eliminated from
+    the Hessian (a column of mean 1e8 made it indefinite), nor time (Newton-CG's diagonal
+    preconditioner does not see that coupling: a 5-class fit with a column of mean 1e3
+    took 2.3 times as long). In the multinomial case the coefficient rows sum to zero (as at the optimum:
     adding one vector to every row leaves the loss unchanged), and the solvers give those
     null directions of the Hessian a curvature, so that a feature on a scale of 1e8 does not
     swamp the penalty's.

@@ -68,37 +68,41 @@ def _log1pexp(z):
 def feature_offset(X, C, *, sample_weight=None):
     """Column offsets to subtract from a dense ``X`` before a fit with an intercept, or None.
 
-    The solvers eliminate the unpenalized intercepts from the Hessian ``[X, 1]^T diag(h) [X, 1]``
-    by a Schur complement, which cancels: a column of mean ``m`` and variance ``v`` leaves a
-    rounding error of about ``eps c m^2`` (``c = C sum_i s_i / 4``, the largest curvature of
-    the loss) on a true curvature of ``c v + 1``. A feature of mean 1e8 made that Schur
-    complement indefinite (binary; with 3 classes 1e6, before the multinomial loss's null
-    directions were lifted: :func:`lift_null_space`). The model does not change when the
-    features are shifted and the intercepts moved by ``offset^T w`` (:func:`shift_intercepts`),
-    so the features are centred (on a copy) when that error exceeds ``1e-4`` of the curvature
-    for some column. Returns the offsets rounded to ``X``'s precision (the copy is shifted by
-    them exactly), as float64, or None when no column needs it.
+    The model does not change when the features are shifted and the intercepts moved by
+    ``offset^T w`` (:func:`shift_intercepts`); the features are centred (on a copy) when a
+    column's mean is large against its spread, for two reasons:
+
+    - accuracy: the solvers eliminate the unpenalized intercepts from the Hessian
+      ``[X, 1]^T diag(h) [X, 1]`` by a Schur complement, which cancels: a column of mean ``m``
+      and variance ``v`` leaves a rounding error of about ``eps c m^2`` (``c = C sum_i s_i /
+      4``, the largest curvature of the loss) on a true curvature of ``c v + 1``; a feature of
+      mean 1e8 made it indefinite;
+    - speed: the coupling of such a column with the intercept is a direction the diagonal
+      preconditioner of Newton-CG does not see (a column of mean 30 and unit spread doubled
+      the time of a 5-class fit, mean 1e3 multiplied it by 2.3).
+
+    So a column is centred when ``m^2 > 100 v`` (its mean is more than ten times its spread)
+    or when the rounding error exceeds ``1e-4`` of the curvature. Returns the offsets rounded
+    to ``X``'s precision (the copy is shifted by them exactly), as float64, or None.
     """
     n, d = X.shape
     s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     total = float(n if s is None else s.sum())
     if not total > 0 or d == 0:
         return None
-    rows = int(max(64, _GRAM_BLOCK_BYTES // max(1, d * X.itemsize)))
+    rows = int(max(64, _BLOCK_BYTES // max(1, d * X.itemsize)))
     w = np.ones(n) if s is None else s
-    mean = np.zeros(d)
-    for a in range(0, n, rows):  # one pass (GEMV), in float64
-        mean += w[a:a + rows] @ np.asarray(X[a:a + rows], dtype=np.float64)
-    mean /= total
+    s1, s2 = np.zeros(d), np.zeros(d)
+    for a in range(0, n, rows):  # one pass, accumulated in float64
+        Xb, wb = X[a:a + rows], w[a:a + rows]
+        s1 += wb @ Xb
+        s2 += wb @ np.square(Xb, dtype=np.float64)  # (a block of 1 MB: in cache)
+    mean = s1 / total
+    # E[x^2] - m^2 cancels exactly where m^2 >> v; there the first test below holds anyway
+    var = np.maximum(s2 / total - mean * mean, 0.0)
     c = float(C) * total / 4.0
     error = float(np.finfo(np.float64).eps) * c * mean * mean
-    if not np.any(error > 1e-4):  # below the least curvature (1) whatever the variance
-        return None
-    sq = np.zeros(d)
-    for a in range(0, n, rows):
-        Rb = np.asarray(X[a:a + rows], dtype=np.float64) - mean
-        sq += w[a:a + rows] @ (Rb * Rb)
-    if not np.any(error > 1e-4 * (c * sq / total + 1.0)):
+    if not (np.any(mean * mean > 100.0 * var) or np.any(error > 1e-4 * (c * var + 1.0))):
         return None
     return mean.astype(X.dtype).astype(np.float64)
 
