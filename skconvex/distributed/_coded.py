@@ -500,12 +500,10 @@ class MDSCodedMatVec(_CodedMatVec):
 
     Notes
     -----
-    Accuracy is normwise: a decoded block is recovered as a linear combination of coded results that mix
-    it with the other blocks, so its rounding error is of the order of the largest blocks'
-    products, ``eps * max ||A_j x||``. Rows far smaller than the largest lose their relative
-    accuracy (rows spanning 1e-8..1e8 in float64: relative errors near 1e-2 on the small
-    ones; float32 rows spanning 1e-4..1e4: errors larger than the values). Scale such rows
-    to similar norms before coding, and scale the result back.
+    Accuracy is normwise, as for :class:`PolarCodedMatVec` (see its Notes): a decoded block
+    is a linear combination of coded results that mix it with the larger blocks, so rows
+    far smaller than the largest lose their relative accuracy; scale rows to similar norms
+    before coding.
 
     Examples
     --------
