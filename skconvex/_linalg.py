@@ -109,6 +109,9 @@ class AffineOperator:
     # -- products ---------------------------------------------------------------------------
     def matvec(self, V):
         """``M @ V`` for V of shape (d,) or (d, k)."""
+        orig = self._heavy_transpose()
+        if orig is not None:
+            return orig.rmatvec(V)
         V = np.asarray(V)
         W = V * (self.col_scale[:, None] if V.ndim == 2 else self.col_scale) \
             if self.col_scale is not None else V
@@ -132,6 +135,9 @@ class AffineOperator:
 
     def rmatvec(self, U):
         """``M.T @ U`` for U of shape (n,) or (n, k)."""
+        orig = self._heavy_transpose()
+        if orig is not None:
+            return orig.matvec(U)
         U = np.asarray(U)
         W = U * (self.row_scale[:, None] if U.ndim == 2 else self.row_scale) \
             if self.row_scale is not None else U
@@ -203,8 +209,17 @@ class AffineOperator:
     @property
     def T(self):
         """The transpose, again an ``AffineOperator`` (no copy of ``B``)."""
-        return AffineOperator(self.B.T, row_scale=self.col_scale, col_scale=self.row_scale,
-                              u=self.offset, offset=self.u)
+        T = AffineOperator(self.B.T, row_scale=self.col_scale, col_scale=self.row_scale,
+                           u=self.offset, offset=self.u)
+        # heavy columns of M are rows of M^T: the transpose's products and Gram matrices go
+        # through M's (:meth:`_heavy`), where they are formed densely at a column's cost
+        T._transpose_of = self
+        return T
+
+    def _heavy_transpose(self):
+        """The operator this one is the transpose of, when that one has heavy columns."""
+        orig = getattr(self, "_transpose_of", None)
+        return orig if orig is not None and orig._heavy() is not None else None
 
     def scale_columns(self, c):
         """``M @ diag(c)``, again an ``AffineOperator`` (no copy of ``B``)."""
@@ -258,7 +273,8 @@ class AffineOperator:
         Products use the copy for those columns: through the expansion ``B' x - u (o . x)``
         a column of mean 1e8 left rounding errors of 1e-8 relative in every product, a floor
         the iterative solvers' measures could not get under."""
-        if not (self.issparse and self.u is not None):
+        if not (self.issparse and self.u is not None) or \
+                getattr(self, "_transpose_of", None) is not None:
             return None
         if not hasattr(self, "_heavy_cache"):
             cols = self._heavy_columns()
@@ -282,6 +298,9 @@ class AffineOperator:
 
     def gram(self):
         """``M.T @ M`` as a dense (d, d) float64 array."""
+        orig = self._heavy_transpose()
+        if orig is not None:
+            return orig.outer_gram()
         d = self.shape[1]
         if self.issparse:
             Bs = self.B
@@ -327,6 +346,9 @@ class AffineOperator:
 
     def outer_gram(self):
         """``M @ M.T`` as a dense (n, n) float64 array."""
+        orig = self._heavy_transpose()
+        if orig is not None:
+            return orig.gram()
         cached = self._heavy()
         if cached is None:
             return self.T.gram()

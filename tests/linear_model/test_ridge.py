@@ -206,6 +206,25 @@ def test_sparse_features_of_a_large_mean(solver, weighted, shape):
     assert_allclose(est.coef_, ref, atol=1e-6 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("mean", [1e6, 1e8])
+def test_sparse_wide_kernel_with_a_feature_of_a_large_mean(mean):
+    """d > n: the kernel is the Gram matrix of the transposed operator, whose heavy columns
+    (every sample) did not fit the dense copy; it is now the operator's own kernel, built
+    from its heavy feature columns (700 x 3000: 2e-4 wrong at a mean of 1e6, non-finite
+    weights at 1e8)."""
+    rng = np.random.RandomState(0)
+    n, d = 400, 3000  # (the transpose's dense copy, 1.2e6 entries, is over its cap)
+    X = sp.random(n, d, density=0.02, random_state=1, format="csc")
+    X = sp.hstack([X[:, :5], sp.csc_matrix((mean + rng.randn(n))[:, None]), X[:, 6:]])
+    X = X.tocsr()
+    y = np.asarray(X[:, :50] @ rng.randn(50)).ravel() + rng.randn(n)
+    Xc = X.toarray()
+    Xc[:, 5] -= mean  # (exact: 1e8 plus numbers of order one)
+    ref = Ridge(alpha=1.0, solver="cholesky").fit(Xc, y).coef_  # (centred: well conditioned)
+    est = SketchedRidge(alpha=1.0, solver="direct").fit(X, y)
+    assert_allclose(est.coef_, ref, atol=1e-8 * np.abs(ref).max())
+
+
 def test_alpha_zero_is_least_squares():
     X, y = _problem(300, 20)
     est = SketchedRidge(alpha=0.0).fit(X, y)
