@@ -8,32 +8,6 @@ from skconvex.solvers._normal import NormalSystem
 from skconvex.solvers._sketch_precond import SketchPreconditioner
 
 
-def _ill_conditioned(pre, ratio=1e-12):
-    """Whether the Cholesky factor's pivots span more than ``1 / ratio`` (or it failed)."""
-    if pre.factor is None:
-        return True
-    piv = np.abs(np.diagonal(pre.factor[0])) ** 2
-    return bool(piv.size) and float(piv.min()) < ratio * float(piv.max())
-
-
-def _stacked_least_squares(system, rhs):
-    """``(M^T M + alpha I)^{-1} R`` as the least-squares solution of ``[M; sqrt(alpha) I] Z
-    = c`` with ``[M; sqrt(alpha) I]^T c = R`` (an orthogonal factorization: the condition
-    number of ``M``, not its square).
-
-    The kernel ``A A^T`` of the dual form holds the samples' common part: without an
-    intercept, a feature of mean 1e8 gave a kernel of condition number 1e19 whose Cholesky
-    solution was wrong by 50 % (no warning); its pivots then span 16 orders of magnitude.
-    In the dual form ``R = B`` and ``c = [0; B / sqrt(alpha)]``.
-    """
-    M = system.M.toarray()
-    N, D = M.shape
-    sa = np.sqrt(system.alpha)
-    stacked = np.vstack([M, sa * np.eye(D)])
-    c = np.vstack([np.zeros((N, rhs.shape[1])), rhs / sa])
-    return sla.lstsq(stacked, c, check_finite=False)[0]
-
-
 def solve_direct(problem, *, tol=None, max_iter=None, random_state=None, verbose=0, **_):
     """Form ``M^T M + alpha I`` for the shorter side of the data and factor it.
 
@@ -49,9 +23,6 @@ def solve_direct(problem, *, tol=None, max_iter=None, random_state=None, verbose
         exact = SketchPreconditioner(system.M, system.alpha)
         Z = exact.solve(rhs)
         info["effective_dim"] = exact.effective_dimension()
-        if system.dual and not system.M.issparse and _ill_conditioned(exact):
-            Z = _stacked_least_squares(system, rhs)
-            info["stacked_least_squares"] = True
     else:
         # the Gram's eigenvalues below its rounding (relative eps times its order) are
         # zero: collinear columns then share the weight (the minimum-norm solution, like
