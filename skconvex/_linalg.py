@@ -253,9 +253,22 @@ class AffineOperator:
         mean 1e6 and spread 1: the expansion cancelled 12 digits, and the ridge coefficients
         came out wrong by 1e-2 to 1 without a warning, or the solvers failed). The squared
         norm in ``M`` is a sum of nonnegative terms, over the stored entries and the zeros."""
-        Bs = self._scaled_B_sparse()
         u = np.asarray(self.u, dtype=np.float64)
         o = np.asarray(self.offset, dtype=np.float64)
+        # a necessary condition first, from the columns' norms in B' alone (no copy of the
+        # structure): by the triangle inequality a column with |o_j| ||u|| < 0.99 ||B'_j||
+        # keeps at least 1e-4 of its squared norm once centred
+        r2 = None if self.row_scale is None else np.asarray(self.row_scale, float) ** 2
+        sq = np.asarray(self.B.power(2).T @ (np.ones(self.shape[0]) if r2 is None else r2),
+                        dtype=np.float64).ravel()
+        if self.col_scale is not None:
+            sq = sq * np.asarray(self.col_scale, float) ** 2
+        cand = np.flatnonzero(np.abs(o) * np.sqrt(float(u @ u)) >= 0.99 * np.sqrt(sq))
+        cand = cand[sq[cand] > 0]
+        if not cand.size:
+            return cand
+        Bs = self._scaled_B_sparse()[:, cand]
+        o = o[cand]
         C = Bs.tocsc()
         rows = C.indices
         cols = np.repeat(np.arange(C.shape[1]), np.diff(C.indptr))
@@ -265,7 +278,7 @@ class AffineOperator:
         centred = on_nz + o * o * np.maximum(float(u @ u) - u_nz, 0.0)
         raw = np.bincount(cols, weights=np.asarray(C.data, dtype=np.float64) ** 2,
                           minlength=C.shape[1])
-        return np.flatnonzero(raw > self._HEAVY_RATIO * centred)
+        return cand[np.flatnonzero(raw > self._HEAVY_RATIO * centred)]
 
     def _heavy(self):
         """``(columns, their centred dense copy)`` for a sparse operator with a rank-one part

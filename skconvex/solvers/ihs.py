@@ -88,7 +88,7 @@ def solve_ihs(problem, *, tol=1e-8, max_iter=100, sketch="sjlt", sketch_size="ad
     info = {"sketch_size": rule.m, "n_resketch": rule.n_resketch,
             "effective_dim": precond.effective_dimension(), "dual": system.dual}
     result = _finish(problem, system, X, it, converged, history, info)
-    zero = problem.objective(np.zeros_like(np.asarray(result.w, dtype=np.float64)))
+    zero = 0.5 * float(np.sum(np.asarray(problem.B, dtype=np.float64) ** 2))  # W = 0's
     if not converged and not result.objective <= zero:
         # diverged: its decrement is measured with the sketched Hessian, which a badly
         # conditioned problem (a feature of mean 1e8 without an intercept, d > n) makes
