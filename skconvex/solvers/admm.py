@@ -61,8 +61,9 @@ def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_sta
     Returns
     -------
     W, n_iter, converged, history
-        ``W`` the last checked iterate ``Z``; ``history`` one record per gap check
-        (``iter``, ``objective``, ``gap``, ``measure`` (relative gap), ``rho``).
+        ``W`` the checked point of least relative gap (``Z``, ``W`` cut to ``Z``'s rank, or
+        ``W``); ``history`` one record per gap check (``iter``, ``objective``, ``gap``,
+        ``measure`` (the least relative gap so far), ``rho``).
     """
     X, Y = problem.X, problem.Y
     d, K = X.shape[1], Y.shape[1]
@@ -102,7 +103,6 @@ def solve_admm_spectral(problem, *, tol=1e-6, max_iter=5000, verbose=0, warm_sta
                 if rel < best[0]:
                     best = (rel, cand)
                 if rel <= tol:
-                    best = (rel, cand)
                     break
             history.append({"iter": it, "objective": obj, "gap": gap, "measure": best[0],
                             "rho": rho})
